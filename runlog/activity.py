@@ -1,0 +1,86 @@
+"""The one shape every reader returns: samples in SI units plus the file's own metadata."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+#: Sample columns, in order, with their units. ``timestamp`` is UTC-aware (ns); every other
+#: column is float64 with NaN where the file has no value. Readers must return exactly these.
+SAMPLE_COLUMNS: dict[str, str] = {
+    "timestamp": "UTC time of the sample",
+    "lat_deg": "latitude [degrees]",
+    "lon_deg": "longitude [degrees]",
+    "altitude_m": "altitude [m]",
+    "distance_m": "cumulative distance from the device [m] (NaN when the file has none)",
+    "speed_mps": "speed from the device [m/s]",
+    "hr_bpm": "heart rate [beats/min]",
+    "cadence_spm": "cadence [steps/min, both feet]",
+    "temp_c": "device temperature [°C]",
+    "power_w": "running power [W]",
+}
+FLOAT_SAMPLE_COLUMNS = [c for c in SAMPLE_COLUMNS if c != "timestamp"]
+
+#: Normalised sport names. Readers map their own vocabularies onto these.
+RUNNING = "running"
+
+
+def empty_samples(n: int = 0) -> pd.DataFrame:
+    """A samples frame of ``n`` rows with every column present and NaN/NaT."""
+    frame = {"timestamp": pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns, UTC]")}
+    for col in FLOAT_SAMPLE_COLUMNS:
+        frame[col] = np.full(n, np.nan)
+    return pd.DataFrame(frame)
+
+
+def normalise_samples(df: pd.DataFrame) -> pd.DataFrame:
+    """Return ``df`` with exactly SAMPLE_COLUMNS, in order, with the right dtypes.
+
+    Missing columns are added as NaN; the timestamp becomes ``datetime64[ns, UTC]``; rows are
+    kept in file order (sorting and de-duplication are data-quality decisions made later).
+    """
+    out = pd.DataFrame(index=pd.RangeIndex(len(df)))
+    ts = pd.to_datetime(df["timestamp"], utc=True) if "timestamp" in df else pd.NaT
+    out["timestamp"] = pd.Series(ts).dt.as_unit("ns").to_numpy() if len(df) else ts
+    out["timestamp"] = out["timestamp"].astype("datetime64[ns, UTC]")
+    for col in FLOAT_SAMPLE_COLUMNS:
+        if col in df:
+            out[col] = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype="float64")
+        else:
+            out[col] = np.nan
+    return out
+
+
+@dataclass
+class Activity:
+    """One activity read from one file (a multisport file yields one per leg).
+
+    ``summary`` holds the file's own totals where it has them, in SI units, with keys among:
+    ``distance_m``, ``elapsed_s``, ``timer_s``, ``ascent_m``, ``descent_m``, ``avg_hr_bpm``,
+    ``max_hr_bpm``, ``avg_cadence_spm``, ``calories_kcal``. They are the ground truth the
+    importer is tested against.
+
+    ``pauses`` are the timer's stop→start intervals (UTC) from FIT events; empty when the
+    file has no timer events (GPX, most TCX), in which case moving time comes from the track.
+    """
+
+    samples: pd.DataFrame
+    source_format: str                      # "fit" | "gpx" | "tcx"
+    sport: str | None = None                # normalised: running, cycling, swimming, walking, ...
+    sub_sport: str | None = None            # treadmill, trail, street, track, indoor, ...
+    sport_raw: str | None = None            # the file's own word for the sport
+    device: str | None = None
+    start_utc: pd.Timestamp | None = None
+    tz_offset_min: int | None = None        # from the file's own local time, when it has one
+    summary: dict[str, float] = field(default_factory=dict)
+    pauses: list[tuple[pd.Timestamp, pd.Timestamp]] = field(default_factory=list)
+    name: str | None = None
+    leg_index: int | None = None            # 0-based leg of a multisport file, else None
+    notes: list[str] = field(default_factory=list)  # what the reader noticed (quirks, repairs)
+
+    @property
+    def has_gps(self) -> bool:
+        s = self.samples
+        return bool(len(s)) and bool(s["lat_deg"].notna().any())
