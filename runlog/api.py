@@ -1,0 +1,144 @@
+"""The Python API: what the CLI calls, returning DataFrames for notebooks.
+
+>>> import runlog
+>>> log = runlog.open_store("~/runlog-store")      # doctest: +SKIP
+>>> log.runs()[["start_local", "distance_m", "knee_risk", "cramp_risk"]]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import pandas as pd
+
+from runlog.errors import InputError
+from runlog.importer import FileOutcome, ImportResult, import_paths, import_sources
+from runlog.localtime import local_start
+from runlog.sources import Ignored, SourceFile
+from runlog.store import Store
+
+ENV_STORE = "RUNLOG_STORE"
+
+
+def default_store_path() -> Path:
+    """``$RUNLOG_STORE``, else the platform's user data directory (platformdirs)."""
+    env = os.environ.get(ENV_STORE)
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_data_path
+
+    return user_data_path("runlog", appauthor=False) / "store"
+
+
+def open_store(path: str | os.PathLike | None = None) -> RunLog:
+    """Open (or prepare) the runlog store at ``path`` (default: :func:`default_store_path`)."""
+    return RunLog(Path(path).expanduser() if path is not None else default_store_path())
+
+
+def parse_day(text: str | None, *, end: bool = False) -> pd.Timestamp | None:
+    """A local calendar day 'YYYY-MM-DD' (or any ISO date) → naive local timestamp bound."""
+    if text is None:
+        return None
+    try:
+        day = pd.Timestamp(text)
+    except (ValueError, TypeError) as err:
+        raise InputError(f"not a date: {text!r} (use YYYY-MM-DD)") from err
+    if day.tzinfo is not None:
+        day = day.tz_localize(None)
+    day = day.normalize()
+    return day + pd.Timedelta(days=1) if end else day
+
+
+class RunLog:
+    """One runner's log: the store plus the derived risk assessment."""
+
+    def __init__(self, root: Path) -> None:
+        self.store = Store(root)
+        self._cache_key: object = None
+        self._assessment: tuple[pd.DataFrame, pd.DataFrame] | None = None
+
+    @property
+    def root(self) -> Path:
+        return self.store.root
+
+    # --- import ---------------------------------------------------------------------------
+    def import_paths(self, paths: Iterable[str],
+                     on_file: Callable[[FileOutcome], None] | None = None) -> ImportResult:
+        """Import files, folders and archives; see :func:`runlog.importer.import_paths`."""
+        return import_paths(self.store, paths, on_file=on_file)
+
+    def import_sources(self, sources: Iterable[SourceFile | Ignored],
+                       on_file: Callable[[FileOutcome], None] | None = None) -> ImportResult:
+        """Import sources already found by :func:`runlog.sources.discover`."""
+        return import_sources(self.store, sources, on_file=on_file)
+
+    # --- derived tables -------------------------------------------------------------------
+    def assessment(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(levels, flags) for every run, computed over the whole history in one pass."""
+        from runlog.risk import assess
+
+        key = self.store.generation() if hasattr(self.store, "generation") else None
+        if self._assessment is None or key is None or key != self._cache_key:
+            runs = self.store.runs()
+            self._assessment = assess(runs, self.store.annotations(), self.store.profile(),
+                                      self.store.cadence_bins())
+            self._cache_key = key
+        return self._assessment
+
+    def runs(self, since: str | None = None, until: str | None = None) -> pd.DataFrame:
+        """Runs with local start time and their knee/cramp levels, oldest first.
+
+        ``since``/``until`` are local calendar days (inclusive).
+        """
+        runs = self.store.runs()
+        if runs.empty:
+            return runs.assign(start_local=pd.Series(dtype="datetime64[ns]"))
+        runs = runs.assign(start_local=local_start(runs["start_utc"], runs["tz_offset_min"]))
+        levels, _ = self.assessment()
+        keep = [c for c in levels.columns if c not in runs.columns or c == "run_id"]
+        runs = runs.merge(levels[keep], on="run_id", how="left")
+        lo, hi = parse_day(since), parse_day(until, end=True)
+        if lo is not None:
+            runs = runs[runs["start_local"] >= lo]
+        if hi is not None:
+            runs = runs[runs["start_local"] < hi]
+        return runs.sort_values("start_utc").reset_index(drop=True)
+
+    def flags(self, run: str | None = None, since: str | None = None,
+              until: str | None = None) -> pd.DataFrame:
+        """One row per (run, rule) assessed, with value, threshold, unit, message, source."""
+        _, flags = self.assessment()
+        if run is not None:
+            return flags[flags["run_id"] == self.store.resolve_run(run)].reset_index(drop=True)
+        if since or until:
+            ids = set(self.runs(since, until)["run_id"])
+            flags = flags[flags["run_id"].isin(ids)]
+        return flags.reset_index(drop=True)
+
+    def explain(self, run: str) -> dict:
+        """Everything the report shows for one run: levels, every flag, what was not assessed."""
+        from runlog.risk import explain
+
+        levels, flags = self.assessment()
+        return explain(levels, flags, self.store.resolve_run(run))
+
+    def samples(self, run: str) -> pd.DataFrame:
+        """The samples of one run (id, unique prefix or 'last')."""
+        run_id = self.store.resolve_run(run)
+        return self.store.samples([run_id])
+
+    # --- what the runner tells us ---------------------------------------------------------
+    def annotate(self, run: str, **fields) -> pd.Series:
+        """Record what the runner says about a run; None leaves a field unchanged."""
+        run_id = self.store.resolve_run(run)
+        with self.store.writer() as tx:
+            return tx.set_annotation(run_id, **fields)
+
+    def profile(self) -> dict:
+        return self.store.profile()
+
+    def set_profile(self, **fields) -> dict:
+        with self.store.writer() as tx:
+            return tx.set_profile(**fields)

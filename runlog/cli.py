@@ -1,0 +1,293 @@
+"""The command line: a thin click layer over :mod:`runlog.api`.
+
+Exit codes (also in ``runlog --help`` and the README):
+0 all good · 1 runlog error (store busy or damaged, unknown run, ...) · 2 usage error
+(bad option or value) · 3 import finished but some files failed while the rest went in.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from pathlib import Path
+
+import click
+import pandas as pd
+
+from runlog.api import RunLog, default_store_path, open_store
+from runlog.errors import InputError, RunlogError
+from runlog.importer import FAILED, NEW, FileOutcome
+from runlog.report import render_table, runs_json, runs_table
+from runlog.sources import discover
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_SOME_FAILED = 0, 1, 2, 3
+#: Show a progress bar on stderr for imports of at least this many files.
+PROGRESS_MIN_FILES = 20
+
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0  all good
+  1  runlog error (store busy or damaged, unknown run, ...)
+  2  usage error (bad option or value)
+  3  import finished, but some files failed while the rest went in
+
+Not medical advice: levels are relative flags from population studies, never a
+person's probability of injury or cramp."""
+
+
+class RunlogGroup(click.Group):
+    """Maps typed RunlogErrors to one line on stderr and a documented exit code."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except InputError as err:
+            _fail(ctx, err, EXIT_USAGE)
+        except RunlogError as err:
+            _fail(ctx, err, EXIT_ERROR)
+
+
+def _fail(ctx: click.Context, err: RunlogError, code: int) -> None:
+    verbose = (ctx.obj or {}).get("verbose", False)
+    if verbose:
+        traceback.print_exc()
+    click.echo(f"runlog: {err.one_line()}", err=True)
+    ctx.exit(code)
+
+
+def _log(ctx: click.Context) -> RunLog:
+    return ctx.obj["log"]
+
+
+@click.group(cls=RunlogGroup, epilog=EXIT_CODES_HELP)
+@click.option("--store", "store_dir", type=click.Path(file_okay=False, path_type=Path),
+              envvar="RUNLOG_STORE", show_envvar=True,
+              help="Store directory [default: the platform's user data directory].")
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks and more detail.")
+@click.version_option(package_name="runlog")
+@click.pass_context
+def cli(ctx: click.Context, store_dir: Path | None, verbose: bool) -> None:
+    """runlog: a local running log that flags knee-pain and cramp risk for every run."""
+    ctx.ensure_object(dict)
+    ctx.obj["verbose"] = verbose
+    ctx.obj["log"] = open_store(store_dir if store_dir is not None else default_store_path())
+
+
+FORMAT_OPTION = click.option("--format", "fmt", type=click.Choice(["table", "json"]),
+                             default="table", show_default=True, help="Output format.")
+
+
+def _outcome_line(o: FileOutcome) -> str:
+    detail = o.reason
+    if o.outcome == NEW:
+        n = len(o.run_ids)
+        detail = f"{n} run{'s' if n != 1 else ''}" + (f"; {o.reason}" if o.reason else "")
+    if o.offset is not None:
+        detail = f"{detail} (at byte {o.offset})"
+    return f"{o.outcome:<9} {o.path}" + (f": {detail}" if detail else "")
+
+
+@cli.command("import")
+@click.argument("paths", nargs=-1, required=True,
+                type=click.Path(exists=True, path_type=Path))
+@FORMAT_OPTION
+@click.option("--quiet", "-q", is_flag=True, help="No per-file lines, only the summary.")
+@click.pass_context
+def import_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str, quiet: bool) -> None:
+    """Import FIT/GPX/TCX files, folders, .gz, .zip and Strava/Garmin exports, then report.
+
+    Prints one line per file (new / duplicate / skipped / failed, with the reason), a
+    summary, then the new runs with their knee and cramp levels. Re-running is safe.
+    """
+    log = _log(ctx)
+    sources = list(discover(str(p) for p in paths))
+    show_bar = (fmt == "table" and len(sources) >= PROGRESS_MIN_FILES
+                and sys.stderr.isatty())
+    lines_to_stdout = fmt == "table" and not quiet
+    bar = click.progressbar(length=len(sources), file=sys.stderr, label="Importing",
+                            show_pos=True) if show_bar else None
+
+    def on_file(o: FileOutcome) -> None:
+        if lines_to_stdout:
+            if bar is not None:
+                click.echo("\r\033[K", nl=False, err=True)
+            click.echo(_outcome_line(o))
+        if bar is not None:
+            bar.update(1)
+
+    if bar is not None:
+        bar.__enter__()
+    try:
+        result = log.import_sources(sources, on_file=on_file)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    counts = result.counts()
+    new_runs = log.runs()
+    new_runs = new_runs[new_runs["run_id"].isin(result.new_run_ids)]
+    if fmt == "json":
+        _, flags = log.assessment() if len(new_runs) else (None, pd.DataFrame())
+        payload = {
+            "files": [o.as_dict() for o in result.outcomes],
+            "ignored": [{"path": i.display, "reason": i.reason} for i in result.ignored],
+            "summary": counts,
+            "runs": runs_json(new_runs, flags),
+        }
+        click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+    else:
+        ignored = f", {counts['ignored']} other files ignored" if counts["ignored"] else ""
+        click.echo(f"\n{len(result.outcomes)} files: {counts['new']} new "
+                   f"({counts['new_runs']} runs), {counts['duplicate']} duplicate, "
+                   f"{counts['skipped']} skipped, {counts['failed']} failed{ignored}. "
+                   f"Store: {log.root}")
+        if len(new_runs):
+            click.echo("")
+            click.echo(render_table(runs_table(new_runs)))
+            _disclaimer()
+    if counts[FAILED]:
+        ctx.exit(EXIT_SOME_FAILED)
+
+
+def _disclaimer() -> None:
+    from runlog.risk import DISCLAIMER
+
+    click.echo(f"\n{DISCLAIMER}")
+
+
+@cli.command()
+@click.option("--run", "run_ref", metavar="RUN",
+              help="Explain one run (id, unique prefix or 'last'): every flag and its source.")
+@click.option("--since", metavar="YYYY-MM-DD", help="First local day to include.")
+@click.option("--until", metavar="YYYY-MM-DD", help="Last local day to include.")
+@FORMAT_OPTION
+@click.pass_context
+def report(ctx: click.Context, run_ref: str | None, since: str | None, until: str | None,
+           fmt: str) -> None:
+    """Show runs with distance, time, pace, HR, cadence, ascent, temperature and risk."""
+    log = _log(ctx)
+    if run_ref:
+        _report_one(log, run_ref, fmt)
+        return
+    runs = log.runs(since, until)
+    if fmt == "json":
+        flags = log.flags(since=since, until=until) if len(runs) else pd.DataFrame()
+        click.echo(json.dumps({"runs": runs_json(runs, flags)}, indent=2, ensure_ascii=False))
+        return
+    if runs.empty:
+        click.echo(f"No runs in {log.root}. Import some with: runlog import PATH")
+        return
+    click.echo(render_table(runs_table(runs)))
+    quality = runs.get("quality_issues")
+    if quality is not None and (quality.fillna("") != "").any():
+        click.echo("\n* data-quality problems were found and cleaned; "
+                   "see `runlog report --run RUN`.")
+    _disclaimer()
+
+
+def _report_one(log: RunLog, run_ref: str, fmt: str) -> None:
+    info = log.explain(run_ref)
+    if fmt == "json":
+        click.echo(json.dumps(info, indent=2, ensure_ascii=False, default=str))
+        return
+    from runlog.risk import render_explanation
+
+    click.echo(render_explanation(info))
+
+
+# --- annotate and profile ---------------------------------------------------------------------
+
+def _range(lo: float, hi: float) -> click.FloatRange:
+    return click.FloatRange(lo, hi)
+
+
+@cli.command()
+@click.argument("run_ref", metavar="RUN")
+@click.option("--electrolytes/--no-electrolytes", default=None,
+              help="Whether you took electrolytes (salt) during the run.")
+@click.option("--sodium-mg", type=_range(0, 20000), help="Sodium taken during the run [mg].")
+@click.option("--fluid-l", type=_range(0, 20), help="Fluid drunk during the run [L].")
+@click.option("--knee-pain", type=click.IntRange(0, 10), help="Knee pain, 0–10.")
+@click.option("--knee-pain-next-morning/--knee-pain-settled", "knee_pain_next_morning",
+              default=None, help="Whether knee pain was still there the next morning.")
+@click.option("--cramp/--no-cramp", default=None, help="Whether you had cramps.")
+@click.option("--shoes", help="Shoe name (counts mileage per pair).")
+@click.option("--shoe-type", type=click.Choice(["running", "sandals", "slippers", "barefoot",
+                                                "other"]), help="Kind of footwear.")
+@click.option("--rpe", type=click.IntRange(1, 10), help="Perceived exertion, CR-10 scale.")
+@click.option("--air-temp-c", type=_range(-60, 60), help="Air temperature [°C].")
+@click.option("--humidity-pct", type=_range(0, 100), help="Relative humidity [%].")
+@click.option("--wind-kmh", type=_range(0, 200), help="Wind speed [km/h].")
+@click.option("--mass-before-kg", type=_range(20, 300), help="Body mass before [kg].")
+@click.option("--mass-after-kg", type=_range(20, 300), help="Body mass after [kg].")
+@click.option("--warmed-up-before/--no-warm-up-before", "warmed_up_before", default=None,
+              help="Whether you warmed up before starting the recording.")
+@click.option("--note", help="Free text.")
+@FORMAT_OPTION
+@click.pass_context
+def annotate(ctx: click.Context, run_ref: str, fmt: str, **fields) -> None:
+    """Record what you know about a run: RUN is a run id, a unique prefix, or 'last'.
+
+    Annotations are kept when runs are re-imported or recomputed. Options you leave out
+    stay as they were.
+    """
+    log = _log(ctx)
+    given = {k: v for k, v in fields.items() if v is not None}
+    if not given:
+        raise click.UsageError("give at least one option, e.g. --knee-pain 3")
+    row = log.annotate(run_ref, **given)
+    data = {k: _jsonable(v) for k, v in row.items()}
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        shown = ", ".join(f"{k}={data[k]}" for k in given)
+        click.echo(f"Run {data['run_id']}: {shown}")
+
+
+def _jsonable(value):
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return value.item() if hasattr(value, "item") else value
+
+
+@cli.command()
+@click.option("--mass-kg", type=_range(20, 300), help="Body mass [kg].")
+@click.option("--height-cm", type=_range(100, 250), help="Height [cm].")
+@click.option("--hr-max-bpm", type=_range(100, 230), help="Maximum heart rate [bpm].")
+@click.option("--hr-rest-bpm", type=_range(25, 120), help="Resting heart rate [bpm].")
+@click.option("--birth-year", type=click.IntRange(1900, 2030), help="Year of birth.")
+@click.option("--sex", type=click.Choice(["female", "male"]), help="Sex (for TRIMP weights).")
+@click.option("--cramp-prone/--not-cramp-prone", default=None, help="Prone to cramps.")
+@click.option("--knee-injury-history/--no-knee-injury-history", default=None,
+              help="A previous knee injury.")
+@click.option("--default-tz", help="IANA time zone for files that carry none, "
+                                   "e.g. Europe/Berlin.")
+@FORMAT_OPTION
+@click.pass_context
+def profile(ctx: click.Context, fmt: str, **fields) -> None:
+    """Show or set the runner's profile (used by the rules). No options: show it."""
+    log = _log(ctx)
+    given = {k: v for k, v in fields.items() if v is not None}
+    if "default_tz" in given:
+        from runlog.localtime import check_zone
+
+        check_zone(given["default_tz"])
+    data = log.set_profile(**given) if given else log.profile()
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+        return
+    if not data:
+        click.echo("Profile is empty. Set values with e.g. `runlog profile --mass-kg 70`.")
+    for key, value in data.items():
+        click.echo(f"{key}: {value}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="runlog")
+
+
+if __name__ == "__main__":
+    main()

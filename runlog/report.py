@@ -1,0 +1,159 @@
+"""Turn runs, flags and import outcomes into what the runner reads: tables and stable JSON."""
+
+from __future__ import annotations
+
+import math
+from datetime import timezone
+from typing import Any
+
+import pandas as pd
+
+#: JSON fields of each run in ``runlog report --format json`` (stable; listed in the README).
+RUN_JSON_FIELDS: dict[str, str] = {
+    "run_id": "stable run id",
+    "start_local": "local start, ISO 8601 with offset",
+    "start_utc": "UTC start, ISO 8601",
+    "distance_km": "distance [km]",
+    "moving_time_s": "moving time [s]",
+    "elapsed_time_s": "elapsed time [s]",
+    "pace_s_per_km": "moving pace [s/km]",
+    "avg_hr_bpm": "average heart rate [bpm]",
+    "avg_cadence_spm": "average cadence [steps/min]",
+    "ascent_m": "ascent [m]",
+    "temp_c": "temperature [°C]",
+    "temp_source": "device | weather | runner",
+    "source_file": "file the run came from",
+    "sport_inferred": "true when the sport was inferred from speed",
+    "quality_issues": "data-quality codes, empty list when clean",
+    "knee_risk": "low | moderate | high",
+    "cramp_risk": "low | moderate | high",
+    "flags": "list of {rule, risk, level, value, threshold, unit, message, source}",
+}
+FLAG_JSON_FIELDS = ("rule", "risk", "level", "value", "threshold", "unit", "message", "source")
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe scalar: NaN/NA → None, numpy → python."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+        if isinstance(value, float) and math.isnan(value):
+            return None
+    return value
+
+
+def format_duration(seconds: float | None) -> str:
+    """1:02:03 or 42:05; '–' when unknown."""
+    if seconds is None or pd.isna(seconds):
+        return "–"
+    total = round(float(seconds))
+    h, rem = divmod(total, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def format_pace(s_per_km: float | None) -> str:
+    """5:12 /km; '–' when unknown."""
+    if s_per_km is None or pd.isna(s_per_km) or not math.isfinite(s_per_km):
+        return "–"
+    m, s = divmod(round(float(s_per_km)), 60)
+    return f"{m}:{s:02d}"
+
+
+def local_iso(start_utc: pd.Timestamp, offset_min: float | None) -> str:
+    """ISO 8601 local time with its offset, e.g. 2024-05-12T23:30:00+02:00."""
+    offset = 0 if offset_min is None or pd.isna(offset_min) else int(offset_min)
+    zone = timezone(pd.Timedelta(minutes=offset).to_pytimedelta())
+    return start_utc.tz_convert(zone).isoformat()
+
+
+def _pace(runs: pd.DataFrame) -> pd.Series:
+    km = runs["distance_m"] / 1000.0
+    return (runs["moving_s"] / km).where(km > 0)
+
+
+def runs_json(runs: pd.DataFrame, flags: pd.DataFrame) -> list[dict]:
+    """Per-run JSON objects with RUN_JSON_FIELDS, flags attached (levels ≥ 1 only)."""
+    pace = _pace(runs)
+    active = flags[flags["level"].fillna(0) > 0] if len(flags) else flags
+    by_run = {rid: grp for rid, grp in active.groupby("run_id")} if len(active) else {}
+    out = []
+    for i, row in runs.iterrows():  # one object per run: per-run, not per-sample
+        grp = by_run.get(row["run_id"])
+        flag_list = [] if grp is None else [
+            {k: _clean(f[k]) for k in FLAG_JSON_FIELDS} for _, f in grp.iterrows()]
+        issues = row.get("quality_issues")
+        out.append({
+            "run_id": row["run_id"],
+            "start_local": local_iso(row["start_utc"], row.get("tz_offset_min")),
+            "start_utc": row["start_utc"].isoformat(),
+            "distance_km": _round(row["distance_m"] / 1000.0, 3),
+            "moving_time_s": _round(row.get("moving_s"), 1),
+            "elapsed_time_s": _round(row.get("elapsed_s"), 1),
+            "pace_s_per_km": _round(pace.loc[i], 1),
+            "avg_hr_bpm": _round(row.get("avg_hr_bpm"), 1),
+            "avg_cadence_spm": _round(row.get("avg_cadence_spm"), 1),
+            "ascent_m": _round(row.get("ascent_m"), 1),
+            "temp_c": _round(row.get("temp_c"), 1),
+            "temp_source": _clean(row.get("temp_source")),
+            "source_file": row.get("source_file"),
+            "sport_inferred": bool(_clean(row.get("sport_inferred")) or False),
+            "quality_issues": [x for x in str(issues or "").split(";") if x],
+            "knee_risk": _clean(row.get("knee_risk")),
+            "cramp_risk": _clean(row.get("cramp_risk")),
+            "flags": flag_list,
+        })
+    return out
+
+
+def _round(value: Any, digits: int) -> float | None:
+    value = _clean(value)
+    return None if value is None else round(float(value), digits)
+
+
+def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """The terminal table: one line per run, the columns a runner reads first."""
+    if runs.empty:
+        return pd.DataFrame()
+    pace = _pace(runs)
+    top = runs.get("knee_top", pd.Series("", index=runs.index)).fillna("")
+    cramp_top = runs.get("cramp_top", pd.Series("", index=runs.index)).fillna("")
+    reason = top.where(top != "", cramp_top).str.split(" | ", regex=False).str[0]
+    table = pd.DataFrame({
+        "run": runs["run_id"].str[:8],
+        "date": runs["start_local"].dt.strftime("%Y-%m-%d %H:%M"),
+        "km": (runs["distance_m"] / 1000).map(lambda x: f"{x:.2f}"),
+        "time": runs["moving_s"].map(format_duration),
+        "pace": pace.map(format_pace),
+        "HR": runs["avg_hr_bpm"].map(lambda x: "–" if pd.isna(x) else f"{x:.0f}"),
+        "cad": runs["avg_cadence_spm"].map(lambda x: "–" if pd.isna(x) else f"{x:.0f}"),
+        "asc m": runs["ascent_m"].map(lambda x: "–" if pd.isna(x) else f"{x:.0f}"),
+        "°C": runs["temp_c"].map(lambda x: "–" if pd.isna(x) else f"{x:.0f}"),
+        "knee": runs.get("knee_risk", pd.Series("–", index=runs.index)).fillna("–"),
+        "cramp": runs.get("cramp_risk", pd.Series("–", index=runs.index)).fillna("–"),
+        "reason": reason.fillna("").map(lambda s: s if len(s) <= 70 else s[:69] + "…"),
+    })
+    quality = runs.get("quality_issues", pd.Series("", index=runs.index)).fillna("")
+    table.loc[quality != "", "km"] += "*"
+    return table
+
+
+def render_table(table: pd.DataFrame) -> str:
+    """Plain aligned text (no external table library): header, rule, rows."""
+    if table.empty:
+        return "(no runs)"
+    cols = list(table.columns)
+    cells = [[str(c) for c in cols]] + [[str(v) for v in row] for row in table.to_numpy()]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(cols))]
+    right = {"km", "time", "pace", "HR", "cad", "asc m", "°C"}
+
+    def fmt(row: list[str]) -> str:
+        return "  ".join(v.rjust(w) if cols[i] in right else v.ljust(w)
+                         for i, (v, w) in enumerate(zip(row, widths, strict=True))).rstrip()
+
+    lines = [fmt(cells[0]), "  ".join("-" * w for w in widths)]
+    lines += [fmt(r) for r in cells[1:]]
+    return "\n".join(lines)
