@@ -204,16 +204,47 @@ class _Batch:
         return len(self.files)
 
 
-def _pending_duplicate(row: dict, pending: pd.DataFrame) -> str | None:
-    """run_id of a run accepted earlier in this import that is the same activity, else None."""
-    if pending.empty:
+class RunIndex:
+    """Start times and distances of known runs, to find the same activity from another file.
+
+    Two recordings are one activity when they start in the same second (the run id is
+    derived from it), or start within DUPLICATE_START_TOLERANCE_S of each other with
+    distances within DUPLICATE_DISTANCE_TOLERANCE of the larger one. Kept sorted by start so
+    each look-up is a binary search, not a scan.
+    """
+
+    def __init__(self, runs: pd.DataFrame) -> None:
+        order = runs["start_utc"].argsort(kind="stable") if len(runs) else []
+        ordered = runs.iloc[order] if len(runs) else runs
+        self.start_ns = (ordered["start_utc"].dt.tz_convert("UTC").dt.as_unit("ns")
+                         .astype("int64").to_numpy() if len(runs) else np.empty(0, "int64"))
+        self.distance_m = ordered["distance_m"].to_numpy(dtype="float64", na_value=np.nan)
+        self.run_ids = ordered["run_id"].astype(str).tolist()
+
+    def match(self, run_id: str, start_utc: pd.Timestamp, distance_m: float) -> str | None:
+        """run_id of the known run that is this activity, else None."""
+        t = pd.Timestamp(start_utc).tz_convert("UTC").as_unit("ns").value
+        tol = int(DUPLICATE_START_TOLERANCE_S * 1e9)
+        lo = int(np.searchsorted(self.start_ns, t - tol, side="left"))
+        hi = int(np.searchsorted(self.start_ns, t + tol, side="right"))
+        for i in range(lo, hi):  # at most a handful of runs start within a minute
+            if self.run_ids[i] == run_id:
+                return run_id
+        dist = self.distance_m[lo:hi]
+        larger = np.fmax(dist, distance_m)
+        close = np.abs(dist - distance_m) <= DUPLICATE_DISTANCE_TOLERANCE * larger
+        hits = np.flatnonzero(close)
+        if len(hits):
+            best = hits[np.argmin(np.abs(self.start_ns[lo:hi][hits] - t))]
+            return self.run_ids[lo + best]
         return None
-    start_gap = (pending["start_utc"] - row["start_utc"]).abs().dt.total_seconds()
-    larger = np.maximum(pending["distance_m"].to_numpy(), row["distance_m"])
-    close = np.abs(pending["distance_m"].to_numpy() - row["distance_m"]) <= (
-        DUPLICATE_DISTANCE_TOLERANCE * larger)
-    hit = pending.loc[(start_gap.to_numpy() <= DUPLICATE_START_TOLERANCE_S) & close, "run_id"]
-    return str(hit.iloc[0]) if len(hit) else None
+
+    def add(self, run_id: str, start_utc: pd.Timestamp, distance_m: float) -> None:
+        t = pd.Timestamp(start_utc).tz_convert("UTC").as_unit("ns").value
+        i = int(np.searchsorted(self.start_ns, t, side="right"))
+        self.start_ns = np.insert(self.start_ns, i, t)
+        self.distance_m = np.insert(self.distance_m, i, distance_m)
+        self.run_ids.insert(i, run_id)
 
 
 def import_paths(store: Store, paths: Iterable[str], *,
@@ -236,9 +267,7 @@ def import_sources(store: Store, sources: Iterable[SourceFile | Ignored], *,
     """
     result = ImportResult()
     profile = store.profile()
-    pending = pd.DataFrame({"run_id": pd.Series(dtype=str),
-                            "start_utc": pd.Series(dtype="datetime64[ns, UTC]"),
-                            "distance_m": pd.Series(dtype="float64")})
+    index = RunIndex(store.runs())
     seen_hashes: dict[str, str] = {}
     batch = _Batch()
 
@@ -281,11 +310,9 @@ def import_sources(store: Store, sources: Iterable[SourceFile | Ignored], *,
             runs = []
         new_ids: list[str] = []
         for row, samples, bins in runs:
-            matched = store.find_duplicates(pd.DataFrame([row])[["start_utc", "distance_m"]])
-            match = matched.iloc[0] if len(matched) and pd.notna(matched.iloc[0]) else None
-            match = match or _pending_duplicate(row, pending)
+            match = index.match(row["run_id"], row["start_utc"], row["distance_m"])
             if match:
-                outcome.matched_run_id = str(match)
+                outcome.matched_run_id = match
                 continue
             new_ids.append(row["run_id"])
             batch.rows.append(row)
@@ -293,12 +320,11 @@ def import_sources(store: Store, sources: Iterable[SourceFile | Ignored], *,
             bins = bins.assign(run_id=row["run_id"]) if bins is not None else None
             if bins is not None:
                 batch.bins.append(bins)
-            pending = pd.concat([pending, pd.DataFrame([row])[pending.columns]],
-                                ignore_index=True)
+            index.add(row["run_id"], row["start_utc"], row["distance_m"])
         if runs and not new_ids:
             outcome.outcome = DUPLICATE
-            outcome.reason = (f"same activity as run {outcome.matched_run_id} "
-                              "(start within 60 s, distance within 2 %)")
+            outcome.reason = (f"same activity as run {outcome.matched_run_id} (same start "
+                              "second, or start within 60 s and distance within 2 %)")
         outcome.run_ids = new_ids
         batch.files.append(outcome)
         report(outcome)

@@ -1,0 +1,195 @@
+"""Import end to end on real files: outcomes, idempotence, duplicates across formats."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import runlog
+from runlog.importer import DUPLICATE, FAILED, NEW, SKIPPED, import_paths, run_id_for
+from runlog.store import Store
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "data" / "sample"
+LANDAL_FIT = SAMPLE / "fit" / "geo-activity-playground-Laufen_Landal_Park.fit"
+STRAVA = "martin-ueding__geo-activity-playground/testdata/Strava Export"
+LANDAL_IN_CORPUS = ("martin-ueding__geo-activity-playground/testdata/Local Files/Activities/"
+                    "2022-05-29-15-53-35_Laufen_Landal_Park.fit")
+
+
+def by_outcome(result) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for o in result.outcomes:
+        out.setdefault(o.outcome, []).append(Path(o.path.split("!")[-1]).name)
+    return out
+
+
+def test_run_id_is_stable_and_depends_on_start_and_leg() -> None:
+    start = pd.Timestamp("2021-01-17T10:23:22Z")
+    assert run_id_for(start, None) == run_id_for(start.tz_convert("Europe/Berlin"), None)
+    assert run_id_for(start, None) != run_id_for(start, 0)
+    assert len(run_id_for(start, None)) == 12
+
+
+def test_import_fit_run(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s")
+    result = import_paths(store, [LANDAL_FIT])
+    assert [o.outcome for o in result.outcomes] == [NEW]
+    runs = store.runs()
+    assert len(runs) == 1
+    run = runs.iloc[0]
+    # The file's own session summary: 3322.9 m, 1428 s, start 2022-05-29T15:53:35Z.
+    assert run["distance_m"] == pytest.approx(3322.9, rel=0.01)
+    assert run["elapsed_s"] == pytest.approx(1428.0, abs=2)
+    assert run["start_utc"] == pd.Timestamp("2022-05-29T15:53:35Z")
+    assert run["tz_source"] in ("file", "coordinates")
+    assert run["tz_offset_min"] == 120  # the Netherlands in summer
+    assert len(store.samples([run["run_id"]])) > 100
+
+
+def test_reimport_same_folder_adds_nothing_and_says_so(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for f in sorted((SAMPLE / "runpandas-session").glob("*.gpx.gz"))[:4]:
+        shutil.copy(f, folder)
+    shutil.copy(LANDAL_FIT, folder)
+    store = Store(tmp_path / "s")
+    first = import_paths(store, [folder])
+    assert first.counts()[NEW] == 5
+    runs_before = store.runs()
+    second = import_paths(store, [folder])
+    assert second.counts()[NEW] == 0
+    assert second.counts()[DUPLICATE] == 5
+    assert all("already imported" in o.reason for o in second.outcomes)
+    pd.testing.assert_frame_equal(store.runs(), runs_before)
+    # A renamed copy is recognised by content.
+    shutil.copy(LANDAL_FIT, folder / "renamed.fit")
+    third = import_paths(store, [folder / "renamed.fit"])
+    assert third.outcomes[0].outcome == DUPLICATE
+    assert "same content" in third.outcomes[0].reason
+    assert len(store.runs()) == 5
+
+
+def _write_gpx_copy(store_samples: pd.DataFrame, path: Path) -> None:
+    """A GPX export of a real run's samples, as Garmin Connect would write it."""
+    pts = store_samples.dropna(subset=["lat_deg", "lon_deg"])
+    body = "".join(
+        f'<trkpt lat="{r.lat_deg:.7f}" lon="{r.lon_deg:.7f}"><ele>{r.altitude_m:.1f}</ele>'
+        f"<time>{r.timestamp.strftime('%Y-%m-%dT%H:%M:%SZ')}</time></trkpt>"
+        for r in pts.itertuples())
+    path.write_text('<?xml version="1.0"?><gpx version="1.1" creator="test" '
+                    'xmlns="http://www.topografix.com/GPX/1/1"><trk><type>running</type>'
+                    f"<trkseg>{body}</trkseg></trk></gpx>")
+
+
+def test_fit_and_gpx_copy_of_one_activity_keep_one_run(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s")
+    import_paths(store, [LANDAL_FIT])
+    (run_id,) = store.runs()["run_id"]
+    gpx = tmp_path / "copy.gpx"
+    _write_gpx_copy(store.samples([run_id]), gpx)
+    result = import_paths(store, [gpx])
+    (outcome,) = result.outcomes
+    assert outcome.outcome == DUPLICATE, outcome.reason
+    assert outcome.matched_run_id == run_id
+    assert len(store.runs()) == 1
+
+
+def test_real_gpx_and_tcx_copies_keep_one_run(corpus: Path, tmp_path: Path) -> None:
+    base = corpus / "corriporai__runpandas/runpandas/tests/io/data"
+    store = Store(tmp_path / "s")
+    result = import_paths(store, [base / "tcx" / "run.tcx", base / "gpx" / "run.gpx"])
+    outcomes = {Path(o.path).name: o for o in result.outcomes}
+    assert outcomes["run.tcx"].outcome == NEW
+    assert outcomes["run.gpx"].outcome == DUPLICATE
+    assert len(store.runs()) == 1
+
+
+def test_strava_export_fit_gz_is_duplicate_of_original_fit(corpus: Path, tmp_path: Path) -> None:
+    store = Store(tmp_path / "s")
+    first = import_paths(store, [corpus / STRAVA])
+    (o,) = first.outcomes
+    assert o.outcome == NEW
+    run = store.runs().iloc[0]
+    assert run["name"] == "Laufen Landal Park"  # from activities.csv, joined by Filename
+    second = import_paths(store, [corpus / LANDAL_IN_CORPUS])
+    (dup,) = second.outcomes
+    assert dup.outcome == DUPLICATE
+    assert dup.matched_run_id == run["run_id"]
+    assert len(store.runs()) == 1
+
+
+def test_corrupt_files_fail_one_line_each_and_do_not_stop_import(corpus: Path,
+                                                                 tmp_path: Path) -> None:
+    files = corpus / "dtcooper__python-fitparse/tests/files"
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(files / "activity-settings-corruptheader.fit", folder / "a-corrupt-header.fit")
+    (folder / "b-empty.fit").write_bytes(b"")
+    (folder / "c-not-fit.fit").write_bytes(b"this is not a FIT file at all, just text\n" * 3)
+    good = LANDAL_FIT.read_bytes()
+    (folder / "d-truncated.fit").write_bytes(good[:14 + 200])
+    shutil.copy(LANDAL_FIT, folder / "e-good.fit")
+    store = Store(tmp_path / "s")
+    result = import_paths(store, [folder])
+    outcomes = {Path(o.path).name: o for o in result.outcomes}
+    assert outcomes["e-good.fit"].outcome == NEW
+    for name in ("a-corrupt-header.fit", "b-empty.fit", "c-not-fit.fit"):
+        assert outcomes[name].outcome == FAILED, name
+        assert outcomes[name].reason and "\n" not in outcomes[name].reason
+        assert "Traceback" not in outcomes[name].reason
+    assert outcomes["d-truncated.fit"].outcome in (FAILED, SKIPPED)
+    assert len(store.runs()) == 1
+    # Failed files are recorded, and tried again next time (a newer runlog may read them).
+    files_table = store.files()
+    assert set(files_table.loc[files_table["outcome"] == FAILED, "path"].map(
+        lambda p: Path(p).name)) >= {"a-corrupt-header.fit", "b-empty.fit", "c-not-fit.fit"}
+    again = import_paths(store, [folder])
+    assert by_outcome(again)[FAILED] == by_outcome(result)[FAILED]
+
+
+def test_rides_and_non_activity_files_are_skipped_with_reason(corpus: Path,
+                                                              tmp_path: Path) -> None:
+    store = Store(tmp_path / "s")
+    ride = corpus / "fgebhart__workoutizer/wkz/initial_trace_data/cycling_bad_schandau.fit"
+    settings = corpus / "dtcooper__python-fitparse/tests/files/Settings.fit"
+    result = import_paths(store, [ride, settings])
+    outcomes = {Path(o.path).name: o for o in result.outcomes}
+    assert outcomes[ride.name].outcome == SKIPPED
+    assert "cycling" in outcomes[ride.name].reason
+    assert outcomes[settings.name].outcome == SKIPPED
+    assert "not an activity" in outcomes[settings.name].reason
+    assert store.runs().empty
+
+
+def test_multisport_fit_yields_only_run_legs(corpus: Path, tmp_path: Path) -> None:
+    store = Store(tmp_path / "s")
+    path = corpus / "dtcooper__python-fitparse/tests/files/activity-large-fenxi2-multisport.fit"
+    result = import_paths(store, [path])
+    (o,) = result.outcomes
+    assert o.outcome == NEW
+    runs = store.runs()
+    # session sports: generic|transition|running|transition|running|transition|cycling
+    assert len(runs) == 2
+    assert runs["multisport_leg"].notna().all()
+    assert "cycling" in o.reason  # the other legs are named as skipped
+
+
+def test_sample_year_imports_and_names_its_quality_problems(tmp_path: Path) -> None:
+    log = runlog.open_store(tmp_path / "s")
+    result = log.import_paths([SAMPLE / "runpandas-session"])
+    counts = result.counts()
+    assert counts[FAILED] == 0
+    assert counts[NEW] + counts[SKIPPED] == 68
+    assert counts[NEW] >= 60
+    runs = log.store.runs()
+    assert runs["sport_inferred"].all()  # the phone app wrote no sport tag
+    watch_left = runs[runs["quality_issues"].fillna("").str.contains("watch_left_running")]
+    spike = runs[runs["quality_issues"].fillna("").str.contains("gps_jump")]
+    assert len(watch_left) >= 1 and len(spike) >= 1
+    # The 24-hour recording is trimmed to the real run, the 22 km spike is not counted.
+    assert watch_left["elapsed_s"].max() < 4 * 3600
+    assert runs["distance_m"].max() < 20_000
