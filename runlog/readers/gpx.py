@@ -162,7 +162,7 @@ def read_gpx(data: bytes, name: str) -> list[Activity]:
             raise SkippedFile("no track points (route or waypoints only)", path=name)
         raise SkippedFile("no track points", path=name)
 
-    columns = _columns_from_texts(n_points, field_points, field_texts)
+    columns = columns_from_texts(n_points, field_points, field_texts)
     lat = pd.to_numeric(pd.Series(lat_texts, dtype=object), errors="coerce").to_numpy(float)
     lon = pd.to_numeric(pd.Series(lon_texts, dtype=object), errors="coerce").to_numpy(float)
     columns["lat_deg"], columns["lon_deg"] = lat, lon
@@ -219,9 +219,16 @@ def _clean(text: str | None) -> str | None:
     return text or None
 
 
-def _columns_from_texts(n_points: int, field_points: dict[str, list[int]],
+def columns_from_texts(n_points: int, field_points: dict[str, list[int]],
                         field_texts: dict[str, list[str]]) -> dict[str, object]:
-    """Turn the collected (point index, text) pairs into full-length columns, in bulk."""
+    """Turn collected (point index, text) pairs into full-length sample columns, in bulk.
+
+    ``field_points[col][k]`` is the index of the point whose ``col`` text is
+    ``field_texts[col][k]``. ``timestamp`` becomes a UTC datetime Series (ISO 8601 with or
+    without ``Z``/offset/fraction; naive times are UTC as GPX and TCX require); every other
+    column a float64 array with NaN where the point had no (parsable) value. Shared by the
+    GPX and TCX readers.
+    """
     columns: dict[str, object] = {}
     for column, points in field_points.items():
         texts = pd.Series(field_texts[column], dtype=object).str.strip()
