@@ -1,0 +1,137 @@
+"""The command line: help everywhere, exact exit codes, one-line errors, JSON fields."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from runlog.cli import EXIT_ERROR, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, cli
+from runlog.report import FLAG_JSON_FIELDS, RUN_JSON_FIELDS
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "data" / "sample"
+LANDAL_FIT = SAMPLE / "fit" / "geo-activity-playground-Laufen_Landal_Park.fit"
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def invoke(runner: CliRunner, store: Path, *args: str):
+    return runner.invoke(cli, ["--store", str(store), *args], catch_exceptions=False)
+
+
+def test_every_command_has_help(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    assert "Exit codes" in result.output and "Not medical advice" in result.output
+    for name in cli.commands:
+        sub = runner.invoke(cli, [name, "--help"])
+        assert sub.exit_code == 0, name
+        assert "Usage:" in sub.output and len(sub.output.splitlines()) > 3, name
+
+
+def test_store_defaults_to_environment_variable(runner: CliRunner, tmp_path: Path) -> None:
+    store = tmp_path / "env-store"
+    result = runner.invoke(cli, ["import", str(LANDAL_FIT)], env={"RUNLOG_STORE": str(store)})
+    assert result.exit_code == EXIT_OK, result.output
+    assert (store / "manifest.json").exists()
+
+
+def test_import_prints_one_line_per_file_summary_and_table(runner: CliRunner,
+                                                           tmp_path: Path) -> None:
+    result = invoke(runner, tmp_path / "s", "import", str(LANDAL_FIT))
+    assert result.exit_code == EXIT_OK, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("new       ") and lines[0].endswith(": 1 run")
+    assert any(line.startswith("1 files: 1 new (1 runs), 0 duplicate, 0 skipped, 0 failed")
+               for line in lines)
+    assert "2022-05-29 17:53" in result.output  # local time (UTC+2), not UTC
+    assert "3.32" in result.output
+    again = invoke(runner, tmp_path / "s", "import", str(LANDAL_FIT))
+    assert again.exit_code == EXIT_OK
+    assert again.output.splitlines()[0].startswith("duplicate ")
+    assert "0 new (0 runs), 1 duplicate" in again.output
+
+
+def test_import_with_a_failed_file_exits_3_and_names_it(runner: CliRunner,
+                                                        tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(LANDAL_FIT, folder / "good.fit")
+    (folder / "broken.fit").write_bytes(b"\x0e\x10garbage-not-a-fit-file")
+    result = invoke(runner, tmp_path / "s", "import", str(folder))
+    assert result.exit_code == EXIT_SOME_FAILED
+    failed = [line for line in result.output.splitlines() if line.startswith("failed")]
+    assert len(failed) == 1 and "broken.fit: " in failed[0]
+    assert "Traceback" not in result.output
+    assert "1 new (1 runs)" in result.output
+
+
+def test_import_json_has_documented_fields(runner: CliRunner, tmp_path: Path) -> None:
+    result = invoke(runner, tmp_path / "s", "import", "--format", "json", str(LANDAL_FIT))
+    assert result.exit_code == EXIT_OK
+    payload = json.loads(result.output)
+    assert set(payload) == {"files", "ignored", "summary", "runs"}
+    assert set(payload["files"][0]) == {"path", "format", "outcome", "reason", "run_ids",
+                                        "matched_run_id", "byte_offset"}
+    assert payload["summary"]["new_runs"] == 1
+    (run,) = payload["runs"]
+    assert set(run) == set(RUN_JSON_FIELDS)
+    assert run["start_local"] == "2022-05-29T17:53:35+02:00"
+    assert run["distance_km"] == pytest.approx(3.323, abs=0.03)
+    for flag in run["flags"]:
+        assert set(flag) == set(FLAG_JSON_FIELDS)
+
+
+def test_report_json_and_explain_one_run(runner: CliRunner, tmp_path: Path) -> None:
+    invoke(runner, tmp_path / "s", "import", "--quiet", str(LANDAL_FIT))
+    result = invoke(runner, tmp_path / "s", "report", "--format", "json")
+    runs = json.loads(result.output)["runs"]
+    assert len(runs) == 1 and runs[0]["knee_risk"] in ("low", "moderate", "high")
+    one = invoke(runner, tmp_path / "s", "report", "--run", "last")
+    assert one.exit_code == EXIT_OK
+    assert runs[0]["run_id"] in one.output
+    assert "not medical advice" in one.output.lower()
+
+
+def test_unknown_run_is_one_line_error_exit_1(runner: CliRunner, tmp_path: Path) -> None:
+    invoke(runner, tmp_path / "s", "import", "--quiet", str(LANDAL_FIT))
+    result = runner.invoke(cli, ["--store", str(tmp_path / "s"), "annotate", "zzzz",
+                                 "--knee-pain", "3"])
+    assert result.exit_code == EXIT_ERROR
+    assert result.output.count("\n") == 1 and result.output.startswith("runlog: ")
+
+
+def test_usage_errors_exit_2(runner: CliRunner, tmp_path: Path) -> None:
+    bad_range = runner.invoke(cli, ["--store", str(tmp_path), "annotate", "last",
+                                    "--knee-pain", "11"])
+    assert bad_range.exit_code == EXIT_USAGE
+    bad_tz = runner.invoke(cli, ["--store", str(tmp_path), "profile", "--default-tz", "Mars/Base"])
+    assert bad_tz.exit_code == EXIT_USAGE and "unknown time zone" in bad_tz.output
+    missing = runner.invoke(cli, ["--store", str(tmp_path), "import", str(tmp_path / "nope")])
+    assert missing.exit_code == EXIT_USAGE
+
+
+def test_annotate_and_profile_round_trip(runner: CliRunner, tmp_path: Path) -> None:
+    store = tmp_path / "s"
+    invoke(runner, store, "import", "--quiet", str(LANDAL_FIT))
+    result = invoke(runner, store, "annotate", "last", "--knee-pain", "4", "--no-electrolytes",
+                    "--shoes", "Pegasus", "--format", "json")
+    assert result.exit_code == EXIT_OK, result.output
+    data = json.loads(result.output)
+    assert data["knee_pain"] == 4 and data["electrolytes"] is False and data["shoes"] == "Pegasus"
+    # Annotations survive a re-import of the same file.
+    invoke(runner, store, "import", "--quiet", str(LANDAL_FIT))
+    again = invoke(runner, store, "annotate", "last", "--rpe", "6", "--format", "json")
+    assert json.loads(again.output)["knee_pain"] == 4
+    prof = invoke(runner, store, "profile", "--mass-kg", "70", "--default-tz", "Europe/Berlin",
+                  "--format", "json")
+    assert json.loads(prof.output)["mass_kg"] == 70
+    shown = invoke(runner, store, "profile")
+    assert "default_tz: Europe/Berlin" in shown.output
