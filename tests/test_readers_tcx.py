@@ -288,3 +288,25 @@ def test_corpus_run_cadence_is_strides_per_minute(corpus: Path, catalogue: pd.Da
         activity = read_tcx((corpus / row.path).read_bytes(), row.path)[0]
         median_steps = activity.samples["cadence_spm"].loc[lambda c: c > 0].median()
         assert 160 <= median_steps <= 190, (row.path, median_steps)
+
+
+def test_course_after_an_activity_does_not_leak_into_it() -> None:
+    points = [_trackpoint(f"2021-01-01T08:00:{s:02d}Z") for s in range(3)]
+    course = ("<Courses><Course><Name>Loop</Name><Lap><TotalTimeSeconds>999</TotalTimeSeconds>"
+              "<DistanceMeters>9999</DistanceMeters></Lap><Track>"
+              + _trackpoint("2021-01-05T08:00:00Z") + "</Track></Course></Courses>")
+    author = "<Author><Name>Garmin Connect</Name></Author>"
+    document = _tcx("<Activities>" + _activity("Running", _lap("2021-01-01T08:00:00Z", [points]))
+                    + "</Activities>" + course + author)
+    activity = _only(read_tcx(document, "mixed.tcx"))
+    assert len(activity.samples) == 3
+    assert activity.summary["distance_m"] == 200.0
+    assert activity.device == "Garmin Connect"                 # no Creator: the Author
+
+
+def test_utf16_tcx_is_read() -> None:
+    points = [_trackpoint(f"2021-01-01T08:00:{s:02d}Z") for s in range(3)]
+    text = _run_document(_lap("2021-01-01T08:00:00Z", [points])).decode().replace(
+        'encoding="UTF-8"', 'encoding="UTF-16"')
+    for encoded in (text.encode("utf-16"), text.encode("utf-16-le")):
+        assert len(_only(read_tcx(encoded, "u16.tcx")).samples) == 3

@@ -80,6 +80,7 @@ class _TcxActivity:
     sport_raw: str | None
     first_point: int
     leg_index: int | None
+    end_point: int | None = None            # one past its last trackpoint, set at </Activity>
     session: int | None = None              # 1-based MultiSportSession number, else None
     activity_id: str | None = None
     device_name: str | None = None
@@ -114,6 +115,7 @@ def read_tcx(data: bytes, name: str) -> list[Activity]:
     n_courses = 0
     n_multisport = 0
     in_multisport = False
+    in_activity = False
     field_points: dict[str, list[int]] = {col: [] for col in _FIELDS}
     field_texts: dict[str, list[str]] = {col: [] for col in _FIELDS}
     n_points = 0
@@ -124,11 +126,11 @@ def read_tcx(data: bytes, name: str) -> list[Activity]:
         if event == "start":
             if local == "Trackpoint":
                 in_point = True
-            elif local == "Track" and activities:
+            elif local == "Track" and in_activity:
                 current = activities[-1]
                 current.track_first_points.append(n_points)
                 current.track_lap.append(len(current.laps) - 1)
-            elif local == "Lap" and parent == "Activity" and activities:
+            elif local == "Lap" and parent == "Activity" and in_activity:
                 activities[-1].lap_starts.append(element.get("StartTime"))
                 activities[-1].laps.append({})
             elif local == "Activity" and parent in ("Activities", "FirstSport", "NextSport", ""):
@@ -138,6 +140,7 @@ def read_tcx(data: bytes, name: str) -> list[Activity]:
                 activities.append(_TcxActivity(sport_raw=_clean(element.get("Sport")),
                                                first_point=n_points, leg_index=leg,
                                                session=session))
+                in_activity = True
             elif local == "MultiSportSession":
                 in_multisport = True
                 n_multisport += 1
@@ -156,9 +159,12 @@ def read_tcx(data: bytes, name: str) -> list[Activity]:
                     field_points[column].append(n_points)
                     field_texts[column].append(text)
             continue
-        if local == "MultiSportSession":
+        if local == "Activity" and in_activity:
+            in_activity = False
+            activities[-1].end_point = n_points
+        elif local == "MultiSportSession":
             in_multisport = False
-        elif not activities:
+        elif not in_activity:                 # Author, Courses, Workouts, Folders
             if local == "Name" and parent == "Author":
                 author_name = _clean(element.text)
         elif parent == "Lap" and local in _LAP_FIELDS and activities[-1].laps:
@@ -175,8 +181,6 @@ def read_tcx(data: bytes, name: str) -> list[Activity]:
             activities[-1].device_name = _clean(element.text)
         elif parent == "Creator" and local == "ProductID":
             activities[-1].product_id = _clean(element.text)
-        elif local == "Name" and parent == "Author":
-            author_name = _clean(element.text)
 
     if not activities:
         if n_courses:
@@ -186,8 +190,8 @@ def read_tcx(data: bytes, name: str) -> list[Activity]:
     columns = columns_from_texts(n_points, field_points, field_texts)
     frame = pd.DataFrame(columns)
     results = []
-    for index, parsed in enumerate(activities):
-        end_point = activities[index + 1].first_point if index + 1 < len(activities) else n_points
+    for parsed in activities:
+        end_point = parsed.end_point if parsed.end_point is not None else n_points
         part = frame.iloc[parsed.first_point:end_point].reset_index(drop=True)
         track_starts = np.asarray(parsed.track_first_points, dtype=int) - parsed.first_point
         results.append(_build_activity(parsed, part, track_starts, author_name))

@@ -11,7 +11,7 @@ One entry point, :func:`iter_xml_events`. What it guarantees:
   text node longer than :data:`MAX_VALUE_CHARS` characters, is refused as soon as it is seen.
 * **Real-world prologs.** Leading whitespace and byte-order marks before the XML declaration
   are stripped (line numbers in errors still count from the file's first line); UTF-16 input
-  (with a BOM) is transcoded to UTF-8.
+  (with or without a BOM) is transcoded to UTF-8.
 * **Undeclared namespace prefixes are tolerated**, as in
   ``runpandas/tests/io/data/tcx/malformed.tcx`` (``xsi:type`` with no ``xmlns:xsi``, also a
   file whose root element is missing): lxml runs in recover mode, and afterwards every
@@ -66,9 +66,12 @@ def _prepare(data: bytes, name: str) -> tuple[bytes, int]:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise FileReadError("not XML: expected bytes", path=name)
     data = bytes(data)
-    if data.startswith(_UTF16_BOMS):
+    utf16 = ("utf-16" if data.startswith(_UTF16_BOMS) else "utf-16-le"
+             if data.startswith(b"<\x00?\x00") else "utf-16-be"
+             if data.startswith(b"\x00<\x00?") else None)
+    if utf16 is not None:
         try:
-            text = data.decode("utf-16")
+            text = data.decode(utf16)
         except UnicodeDecodeError as exc:
             raise FileReadError(f"not XML: bad UTF-16 ({exc.reason})", path=name) from None
         data = text.lstrip("\ufeff").encode("utf-8")
