@@ -233,11 +233,12 @@ def columns_from_texts(n_points: int, field_points: dict[str, list[int]],
     for column, points in field_points.items():
         texts = pd.Series(field_texts[column], dtype=object).str.strip()
         if column == "timestamp":
-            values = pd.Series(pd.NaT, index=range(n_points), dtype="datetime64[ns, UTC]")
+            naive_utc = np.full(n_points, np.datetime64("NaT"), dtype="datetime64[ns]")
             if len(points):
                 parsed = pd.to_datetime(texts, utc=True, format="ISO8601", errors="coerce")
-                values.iloc[np.asarray(points)] = parsed.dt.as_unit("ns").to_numpy()
-            columns[column] = values
+                naive_utc[np.asarray(points)] = (
+                    parsed.dt.tz_convert(None).dt.as_unit("ns").to_numpy("datetime64[ns]"))
+            columns[column] = pd.Series(pd.DatetimeIndex(naive_utc).tz_localize("UTC"))
         else:
             array = np.full(n_points, np.nan)
             if len(points):

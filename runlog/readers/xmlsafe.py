@@ -7,8 +7,10 @@ One entry point, :func:`iter_xml_events`. What it guarantees:
   pattern and the message says so. lxml is additionally run with ``resolve_entities=False``,
   ``no_network=True``, ``load_dtd=False`` and ``huge_tree=False`` (libxml2's own size limits
   stay on), and the parsed document's ``docinfo`` is checked again once the root opens.
-* **Bounded shape.** Nesting deeper than :data:`MAX_DEPTH` elements, or an attribute value or
-  text node longer than :data:`MAX_VALUE_CHARS` characters, is refused as soon as it is seen.
+* **Bounded shape.** Nesting deeper than :data:`MAX_DEPTH` elements is refused as soon as it
+  is seen; an attribute value or text node longer than :data:`MAX_VALUE_CHARS` characters is
+  refused before parsing starts (a vectorised scan for the longest stretch without ``<``,
+  which no attribute value or character data may contain).
 * **Real-world prologs.** Leading whitespace and byte-order marks before the XML declaration
   are stripped (line numbers in errors still count from the file's first line); UTF-16 input
   (with or without a BOM) is transcoded to UTF-8.
@@ -19,8 +21,8 @@ One entry point, :func:`iter_xml_events`. What it guarantees:
   broken XML is still refused.
 * **Local names only.** Elements are reported by local name (``{ns}hr``, ``gpxtpx:hr`` and
   ``hr`` are all ``"hr"``) with the path of local names from the root, so any prefix works.
-* **Flat memory.** Each element is cleared after its ``end`` event has been handled and its
-  already-processed previous siblings are removed from the tree.
+* **Flat memory.** Each element is cleared after its ``end`` event has been handled, and
+  processed siblings are removed from the tree in batches of :data:`_CLEAR_EVERY`.
 
 Every lxml failure becomes ``FileReadError`` with a one-line reason and the line number.
 """
@@ -40,6 +42,9 @@ from runlog.errors import FileReadError
 MAX_DEPTH = 64
 #: Longest attribute value or text node accepted [characters].
 MAX_VALUE_CHARS = 1_000_000
+
+#: Processed siblings are removed once a parent holds this many children (memory stays flat).
+_CLEAR_EVERY = 32
 
 ENTITY_REFUSAL = "refused: XML declares entities (possible entity-expansion attack)"
 DTD_REFUSAL = "refused: XML has a DOCTYPE/DTD, which GPX and TCX never use"
@@ -143,6 +148,7 @@ def iter_xml_events(data: bytes, name: str) -> Iterator[tuple[str, str, list[str
         remove_blank_text=False,
     )
     path: list[str] = []
+    local_names: dict[str, str] = {}         # tag → local name, computed once per tag
     root_checked = False
     try:
         for event, element in context:
@@ -150,7 +156,9 @@ def iter_xml_events(data: bytes, name: str) -> Iterator[tuple[str, str, list[str
             if not isinstance(tag, str):      # comments / processing instructions
                 continue
             if event == "start":
-                local = _local_name(tag)
+                local = local_names.get(tag)
+                if local is None:
+                    local = local_names[tag] = _local_name(tag)
                 path.append(local)
                 if len(path) > MAX_DEPTH:
                     raise FileReadError(
@@ -161,25 +169,14 @@ def iter_xml_events(data: bytes, name: str) -> Iterator[tuple[str, str, list[str
                     docinfo = element.getroottree().docinfo
                     if docinfo.doctype or docinfo.internalDTD is not None:
                         raise FileReadError(DTD_REFUSAL, path=name)
-                for value in element.attrib.values():
-                    if len(value) > MAX_VALUE_CHARS:
-                        raise FileReadError(
-                            f"refused: XML attribute longer than {MAX_VALUE_CHARS} characters "
-                            f"(line {element.sourceline + lines_removed})", path=name)
                 yield event, local, path, element
             else:
-                text = element.text
-                if text is not None and len(text) > MAX_VALUE_CHARS:
-                    raise FileReadError(
-                        f"refused: XML text longer than {MAX_VALUE_CHARS} characters "
-                        f"(line {element.sourceline + lines_removed})", path=name)
                 yield event, path[-1], path, element
                 path.pop()
                 element.clear(keep_tail=False)
                 parent = element.getparent()
-                if parent is not None:
-                    while element.getprevious() is not None:
-                        del parent[0]
+                if parent is not None and len(parent) > _CLEAR_EVERY:
+                    del parent[:-1]           # processed siblings; this one is the last child
     except etree.LxmlError as exc:
         raise FileReadError(_error_reason(exc, lines_removed), path=name) from None
     # Recover mode keeps going past real errors: report any that is not a namespace quirk.
