@@ -21,8 +21,8 @@ One entry point, :func:`iter_xml_events`. What it guarantees:
   broken XML is still refused.
 * **Local names only.** Elements are reported by local name (``{ns}hr``, ``gpxtpx:hr`` and
   ``hr`` are all ``"hr"``) with the path of local names from the root, so any prefix works.
-* **Flat memory.** Each element is cleared after its ``end`` event has been handled, and
-  processed siblings are removed from the tree in batches of :data:`_CLEAR_EVERY`.
+* **Flat memory.** Each element is cleared after its ``end`` event has been handled and its
+  already-processed previous siblings are removed from the tree.
 
 Every lxml failure becomes ``FileReadError`` with a one-line reason and the line number.
 """
@@ -42,9 +42,6 @@ from runlog.errors import FileReadError
 MAX_DEPTH = 64
 #: Longest attribute value or text node accepted [characters].
 MAX_VALUE_CHARS = 1_000_000
-
-#: Processed siblings are removed once a parent holds this many children (memory stays flat).
-_CLEAR_EVERY = 32
 
 ENTITY_REFUSAL = "refused: XML declares entities (possible entity-expansion attack)"
 DTD_REFUSAL = "refused: XML has a DOCTYPE/DTD, which GPX and TCX never use"
@@ -175,8 +172,9 @@ def iter_xml_events(data: bytes, name: str) -> Iterator[tuple[str, str, list[str
                 path.pop()
                 element.clear(keep_tail=False)
                 parent = element.getparent()
-                if parent is not None and len(parent) > _CLEAR_EVERY:
-                    del parent[:-1]           # processed siblings; this one is the last child
+                if parent is not None:        # drop processed previous siblings (the parser
+                    while element.getprevious() is not None:     # may already hold later ones)
+                        del parent[0]
     except etree.LxmlError as exc:
         raise FileReadError(_error_reason(exc, lines_removed), path=name) from None
     # Recover mode keeps going past real errors: report any that is not a namespace quirk.
