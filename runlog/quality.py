@@ -1,0 +1,393 @@
+"""Data quality of one run's samples: clean what can be cleaned, say what was done, judge the rest.
+
+:func:`assess_quality` sorts and de-duplicates the samples, trims a watch left running after the
+run, removes GPS jumps from the distance, blanks impossible or stuck heart-rate values and
+compares the cleaned distance with the file's own summary. Every decision is vectorised
+(numpy/pandas), and every change is written down as an issue code plus a sentence for the report.
+
+Issue codes: ``bad_timestamp``, ``timestamps_unordered``, ``duplicate_timestamps``,
+``watch_left_running``, ``gps_jump``, ``distance_jump``, ``hr_out_of_range``, ``hr_constant``,
+``hr_dropout``, ``summary_mismatch``, ``too_short``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+#: Fastest plausible step speed while running [m/s]; faster position or distance steps are
+#: GPS jumps [design; world-class sprint peaks at ~12 m/s].
+MAX_RUN_STEP_SPEED_MPS = 12.0
+#: Jumps that drop less than this are cleaned silently (single sub-second fixes) [m] [design].
+GPS_JUMP_REPORT_M = 50.0
+#: Shortest step duration used to turn a position step into a speed [s]: fixes logged a few
+#: milliseconds apart would otherwise turn centimetres of noise into "jumps".
+MIN_STEP_DURATION_S = 1.0
+#: Below this speed the runner is stopped [m/s] (RULES.md §0).
+STOP_SPEED_MPS = 0.5
+#: A stationary stretch stays within this radius [m] [design].
+STATIONARY_RADIUS_M = 50.0
+#: ... for at least this long [s] to count as the watch left running [design].
+STATIONARY_MIN_S = 600.0
+#: Elapsed time beyond this multiple of moving time, and beyond ELAPSED_FAR_S, means the watch
+#: kept recording long after the run [design].
+ELAPSED_OVER_MOVING = 3.0
+ELAPSED_FAR_S = 2 * 3600.0
+#: A recording gap of this length splits the recording into separate pieces [s] [design].
+SPLIT_GAP_S = 600.0
+#: Step duration beyond which a step's own average speed decides whether it was moving [s].
+LONG_STEP_S = 10.0
+#: Window of the rolling median that calms device speed before the stationary test [s].
+SPEED_SMOOTH_S = 60.0
+#: Physiologically possible heart rate [bpm] (adult, exercising) [design].
+HR_MIN_BPM = 30.0
+HR_MAX_BPM = 240.0
+#: The same HR value held longer than this while moving is a stuck sensor [s] [design].
+HR_CONSTANT_S = 300.0
+#: A moving second counts as covered by HR when a valid value lies within this distance [s].
+HR_COVER_S = 15.0
+#: Share of moving time without HR above which HR drops out [fraction] [design].
+HR_DROPOUT_FRAC = 0.20
+#: Relative difference between summary and track distance that is worth a note [fraction].
+SUMMARY_MISMATCH_FRAC = 0.05
+#: Below these the run is not usable for rules or baselines [s], [m] [design].
+MIN_USABLE_S = 60.0
+MIN_USABLE_M = 200.0
+#: Timestamps before this, or more than FUTURE_SLACK after now, are absurd.
+EARLIEST_VALID_UTC = pd.Timestamp("1990-01-01", tz="UTC")
+FUTURE_SLACK = pd.Timedelta(days=1)
+#: Mean Earth radius [m] (IUGG).
+EARTH_RADIUS_M = 6_371_008.8
+
+
+@dataclass
+class QualityResult:
+    """What :func:`assess_quality` made of one run's samples.
+
+    ``samples`` is the cleaned copy (sorted, de-duplicated, tail trimmed, impossible HR blanked,
+    device distance with jumps removed); ``segment_valid[i]`` tells whether the step from sample
+    ``i - 1`` into sample ``i`` counts for distance (False for the first sample, GPS jumps and
+    steps without two fixes). ``issues`` are codes, ``notes`` sentences for the report.
+    """
+
+    samples: pd.DataFrame
+    issues: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    ok: bool = True
+    segment_valid: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    trimmed_s: float = 0.0           # recording time removed from the tail [s]
+    dropped_m: float = 0.0           # distance removed as GPS/distance jumps [m]
+    track_distance_m: float = float("nan")   # cleaned distance used for the checks [m]
+
+
+def _haversine(lat1, lon1, lat2, lon2) -> np.ndarray:
+    lat1, lon1, lat2, lon2 = (np.radians(np.asarray(x, dtype="float64"))
+                              for x in (lat1, lon1, lat2, lon2))
+    h = (np.sin((lat2 - lat1) / 2) ** 2
+         + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2)
+    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
+
+
+def _seconds(ts: pd.Series) -> np.ndarray:
+    """Seconds since the first timestamp (float64)."""
+    ns = ts.dt.tz_convert("UTC").dt.as_unit("ns").astype("int64").to_numpy()
+    return (ns - ns[0]) / 1e9 if len(ns) else np.zeros(0)
+
+
+def _position_steps(s: pd.DataFrame) -> np.ndarray:
+    """Distance from the previous fix to each fix [m]; NaN where either has no position."""
+    lat, lon = s["lat_deg"].to_numpy(), s["lon_deg"].to_numpy()
+    fix = np.isfinite(lat) & np.isfinite(lon)
+    steps = np.full(len(s), np.nan)
+    idx = np.flatnonzero(fix)
+    if len(idx) > 1:
+        steps[idx[1:]] = _haversine(lat[idx[:-1]], lon[idx[:-1]], lat[idx[1:]], lon[idx[1:]])
+    return steps
+
+
+def _fix_step_durations(s: pd.DataFrame, t: np.ndarray) -> np.ndarray:
+    """Time since the previous fix for each fix [s]; NaN elsewhere."""
+    fix = s["lat_deg"].notna().to_numpy() & s["lon_deg"].notna().to_numpy()
+    out = np.full(len(s), np.nan)
+    idx = np.flatnonzero(fix)
+    if len(idx) > 1:
+        out[idx[1:]] = np.diff(t[idx])
+    return out
+
+
+def _distance_steps(s: pd.DataFrame) -> np.ndarray:
+    """Steps of the device's cumulative distance channel [m] (NaN where missing or reset)."""
+    d = s["distance_m"].to_numpy()
+    steps = np.full(len(s), np.nan)
+    idx = np.flatnonzero(np.isfinite(d))
+    if len(idx) > 1:
+        steps[idx[1:]] = np.diff(d[idx])
+    steps[steps < 0] = np.nan            # a reset or a lap restart is not distance
+    return steps
+
+
+def has_distance_channel(s: pd.DataFrame) -> bool:
+    """True when the device's cumulative distance channel is present and increases."""
+    d = s["distance_m"].to_numpy()
+    valid = d[np.isfinite(d)]
+    return len(valid) >= 2 and valid[-1] > valid[0] and valid.size >= 0.5 * len(d)
+
+
+def _stationary_tail_start(s: pd.DataFrame, t: np.ndarray) -> int | None:
+    """Index of the first sample of a stationary tail (≥ STATIONARY_MIN_S), else None.
+
+    A sample belongs to the tail when every later sample stays within STATIONARY_RADIUS_M of
+    the last one (positions, else the distance channel) and the smoothed device speed stays
+    below STOP_SPEED_MPS: reverse cumulative maxima make that one vectorised pass.
+    """
+    n = len(s)
+    if n < 3:
+        return None
+    lat, lon = s["lat_deg"].to_numpy(), s["lon_deg"].to_numpy()
+    fix = np.isfinite(lat) & np.isfinite(lon)
+    if fix.sum() >= 2:
+        last = np.flatnonzero(fix)[-1]
+        r = np.where(fix, _haversine(lat, lon, lat[last], lon[last]), 0.0)
+    elif np.isfinite(s["distance_m"].to_numpy()).sum() >= 2:
+        d = s["distance_m"].ffill().bfill().to_numpy()
+        r = np.abs(d[-1] - d)
+    else:
+        r = np.zeros(n)
+    far = np.maximum.accumulate(r[::-1])[::-1]
+    speed = s["speed_mps"]
+    if speed.notna().any():
+        smooth = (pd.Series(speed.to_numpy(), index=s["timestamp"])
+                  .rolling(pd.Timedelta(seconds=SPEED_SMOOTH_S)).median().fillna(0.0).to_numpy())
+        fast = np.maximum.accumulate(smooth[::-1])[::-1]
+    else:
+        fast = np.zeros(n)
+    still = (far <= STATIONARY_RADIUS_M) & (fast < STOP_SPEED_MPS)
+    if not still[-1]:
+        return None
+    start = int(np.argmax(still))
+    return start if t[-1] - t[start] >= STATIONARY_MIN_S else None
+
+
+def _step_speed(s: pd.DataFrame, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(per-sample step speed [m/s], step length [m]) from positions, else the distance channel."""
+    if s["lat_deg"].notna().sum() >= 2:
+        steps = _position_steps(s)
+        dur = _fix_step_durations(s, t)
+    else:
+        steps = _distance_steps(s)
+        dur = np.r_[np.nan, np.diff(t)] if len(t) else np.zeros(0)
+    speed = steps / np.maximum(dur, MIN_STEP_DURATION_S)
+    return speed, steps
+
+
+def _rough_moving(s: pd.DataFrame, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(moving flag per step, step durations [s]) for the quality checks (no pauses known)."""
+    dt = np.r_[0.0, np.diff(t)] if len(t) else np.zeros(0)
+    step_v, _ = _step_speed(s, t)
+    dev = s["speed_mps"].to_numpy()
+    v = np.where(np.isfinite(dev) & (dt <= LONG_STEP_S), dev, step_v)
+    v = np.where(v > MAX_RUN_STEP_SPEED_MPS, np.nan, v)
+    return np.nan_to_num(v) >= STOP_SPEED_MPS, dt
+
+
+def _idle_pieces(s: pd.DataFrame, t: np.ndarray) -> np.ndarray:
+    """Label of each sample's piece: pieces are split by gaps or stationary stretches ≥ 10 min."""
+    n = len(s)
+    idle = np.zeros(n, dtype=bool)
+    if n == 0:
+        return np.zeros(0, dtype=int)
+    gap = np.r_[False, np.diff(t) >= SPLIT_GAP_S]
+    lat, lon = s["lat_deg"].to_numpy(), s["lon_deg"].to_numpy()
+    if np.isfinite(lat).sum() >= 2:
+        win = pd.DataFrame({"lat": lat, "lon": lon}, index=s["timestamp"]).rolling(
+            pd.Timedelta(seconds=STATIONARY_MIN_S))
+        hi, lo = win.max(), win.min()
+        diag = _haversine(lo["lat"], lo["lon"], hi["lat"], hi["lon"])
+        first = np.searchsorted(t, t - STATIONARY_MIN_S, side="right")
+        full = (t - t[first]) >= 0.9 * STATIONARY_MIN_S
+        ends = np.flatnonzero(full & (diag / 2 <= STATIONARY_RADIUS_M))
+        if len(ends):
+            # mark every sample inside a stationary window (difference array, no loop)
+            mark = np.zeros(n + 1, dtype=int)
+            np.add.at(mark, first[ends], 1)
+            np.add.at(mark, ends + 1, -1)
+            idle = np.cumsum(mark[:-1]) > 0
+    # a new piece starts at a gap, or where activity resumes after an idle stretch
+    starts = gap | np.r_[False, idle[:-1] & ~idle[1:]]
+    return np.cumsum(starts)
+
+
+def assess_quality(samples: pd.DataFrame, *, sport_sub: str | None,
+                   summary: dict) -> QualityResult:
+    """Clean one run's samples and judge whether its numbers can feed rules and baselines.
+
+    Parameters
+    ----------
+    samples : DataFrame
+        A reader's samples (:data:`runlog.activity.SAMPLE_COLUMNS`, SI units).
+    sport_sub : str or None
+        The file's sub-sport; ``treadmill``/``indoor`` runs have no positions to check.
+    summary : dict
+        The file's own totals (``distance_m`` [m] is compared with the cleaned track).
+
+    Returns
+    -------
+    QualityResult
+        Cleaned samples, the per-step distance mask, issue codes, notes and ``ok``.
+    """
+    issues: list[str] = []
+    notes: list[str] = []
+    ok = True
+    s = samples.copy()
+    s = s[s["timestamp"].notna()]
+
+    # --- order and duplicates ------------------------------------------------------------
+    ns = s["timestamp"].dt.as_unit("ns").astype("int64").to_numpy()
+    n_back = int((np.diff(ns) < 0).sum()) if len(ns) > 1 else 0
+    if n_back:
+        issues.append("timestamps_unordered")
+        notes.append(f"{n_back} samples were out of time order and were sorted.")
+        s = s.sort_values("timestamp", kind="stable")
+    n_dup = int(s["timestamp"].duplicated().sum())
+    if n_dup:
+        issues.append("duplicate_timestamps")
+        notes.append(f"{n_dup} samples repeated an earlier timestamp and were merged into it.")
+        s = s.groupby("timestamp", sort=False, as_index=False).first()
+    s = s.reset_index(drop=True)
+
+    if len(s) == 0:
+        return QualityResult(s, ["too_short"], ["The file has no timed samples."], False,
+                             np.zeros(0, dtype=bool))
+
+    start, end = s["timestamp"].iloc[0], s["timestamp"].iloc[-1]
+    now = pd.Timestamp.now(tz="UTC")
+    if start < EARLIEST_VALID_UTC or start > now + FUTURE_SLACK:
+        issues.append("bad_timestamp")
+        notes.append(f"The start time {start:%Y-%m-%d %H:%M} UTC is not believable.")
+        ok = False
+    elif end > now + FUTURE_SLACK:
+        issues.append("bad_timestamp")
+        notes.append(f"Samples run into the future (until {end:%Y-%m-%d}); they were dropped.")
+        s = s[s["timestamp"] <= now + FUTURE_SLACK].reset_index(drop=True)
+
+    # --- a watch left running ------------------------------------------------------------
+    t = _seconds(s["timestamp"])
+    trimmed_s = 0.0
+    elapsed0 = t[-1]
+    moving, dt = _rough_moving(s, t)
+    moving_s = float(dt[moving].sum())
+    if elapsed0 > ELAPSED_FAR_S and elapsed0 > ELAPSED_OVER_MOVING * moving_s:
+        piece = _idle_pieces(s, t)
+        per_piece = pd.Series(np.where(moving, dt, 0.0)).groupby(piece).sum()
+        keep_to = int(np.flatnonzero(piece == per_piece.idxmax())[-1])
+        if keep_to < len(s) - 1:
+            s = s.iloc[: keep_to + 1].reset_index(drop=True)
+            t = t[: keep_to + 1]
+    tail = _stationary_tail_start(s, t)
+    if tail is not None:
+        s = s.iloc[: tail + 1].reset_index(drop=True)
+        t = t[: tail + 1]
+    if len(t) and t[-1] < elapsed0:
+        trimmed_s = float(elapsed0 - t[-1])
+        issues.append("watch_left_running")
+        notes.append(
+            f"The watch kept recording after the run: {trimmed_s / 3600:.1f} h trimmed "
+            f"({elapsed0 / 60:.0f} min recorded, {t[-1] / 60:.0f} min kept)."
+            if trimmed_s >= 3600 else
+            f"The watch kept recording after the run: {trimmed_s / 60:.0f} min of standing "
+            f"still trimmed ({elapsed0 / 60:.0f} min recorded, {t[-1] / 60:.0f} min kept).")
+
+    # --- GPS jumps and distance jumps ----------------------------------------------------
+    step_v, steps = _step_speed(s, t) if s["lat_deg"].notna().sum() >= 2 else (
+        np.full(len(s), np.nan), np.full(len(s), np.nan))
+    jump = step_v > MAX_RUN_STEP_SPEED_MPS
+    segment_valid = np.isfinite(steps) & ~jump
+    track_m = float(np.nansum(np.where(segment_valid, steps, 0.0)))
+    dropped_m = float(np.nansum(np.where(jump, steps, 0.0)))
+    if dropped_m >= GPS_JUMP_REPORT_M:
+        issues.append("gps_jump")
+        notes.append(
+            f"{int(jump.sum())} GPS jumps (faster than {MAX_RUN_STEP_SPEED_MPS:.0f} m/s) left "
+            f"out of the distance: {dropped_m / 1000:.2f} km dropped, "
+            f"{track_m / 1000:.2f} km kept.")
+    dev_speed = s["speed_mps"].to_numpy()
+    if np.nanmax(np.r_[dev_speed, 0.0]) > MAX_RUN_STEP_SPEED_MPS:
+        s.loc[dev_speed > MAX_RUN_STEP_SPEED_MPS, "speed_mps"] = np.nan
+
+    distance_m = float("nan")
+    if has_distance_channel(s):
+        d_steps = _distance_steps(s)
+        dur = np.r_[np.nan, np.diff(t)]
+        d_jump = d_steps / np.maximum(dur, MIN_STEP_DURATION_S) > MAX_RUN_STEP_SPEED_MPS
+        first = s["distance_m"].dropna().iloc[0]
+        clean = np.where(np.isfinite(d_steps) & ~d_jump, d_steps, 0.0)
+        cum = first + np.cumsum(clean)
+        s["distance_m"] = np.where(s["distance_m"].notna(), cum, np.nan)
+        distance_m = float(cum[-1] - first)
+        if d_jump.any():
+            lost = float(np.nansum(np.where(d_jump, d_steps, 0.0)))
+            issues.append("distance_jump")
+            notes.append(f"The device distance jumped {int(d_jump.sum())} times; "
+                         f"{lost / 1000:.2f} km left out ({distance_m / 1000:.2f} km kept).")
+            dropped_m += lost
+    elif segment_valid.any():
+        distance_m = track_m
+
+    # --- heart rate -----------------------------------------------------------------------
+    moving, dt = _rough_moving(s, t)
+    hr = s["hr_bpm"].to_numpy().copy()
+    bad = np.isfinite(hr) & ((hr < HR_MIN_BPM) | (hr > HR_MAX_BPM))
+    if bad.any():
+        issues.append("hr_out_of_range")
+        notes.append(f"{int(bad.sum())} heart-rate values outside {HR_MIN_BPM:.0f}–"
+                     f"{HR_MAX_BPM:.0f} bpm were removed.")
+        hr[bad] = np.nan
+    valid = np.isfinite(hr)
+    if valid.any():
+        vi = np.flatnonzero(valid)
+        same = np.r_[False, hr[vi][1:] == hr[vi][:-1]]
+        run_id = np.cumsum(~same)
+        tv = t[vi]
+        g = pd.DataFrame({"run": run_id, "t": tv, "mv": moving[vi]}).groupby("run")
+        span = (g["t"].transform("max") - g["t"].transform("min")).to_numpy()
+        mv_share = g["mv"].transform("mean").to_numpy()
+        stuck = (span > HR_CONSTANT_S) & (mv_share >= 0.5)
+        if stuck.any():
+            issues.append("hr_constant")
+            notes.append(f"Heart rate stuck at one value for {span[stuck].max() / 60:.0f} min "
+                         "while moving; those values were removed as unreliable.")
+            hr[vi[stuck]] = np.nan
+            valid = np.isfinite(hr)
+    s["hr_bpm"] = hr
+    if valid.any() and moving_s > 0:
+        vt = t[valid]
+        pos = np.clip(np.searchsorted(vt, t), 1, len(vt)) - 1
+        nxt = np.clip(pos + 1, 0, len(vt) - 1)
+        near = np.minimum(np.abs(t - vt[pos]), np.abs(vt[nxt] - t))
+        # a step is covered when an HR value lies near either of its ends
+        covered = near <= HR_COVER_S
+        mv_total = float(dt[moving].sum())
+        missing = float(dt[moving & ~covered].sum())
+        if mv_total > 0 and missing / mv_total > HR_DROPOUT_FRAC:
+            issues.append("hr_dropout")
+            notes.append(f"No heart rate for {missing / 60:.0f} of {mv_total / 60:.0f} moving "
+                         "minutes; HR numbers of this run are unreliable.")
+
+    # --- summary vs track -----------------------------------------------------------------
+    summ = summary.get("distance_m") if summary else None
+    if (summ is not None and np.isfinite(summ) and summ > 0 and np.isfinite(distance_m)
+            and abs(distance_m - summ) / summ > SUMMARY_MISMATCH_FRAC):
+        issues.append("summary_mismatch")
+        notes.append(f"The file's summary says {summ / 1000:.2f} km, the cleaned track "
+                     f"{distance_m / 1000:.2f} km.")
+    usable_m = distance_m if np.isfinite(distance_m) else float(summ or 0.0)
+    if (t[-1] if len(t) else 0.0) < MIN_USABLE_S or usable_m < MIN_USABLE_M:
+        issues.append("too_short")
+        notes.append("Less than 1 min or 200 m is left after cleaning: not used for rules.")
+        ok = False
+
+    return QualityResult(samples=s, issues=issues, notes=notes, ok=ok,
+                         segment_valid=segment_valid, trimmed_s=trimmed_s,
+                         dropped_m=dropped_m, track_distance_m=distance_m)
