@@ -1,0 +1,332 @@
+"""Turn rule levels into a knee level and a cramp level per run (RULES.md §8), with reasons.
+
+:func:`assess` runs every rule of :data:`runlog.rules.REGISTRY` over the whole history at once
+and returns ``(levels, flags)``; :func:`explain` gathers what the report shows for one run.
+Weights and cut-offs are uncalibrated heuristics; :data:`DISCLAIMER` must accompany outputs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from runlog.errors import RunNotFoundError
+from runlog.localtime import local_start
+from runlog.rules import REGISTRY, RULE_IDS
+from runlog.rules import cramp as C
+from runlog.rules import environment as E
+from runlog.rules import knee as K
+from runlog.rules import load as L
+from runlog.rules import sweat as S
+from runlog.rules import thresholds as T
+from runlog.rules import warmup as W
+from runlog.rules.base import HIGH, MODERATE
+
+DISCLAIMER = (
+    "runlog is not medical advice, diagnosis or treatment. Knee and cramp levels are relative "
+    "flags built from population studies, not your probability of injury or cramp; no rule is "
+    "validated as a predictor inside this app. Sweat, sodium, WBGT and device temperatures are "
+    "estimates with wide error. Confusion, collapse or chest pain: stop and get emergency help."
+)
+
+RISK_NAMES = ("low", "moderate", "high")
+LEVEL_COLUMNS = ["run_id", "knee_score", "cramp_score", "knee_risk", "cramp_risk", "knee_top",
+                 "cramp_top", "safety_level", "safety_top", "modifiers", "not_assessed"]
+FLAG_COLUMNS = ["run_id", "rule", "risk", "level", "value", "threshold", "unit", "message",
+                "source", "weight", "note"]
+SAFETY_RULES = ("heat", "wind_chill")
+#: Sort key per level for the modifiers in the top-3 lists (they carry no weight) [design].
+MODIFIER_RANK = {"knee_pain_recent": 3, "cramp_history": 1}
+INJURY_HISTORY_MESSAGE = ("A previous knee injury is the most consistent risk factor in runners, "
+                          "so the knee level is one step higher.")
+SEP = " | "
+
+_ANNOTATION_FIELDS = ("electrolytes", "sodium_mg", "fluid_l", "knee_pain", "knee_pain_next_morning",
+                      "cramp", "shoes", "shoe_type", "rpe", "air_temp_c", "humidity_pct",
+                      "wind_kmh", "mass_before_kg", "mass_after_kg", "warmed_up_before")
+
+
+def _num(profile: dict, key: str) -> float:
+    value = (profile or {}).get(key)
+    try:
+        return float(value) if value is not None else np.nan
+    except (TypeError, ValueError):
+        return np.nan
+
+
+def _col(frame: pd.DataFrame, name: str, dtype: str = "float64") -> pd.Series:
+    """A column as a Series (all-missing when absent)."""
+    if name in frame.columns:
+        s = frame[name]
+        return pd.to_numeric(s, errors="coerce").astype("float64") if dtype == "float64" else s
+    return pd.Series(np.nan if dtype == "float64" else None, index=frame.index,
+                     dtype=dtype if dtype == "float64" else object)
+
+
+def prepare(runs: pd.DataFrame, annotations: pd.DataFrame | None) -> pd.DataFrame:
+    """Runs oldest first, indexed by run_id, with the runner's annotations and local start."""
+    frame = runs.copy()
+    frame = frame.sort_values("start_utc", kind="stable").reset_index(drop=True)
+    ann = annotations if annotations is not None else pd.DataFrame()
+    if "run_id" not in ann.columns and ann.index.name == "run_id":
+        ann = ann.reset_index()
+    keep = [c for c in _ANNOTATION_FIELDS if c in ann.columns]
+    if "run_id" in ann.columns and keep:
+        ann = ann.drop_duplicates("run_id", keep="last")[["run_id", *keep]]
+        frame = frame.drop(columns=[c for c in keep if c in frame.columns]).merge(
+            ann, on="run_id", how="left")
+    for c in _ANNOTATION_FIELDS:
+        if c not in frame.columns:
+            frame[c] = np.nan if c not in ("electrolytes", "cramp", "shoes", "shoe_type",
+                                          "knee_pain_next_morning", "warmed_up_before") else None
+    tz = frame["tz_offset_min"] if "tz_offset_min" in frame.columns else pd.Series(
+        0, index=frame.index)
+    frame["start_local"] = local_start(pd.to_datetime(frame["start_utc"], utc=True), tz)
+    if "quality_ok" not in frame.columns:
+        frame["quality_ok"] = True
+    return frame.set_index("run_id", drop=False)
+
+
+def evaluate_rules(frame: pd.DataFrame, profile: dict,
+                   cadence_bins: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
+    """Every rule's result frame (indexed by run_id) for the prepared runs."""
+    profile = profile or {}
+    t, q = frame["start_local"], frame["quality_ok"]
+    dist, moving = _col(frame, "distance_m"), _col(frame, "moving_s")
+    elapsed = _col(frame, "elapsed_s").fillna(moving)
+    dur_min, dur_h = elapsed / 60.0, elapsed / 3600.0
+    v_ngp = _col(frame, "v_ngp_mps").fillna(_col(frame, "v_main_gap_mps"))
+    mass = _col(frame, "mass_before_kg").fillna(_num(profile, "mass_kg"))
+    bmi = L.body_mass_index(_num(profile, "mass_kg"), _num(profile, "height_cm"))
+    hr_max = _col(frame, "hr_max_used_bpm").fillna(_num(profile, "hr_max_bpm"))
+    hr_rest = _num(profile, "hr_rest_bpm")
+    hr_rest = T.HR_REST_DEFAULT_BPM if np.isnan(hr_rest) else hr_rest
+    hrr = (_col(frame, "avg_hr_bpm") - hr_rest) / (hr_max - hr_rest)
+
+    temp, source = E.air_temperature(_col(frame, "air_temp_c"), _col(frame, "temp_c"),
+                                     _col(frame, "temp_source", "object"))
+    temp = pd.Series(temp, index=frame.index)
+    rh, wind = _col(frame, "humidity_pct"), _col(frame, "wind_kmh")
+    wbgt = np.where(np.isnan(rh), np.nan, E.wbgt_bom(temp, rh))
+    rate, low, high, tier = S.sweat_rate(_col(frame, "mass_before_kg"),
+                                         _col(frame, "mass_after_kg"), _col(frame, "fluid_l"),
+                                         dur_h)
+    shoe_name = _col(frame, "shoes", "object").where(
+        _col(frame, "shoes", "object").notna(), _col(frame, "gear", "object"))
+
+    out: dict[str, pd.DataFrame] = {}
+    out["session_spike"] = L.session_spike(t, dist, q)
+    out["weekly_jump"] = L.weekly_jump(t, dist, q)
+    out["acwr"] = L.acwr(t, dist, q)
+    out["restart"] = L.restart(t, dist, q)
+    out["new_runner"] = L.new_runner(t, dist, q, bmi)
+    if_ = W.intensity_factor(t, v_ngp, moving, q)
+    out["no_warmup"] = W.no_warmup(t, elapsed, _col(frame, "warmup_present", "object"),
+                                   _col(frame, "main_hr_pct_max"), if_,
+                                   _col(frame, "hard_start", "object"),
+                                   _col(frame, "warmed_up_before", "object"), q)
+    out["abrupt_finish"] = W.abrupt_finish(_col(frame, "abrupt_finish", "object"),
+                                           _col(frame, "finish_speed_ratio"), q)
+    out["heat_index"] = E.heat_index(temp, rh, source)
+    out["heat"] = E.heat(temp, rh, source, dur_min)
+    out["wind_chill"] = E.wind_chill(temp, wind, v_ngp)
+    out["cold"] = E.cold(temp, out["wind_chill"]["value"], dur_min)
+    out["fluid_deficit"] = S.fluid_deficit(rate, low, high, tier, dur_h, _col(frame, "fluid_l"),
+                                           mass)
+    out["sodium_no_electrolytes"] = S.sodium_no_electrolytes(
+        rate, low, high, tier, dur_h, _col(frame, "electrolytes", "object"),
+        _col(frame, "sodium_mg"), mass, wbgt)
+    bins = cadence_bins if cadence_bins is not None else pd.DataFrame()
+    out["low_cadence"] = K.low_cadence(frame["run_id"], t, q, bins)
+    out["descent_spike"] = K.descent_spike(t, _col(frame, "descent_m"),
+                                           _col(frame, "steep_descent_min"), q)
+    out["shoes"] = K.shoes(t, dist, shoe_name, _col(frame, "shoe_type", "object"))
+    out["knee_pain_recent"] = K.knee_pain_recent(t, _col(frame, "knee_pain"),
+                                                 _col(frame, "knee_pain_next_morning", "object"))
+    out["longer_than_usual"] = C.longer_than_usual(t, moving, q)
+    out["harder_than_usual"] = C.harder_than_usual(t, moving, hrr, v_ngp, q,
+                                                   out["longer_than_usual"]["level"]
+                                                   .astype("float64"))
+    out["cramp_history"] = C.cramp_history(t, moving, _col(frame, "cramp", "object"), q,
+                                           bool(profile.get("cramp_prone") or False))
+    for frame_ in out.values():
+        frame_.index = frame.index
+    return out
+
+
+def _risk_rows(rule_id: str) -> list[tuple[str, int]]:
+    """(risk, weight) rows a rule contributes to the flags table."""
+    info = REGISTRY[rule_id]
+    if info.feeds:
+        return list(info.feeds.items())
+    if rule_id == "knee_pain_recent":
+        return [("knee", 0)]
+    if rule_id == "cramp_history":
+        return [("cramp", 0)]
+    return [("safety" if info.kind == "safety" else "info", 0)]
+
+
+def flags_table(results: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Long table: one row per (run, rule, risk), assessed or not."""
+    spike = results["session_spike"]["level"].astype("float64").fillna(0).to_numpy()
+    parts = []
+    for rule_id in RULE_IDS:
+        res = results[rule_id]
+        for risk, weight in _risk_rows(rule_id):
+            w = np.full(len(res), weight, dtype="int64")
+            if rule_id == "weekly_jump":       # L2 scored only when L1 is none
+                w = np.where(spike >= MODERATE, 0, w)
+            part = res.reset_index(drop=True).assign(
+                run_id=res.index.to_numpy(), rule=rule_id, risk=risk,
+                source=REGISTRY[rule_id].source, weight=w)
+            parts.append(part[FLAG_COLUMNS])
+    if not parts:
+        return pd.DataFrame(columns=FLAG_COLUMNS)
+    flags = pd.concat(parts, ignore_index=True)
+    flags["level"] = flags["level"].astype("Int8")
+    return flags
+
+
+def _top(flags: pd.DataFrame, risk: str, run_ids: pd.Index) -> pd.Series:
+    """Top-3 messages by w·ℓ (modifiers ranked by MODIFIER_RANK·ℓ), joined with ' | '."""
+    f = flags[(flags["risk"] == risk) & (flags["message"] != "")].copy()
+    lvl = f["level"].astype("float64").fillna(0)
+    rank = f["rule"].map(MODIFIER_RANK).fillna(0)
+    f["key"] = np.where(rank > 0, rank * lvl, f["weight"] * lvl)
+    f["order"] = f["rule"].map({r: i for i, r in enumerate(RULE_IDS)})
+    f = f[f["key"] > 0].sort_values(["run_id", "key", "order"], ascending=[True, False, True])
+    top = f.groupby("run_id").head(3).groupby("run_id")["message"].agg(SEP.join)
+    return top.reindex(run_ids).fillna("")
+
+
+def _grade(score: np.ndarray, spike: np.ndarray | None = None) -> np.ndarray:
+    """§8.3: high if score ≥ 6 (or L1 ℓ = 2), moderate if ≥ 3 (or L1 ℓ = 1), else low."""
+    level = np.select([score >= T.SCORE_HIGH, score >= T.SCORE_MODERATE], [HIGH, MODERATE], 0)
+    if spike is not None:
+        level = np.maximum(level, spike)
+    return level
+
+
+def assess(runs: pd.DataFrame, annotations: pd.DataFrame, profile: dict,
+           cadence_bins: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Knee and cramp levels for every run, and every rule's flag (RULES.md §8).
+
+    Parameters
+    ----------
+    runs : the runs table (RUN_IDENTITY_COLUMNS + RUN_METRIC_COLUMNS)
+    annotations : the runner's annotations (ANNOTATION_COLUMNS), any subset of runs
+    profile : PROFILE_FIELDS (missing keys = unknown)
+    cadence_bins : CADENCE_BIN_COLUMNS rows for K1's baseline
+
+    Returns
+    -------
+    levels : one row per run (oldest first) with LEVEL_COLUMNS
+    flags : one row per (run, rule, risk) with FLAG_COLUMNS; level <NA> = not assessed
+    """
+    if runs is None or len(runs) == 0:
+        return pd.DataFrame(columns=LEVEL_COLUMNS), pd.DataFrame(columns=FLAG_COLUMNS)
+    profile = profile or {}
+    frame = prepare(runs, annotations)
+    results = evaluate_rules(frame, profile, cadence_bins)
+    flags = flags_table(results)
+    ids = frame.index
+
+    lvl = flags["level"].astype("float64").fillna(0)
+    points = (lvl * flags["weight"]).groupby([flags["run_id"], flags["risk"]]).sum()
+    knee_score = points.xs("knee", level="risk").reindex(ids).fillna(0).to_numpy()
+    cramp_score = points.xs("cramp", level="risk").reindex(ids).fillna(0).to_numpy()
+
+    def level_of(rule_id: str) -> np.ndarray:
+        return results[rule_id]["level"].astype("float64").fillna(0).to_numpy()
+
+    spike = level_of("session_spike")
+    knee = _grade(knee_score, spike)
+    cramp = _grade(cramp_score)
+
+    # knee modifiers: K4 recent pain (+1, or high), previous injury (+1 if a knee rule ≥ moderate)
+    pain = level_of("knee_pain_recent")
+    knee = np.where(pain >= MODERATE, knee + 1, knee)
+    knee = np.where(pain >= HIGH, HIGH, knee)
+    knee_rules = flags[(flags["risk"] == "knee") & (flags["weight"] > 0)]
+    any_knee = (knee_rules["level"].astype("float64").fillna(0) >= MODERATE).groupby(
+        knee_rules["run_id"]).any().reindex(ids).fillna(False).to_numpy(dtype=bool)
+    injured = bool(profile.get("knee_injury_history") or False)
+    injury_step = injured & any_knee
+    knee = np.where(injury_step, knee + 1, knee)
+    # cramp modifier: C3 history (+1 when the cramp score ≥ 2)
+    history = level_of("cramp_history")
+    cramp_step = (history >= MODERATE) & (cramp_score >= T.CRAMP_MODIFIER_MIN_SCORE)
+    cramp = np.where(cramp_step, cramp + 1, cramp)
+    knee, cramp = np.minimum(knee, HIGH), np.minimum(cramp, HIGH)
+
+    safety = np.maximum.reduce([level_of(r) for r in SAFETY_RULES])
+    safe_f = flags[flags["rule"].isin(SAFETY_RULES) & (flags["message"] != "")
+                   & (flags["level"].astype("float64").fillna(0) >= MODERATE)]
+    safety_top = safe_f.groupby("run_id")["message"].agg(SEP.join).reindex(ids).fillna("")
+    modifiers = np.where(injury_step, INJURY_HISTORY_MESSAGE, "")
+    noted = flags[flags["note"] != ""].drop_duplicates(["run_id", "note"])
+    not_assessed = noted.groupby("run_id")["note"].agg(SEP.join).reindex(ids).fillna("")
+
+    names = np.array(RISK_NAMES, dtype=object)
+    levels = pd.DataFrame({
+        "run_id": ids.to_numpy(),
+        "knee_score": knee_score,
+        "cramp_score": cramp_score,
+        "knee_risk": names[knee.astype(int)],
+        "cramp_risk": names[cramp.astype(int)],
+        "knee_top": _top(flags, "knee", ids).to_numpy(),
+        "cramp_top": _top(flags, "cramp", ids).to_numpy(),
+        "safety_level": pd.array(safety.astype(int), dtype="Int8"),
+        "safety_top": safety_top.to_numpy(),
+        "modifiers": modifiers,
+        "not_assessed": not_assessed.to_numpy(),
+    })
+    return levels, flags
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    out = []
+    for rec in frame.to_dict("records"):
+        out.append({k: (None if (v is pd.NA or (isinstance(v, float) and np.isnan(v))) else
+                        (v.item() if hasattr(v, "item") else v)) for k, v in rec.items()})
+    return out
+
+
+def explain(levels: pd.DataFrame, flags: pd.DataFrame, run_id: str) -> dict:
+    """Everything the report shows for one run.
+
+    Returns a dict with run_id, knee_risk, cramp_risk, knee_score, cramp_score, knee_top and
+    cramp_top (lists of messages), safety_level, safety (messages), modifiers, flags (every
+    assessed rule at level ≥ 1 as dicts), info (tips and numbers shown at level 0),
+    not_assessed (list of notes), all_flags (every row) and the disclaimer.
+    """
+    row = levels[levels["run_id"] == run_id]
+    if row.empty:
+        raise RunNotFoundError(f"no assessed run {run_id!r}")
+    r = row.iloc[0]
+    f = flags[flags["run_id"] == run_id]
+    lvl = f["level"].astype("float64")
+    active = f[lvl >= MODERATE]
+    info = f[(lvl.fillna(0) == 0) & (f["message"] != "")].drop_duplicates("rule")
+
+    def split(text: str) -> list[str]:
+        return [x for x in str(text).split(SEP) if x]
+
+    return {
+        "run_id": run_id,
+        "knee_risk": r["knee_risk"],
+        "cramp_risk": r["cramp_risk"],
+        "knee_score": float(r["knee_score"]),
+        "cramp_score": float(r["cramp_score"]),
+        "knee_top": split(r["knee_top"]),
+        "cramp_top": split(r["cramp_top"]),
+        "safety_level": int(r["safety_level"]),
+        "safety": split(r["safety_top"]),
+        "modifiers": split(r["modifiers"]),
+        "flags": _records(active),
+        "info": _records(info[["rule", "risk", "value", "threshold", "unit", "message",
+                               "source"]]),
+        "not_assessed": split(r["not_assessed"]),
+        "all_flags": _records(f),
+        "disclaimer": DISCLAIMER,
+    }

@@ -1,0 +1,209 @@
+"""Cramp rules C1–C3: longer than usual, harder than usual for the length, cramp history."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from runlog.rules import thresholds as T
+from runlog.rules.base import HIGH, MODERATE, NONE, RuleInfo, rule_frame
+from runlog.rules.load import (
+    QUALITY_NOTE,
+    good_mask,
+    history_pairs,
+    messages,
+    notes,
+    pregap_stat,
+    window_stat,
+)
+
+MARTINEZ = ("Martínez-Navarro et al. 2022, J Strength Cond Res 36(6):1629–1635; Hoffman & "
+            "Stuempfle 2015")
+SCHWELLNUS = "Schwellnus et al. 2011, Br J Sports Med 45(8):650–656"
+HISTORY_SRC = ("Schwellnus et al. 2011, BJSM 45(8):650–656; Hoffman & Stuempfle 2015; "
+               "WSU Kona 1989–2019 abstract")
+
+RULES = [
+    RuleInfo("longer_than_usual", "C1", {"cramp": 2}, "cramp", MARTINEZ),
+    RuleInfo("harder_than_usual", "C2", {"cramp": 2}, "cramp", SCHWELLNUS),
+    RuleInfo("cramp_history", "C3", {}, "modifier", HISTORY_SRC, max_level=MODERATE),
+]
+
+
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    h, m = divmod(minutes, 60)
+    return f"{h} h {m} min" if h else f"{m} min"
+
+
+def longer_than_usual(start_local: pd.Series, moving_s: pd.Series,
+                      quality_ok: pd.Series) -> pd.DataFrame:
+    """C1: moving time vs the longest good run of the previous 30 days.
+
+    r = moving time / longest in [t − 30 d, t); with no run in that window, the longest of the
+    30 days before the last run (the runs before a break). r > 1.2 and ≥ 60 min moderate;
+    r > 1.5 and ≥ 90 min high [design].
+
+    Parameters
+    ----------
+    start_local : local start times (naive) [datetime]
+    moving_s : moving time [s]
+    quality_ok : False for runs too damaged to assess or to count
+
+    References
+    ----------
+    Martínez-Navarro I et al. (2022). Muscle cramping in the marathon: dehydration and
+    electrolyte depletion vs. muscle damage. J Strength Cond Res 36(6):1629–1635.
+    doi:10.1519/JSC.0000000000003713 ; Hoffman MD, Stuempfle KJ (2015). Muscle cramping during
+    a 161-km ultramarathon. Sports Med Open 1:24. doi:10.1186/s40798-015-0019-6
+    """
+    idx = pd.Series(start_local).index
+    good = good_mask(quality_ok)
+    m = np.asarray(moving_s, dtype="float64")
+    ref = window_stat(start_local, np.where(good, m, np.nan), T.LONGER_WINDOW_DAYS,
+                      "max").to_numpy()
+    pregap = np.isnan(ref)
+    ref = np.where(pregap, pregap_stat(start_local, m, good, T.LONGER_WINDOW_DAYS, "max"), ref)
+    ref = np.where(ref > 0, ref, np.nan)
+    r = np.round(m / ref, 9)
+    mins = m / 60.0
+    high = (r > T.LONGER_HIGH_RATIO) & (mins >= T.LONGER_HIGH_MIN)
+    moderate = (r > T.LONGER_MODERATE_RATIO) & (mins >= T.LONGER_MODERATE_MIN)
+    level = np.select([high, moderate], [HIGH, MODERATE], NONE).astype(float)
+    level[~good | np.isnan(m) | np.isnan(ref)] = np.nan
+    note = notes((~good, QUALITY_NOTE), (np.isnan(m), "No moving time — not assessed"),
+                 (np.isnan(ref), "No earlier run to compare — longer-than-usual not assessed"),
+                 n=len(m))
+
+    def make(m, r, pre):
+        when = "than your runs before the break" if pre else "than anything this month"
+        return (f"{_duration(m)}, {(r - 1) * 100:.0f} % longer {when}. Cramps mostly strike "
+                "late in unusually long efforts.")
+
+    msg = messages(level >= MODERATE, make, m=m, r=r, pre=pregap)
+    thr = np.where(high, T.LONGER_HIGH_RATIO, T.LONGER_MODERATE_RATIO) * 100
+    return rule_frame(idx, level, r * 100, thr, "% of longest", msg, note)
+
+
+def _comparables(start_local, moving_s, good, days):
+    """(i, j) pairs: good run j strictly before i within ``days`` with moving time ±25 %."""
+    i, j = history_pairs(start_local, days)
+    m = np.asarray(moving_s, dtype="float64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        close = np.abs(np.round(m[j] / m[i] - 1.0, 9)) <= T.COMPARABLE_TIME_FRAC
+    keep = close & good[j]
+    return i[keep], j[keep]
+
+
+def harder_than_usual(start_local: pd.Series, moving_s: pd.Series, hrr_frac: pd.Series,
+                      speed_mps: pd.Series, quality_ok: pd.Series,
+                      longer_level=0) -> pd.DataFrame:
+    """C2: effort in the top 10 % of the last 90 days' runs of similar length (±25 % time).
+
+    Effort = mean %HRR when the run has HR (compared with comparables that have HR), else
+    grade-adjusted normalised speed (IF ranks runs the same way). Top 10 % — harder than at
+    least 90 % of ≥ 5 comparables (ties do not count as harder) — and ≥ 45 min → moderate;
+    high when C1 is ≥ moderate [design]. The threshold reported is the comparables' 90th
+    percentile.
+
+    Parameters
+    ----------
+    start_local : local start times (naive) [datetime]
+    moving_s : moving time [s]
+    hrr_frac : mean heart-rate reserve fraction [-], NaN without HR
+    speed_mps : v_NGP (or v_main GAP) [m/s]
+    quality_ok : False for runs too damaged to assess or to count
+    longer_level : C1 level per run (0/1/2, NaN)
+
+    References
+    ----------
+    Schwellnus MP et al. (2011). Increased running speed and previous cramps rather than
+    dehydration or serum sodium changes predict exercise-associated muscle cramping: a
+    prospective cohort study in 210 Ironman triathletes. Br J Sports Med 45(8):650–656.
+    doi:10.1136/bjsm.2010.078535
+    """
+    idx = pd.Series(start_local).index
+    n = len(idx)
+    good = good_mask(quality_ok)
+    m = np.asarray(moving_s, dtype="float64")
+    hrr = np.asarray(hrr_frac, dtype="float64")
+    v = np.asarray(speed_mps, dtype="float64")
+    use_hr = ~np.isnan(hrr)
+    own = np.where(use_hr, hrr, v)
+    i, j = _comparables(start_local, m, good, T.HARDER_WINDOW_DAYS)
+    other = np.where(use_hr[i], hrr[j], v[j])
+    pairs = pd.DataFrame({"i": i, "x": other}).dropna()
+    pairs["below"] = np.round(own[pairs["i"].to_numpy()] - pairs["x"].to_numpy(), 9) > 0
+    g = pairs.groupby("i")
+    q = g["x"].quantile(T.HARDER_PERCENTILE).reindex(np.arange(n)).to_numpy()
+    top = g["x"].max().reindex(np.arange(n)).to_numpy()
+    count = g["x"].count().reindex(np.arange(n)).fillna(0).to_numpy()
+    rank = g["below"].mean().reindex(np.arange(n)).to_numpy()   # share of comparables below
+    hit = (np.round(rank, 9) >= T.HARDER_PERCENTILE) & (m / 60.0 >= T.HARDER_MIN_MIN)
+    c1 = np.broadcast_to(np.asarray(longer_level, dtype="float64"), (n,))
+    level = np.where(hit, np.where(c1 >= MODERATE, HIGH, MODERATE), NONE).astype(float)
+    few = count < T.HARDER_MIN_COMPARABLES
+    level[~good | np.isnan(own) | few] = np.nan
+    note = notes((~good, QUALITY_NOTE),
+                 (np.isnan(own), "No HR or pace — effort not assessed"),
+                 (few, "Under 5 similar-length runs in 90 days — harder-than-usual not "
+                       "assessed"),
+                 (~use_hr, "No HR — intensity from pace"), n=n)
+
+    def make(own, top, hr):
+        word = "hardest" if hr else "fastest"
+        lead = (f"Your {word} run of this length in 3 months" if own > top
+                else "Harder than 90 % of your runs of this length in the last 3 months")
+        return (f"{lead} — going above usual effort is one of the few consistent cramp risk "
+                "factors.")
+
+    msg = messages(level >= MODERATE, make, own=own, top=top, hr=use_hr)
+    scale = np.where(use_hr, 100.0, 1.0)
+    unit = np.where(use_hr, "% HRR", "m/s")
+    return rule_frame(idx, level, own * scale, q * scale, unit, msg, note)
+
+
+def cramp_history(start_local: pd.Series, moving_s: pd.Series, cramp: pd.Series,
+                  quality_ok: pd.Series, cramp_prone=False) -> pd.DataFrame:
+    """C3 (modifier): cramp logged on ≥ 1 of the last 10 comparable runs, or prone to cramps.
+
+    Comparable = good run strictly before, moving time ±25 %, within the last 365 days [design].
+    risk.py adds +1 cramp level when the cramp score is ≥ 2.
+
+    Parameters
+    ----------
+    start_local : local start times (naive) [datetime]
+    moving_s : moving time [s]
+    cramp : True/False/missing cramp logged for each run
+    quality_ok : False for runs too damaged to count as comparable
+    cramp_prone : the runner's profile says prone to cramps (scalar or per run)
+
+    References
+    ----------
+    Schwellnus MP et al. (2011). Br J Sports Med 45(8):650–656. doi:10.1136/bjsm.2010.078535 ;
+    Hoffman MD, Stuempfle KJ (2015). Sports Med Open 1:24. doi:10.1186/s40798-015-0019-6
+    """
+    idx = pd.Series(start_local).index
+    n = len(idx)
+    good = good_mask(quality_ok)
+    cr = pd.Series(np.asarray(cramp, dtype=object)).astype("boolean").fillna(False).to_numpy(
+        dtype=bool)
+    i, j = _comparables(start_local, moving_s, good, T.CRAMP_HISTORY_WINDOW_DAYS)
+    t = pd.to_datetime(pd.Series(start_local)).to_numpy()
+    pairs = pd.DataFrame({"i": i, "t": t[j], "c": cr[j]}).sort_values(
+        ["i", "t"], ascending=[True, False], kind="stable")
+    last = pairs[pairs.groupby("i").cumcount() < T.CRAMP_HISTORY_RUNS]
+    hits = last.groupby("i")["c"].sum().reindex(np.arange(n)).fillna(0).to_numpy()
+    prone = np.broadcast_to(pd.Series(np.atleast_1d(np.asarray(cramp_prone, dtype=object)))
+                            .astype("boolean").fillna(False).to_numpy(dtype=bool), (n,))
+    level = np.where((hits > 0) | prone, MODERATE, NONE).astype(float)
+
+    def make(hits, prone):
+        if hits > 0:
+            return (f"Cramps logged on {hits:.0f} of your last {T.CRAMP_HISTORY_RUNS} similar "
+                    "runs — earlier cramps are one of the few consistent cramp risk factors.")
+        return ("You are prone to cramps — earlier cramps are one of the few consistent cramp "
+                "risk factors.")
+
+    msg = messages(level >= MODERATE, make, hits=hits, prone=prone)
+    return rule_frame(idx, level, hits, 1.0, "runs", msg, "")

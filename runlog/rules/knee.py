@@ -1,0 +1,232 @@
+"""Knee rules K1–K4: cadence below your usual, descent spike, shoes, recent knee pain."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from runlog.rules import thresholds as T
+from runlog.rules.base import HIGH, MODERATE, NONE, RuleInfo, rule_frame
+from runlog.rules.load import QUALITY_NOTE, good_mask, messages, notes, window_stat
+
+HEIDERSCHEIT = ("Heiderscheit et al. 2011, Med Sci Sports Exerc 43(2):296–302; Lenhart et al. "
+                "2014, MSSE 46(3):557–564")
+GOTTSCHALL = ("Gottschall & Kram 2005, J Biomech 38:445–452; Bontemps et al. 2020, Sports Med "
+              "50(12):2083–2110")
+SHOES_SRC = ("Malisoux et al. 2015, Scand J Med Sci Sports 25:110–115; "
+             "Arnold 2024 (The Conversation)")
+SILBERNAGEL = "Silbernagel et al. 2007 pain-monitoring model (adapted); van der Worp et al. 2015"
+
+RULES = [
+    RuleInfo("low_cadence", "K1", {"knee": 2}, "knee", HEIDERSCHEIT, max_level=MODERATE),
+    RuleInfo("descent_spike", "K2", {"knee": 2, "cramp": 1}, "knee+cramp", GOTTSCHALL),
+    RuleInfo("shoes", "K3", {"knee": 1}, "knee", SHOES_SRC, max_level=MODERATE),
+    RuleInfo("knee_pain_recent", "K4", {}, "modifier", SILBERNAGEL),
+]
+
+
+def low_cadence(run_id: pd.Series, start_local: pd.Series, quality_ok: pd.Series,
+                cadence_bins: pd.DataFrame) -> pd.DataFrame:
+    """K1: cadence below the runner's own usual at the same grade-adjusted speed.
+
+    Baseline per 0.25 m/s bin = median of the per-run median cadences of good runs in the 60
+    days before this run (≥ 3 runs in the bin). Δ = minutes-weighted mean of (cadence −
+    baseline)/baseline over the run's bins with a baseline (at least half its binned minutes).
+    Δ ≤ −5 % → moderate (max moderate). No absolute target: 180 spm is not a norm.
+
+    Parameters
+    ----------
+    run_id : run id per run (aligned with start_local)
+    start_local : local start times (naive) [datetime]
+    quality_ok : False for runs too damaged to assess or to count
+    cadence_bins : rows (run_id, speed_bin_mps [m/s], minutes [min], median_cadence_spm [spm])
+
+    References
+    ----------
+    Heiderscheit BC et al. (2011). Effects of step rate manipulation on joint mechanics during
+    running. Med Sci Sports Exerc 43(2):296–302. doi:10.1249/MSS.0b013e3181ebedf4 ;
+    Lenhart RL et al. (2014). Med Sci Sports Exerc 46(3):557–564.
+    doi:10.1249/MSS.0000000000000159
+    """
+    idx = pd.Series(start_local).index
+    n = len(idx)
+    good = good_mask(quality_ok)
+    runs = pd.DataFrame({"run_id": np.asarray(run_id), "t": pd.to_datetime(
+        pd.Series(start_local)).to_numpy(), "good": good, "pos": np.arange(n)})
+    cols = ["run_id", "speed_bin_mps", "minutes", "median_cadence_spm"]
+    bins = (cadence_bins[cols] if len(cadence_bins) else pd.DataFrame(columns=cols))
+    b = bins.merge(runs, on="run_id", how="inner")
+    b = b[(b["minutes"] > 0) & b["median_cadence_spm"].notna()]
+    b = b.sort_values(["speed_bin_mps", "t"], kind="stable").reset_index(drop=True)
+    cad = b["median_cadence_spm"].astype("float64").where(b["good"])
+    series = pd.Series(cad.to_numpy(), index=pd.DatetimeIndex(b["t"]))
+    grouped = series.groupby(b["speed_bin_mps"].to_numpy()).rolling(
+        f"{T.CADENCE_BASELINE_DAYS}D", closed="left", min_periods=1)
+    b["base"] = grouped.median().to_numpy() if len(b) else np.array([])
+    b["count"] = grouped.count().to_numpy() if len(b) else np.array([])
+    ok = (b["count"] >= T.CADENCE_MIN_RUNS_PER_BIN) & (b["base"] > 0)
+    b["w_rel"] = ((b["median_cadence_spm"] - b["base"]) / b["base"] * b["minutes"]).where(ok, 0.0)
+    b["w_ok"] = b["minutes"].where(ok, 0.0)
+    per = b.groupby("pos")[["w_rel", "w_ok", "minutes"]].sum().reindex(np.arange(n))
+    delta = np.round((per["w_rel"] / per["w_ok"].where(per["w_ok"] > 0)).to_numpy(), 9)
+    coverage = (per["w_ok"] / per["minutes"]).to_numpy()
+    no_cad = per["minutes"].isna().to_numpy() | (per["minutes"].fillna(0) <= 0).to_numpy()
+    thin = ~no_cad & ~(coverage >= T.CADENCE_MIN_COVERAGE)
+    level = np.where(delta <= T.CADENCE_DROP_FRAC, MODERATE, NONE).astype(float)
+    level[no_cad | thin | ~good] = np.nan
+    note = notes((~good, QUALITY_NOTE), (no_cad, "No cadence — cadence rule not assessed"),
+                 (thin, "Too few runs at this pace in the last 60 days — cadence rule not "
+                        "assessed"), n=n)
+    msg = messages(level == MODERATE,
+                   lambda d: (f"Cadence {abs(d) * 100:.0f} % below your usual at this pace — "
+                              "longer strides load the knee more; often fatigue."), d=delta)
+    value = np.where(np.isnan(level), np.nan, delta * 100)
+    return rule_frame(idx, level, value, T.CADENCE_DROP_FRAC * 100, "%", msg, note)
+
+
+def descent_spike(start_local: pd.Series, descent_m: pd.Series, steep_descent_min: pd.Series,
+                  quality_ok: pd.Series) -> pd.DataFrame:
+    """K2: descent vs the most of any good run in the previous 30 days.
+
+    r = D− / max D−(30 d). Moderate: r > 1.3 and D− ≥ 150 m, or steep minutes S− > 2× their 30-d
+    max and ≥ 10 min; high: r > 2 and D− ≥ 300 m [design].
+
+    Parameters
+    ----------
+    start_local : local start times (naive) [datetime]
+    descent_m : total smoothed descent [m]
+    steep_descent_min : minutes on grades ≤ −8 % over ≥ 50 m [min]
+    quality_ok : False for runs too damaged to assess or to count
+
+    References
+    ----------
+    Gottschall JS, Kram R (2005). Ground reaction forces during downhill and uphill running.
+    J Biomech 38(3):445–452. doi:10.1016/j.jbiomech.2004.04.023 ; Bontemps B et al. (2020).
+    Downhill running: what are the effects and how can we adapt? Sports Med 50(12):2083–2110.
+    doi:10.1007/s40279-020-01355-z
+    """
+    idx = pd.Series(start_local).index
+    good = good_mask(quality_ok)
+    d = np.asarray(descent_m, dtype="float64")
+    s = np.asarray(steep_descent_min, dtype="float64")
+    max_d = window_stat(start_local, np.where(good, d, np.nan), T.DESCENT_WINDOW_DAYS,
+                        "max").to_numpy()
+    max_s = window_stat(start_local, np.where(good, s, np.nan), T.DESCENT_WINDOW_DAYS,
+                        "max").to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.round(np.where(max_d > 0, d / max_d, np.where(d > 0, np.inf, 0.0)), 9)
+    steep = (s > T.STEEP_DESCENT_RATIO * np.nan_to_num(max_s)) & (s >= T.STEEP_DESCENT_MIN)
+    high = (r > T.DESCENT_HIGH_RATIO) & (d >= T.DESCENT_HIGH_M)
+    moderate = ((r > T.DESCENT_MODERATE_RATIO) & (d >= T.DESCENT_MODERATE_M)) | steep
+    level = np.select([high, moderate], [HIGH, MODERATE], NONE).astype(float)
+    no_hist = np.isnan(max_d)
+    level[~good | np.isnan(d) | no_hist] = np.nan
+    note = notes((~good, QUALITY_NOTE), (np.isnan(d), "No elevation — descent not assessed"),
+                 (no_hist, "No run in the previous 30 days — descent not assessed"), n=len(d))
+
+    def make(d, r, m):
+        how = ("more than ever this month" if not np.isfinite(r)
+               else f"about {r:.1f}× your most this month ({m:.0f} m)")
+        return (f"{d:.0f} m of descent, {how}. Downhills load the front of the knee and "
+                "thighs; add descent gradually.")
+
+    msg = messages(level >= MODERATE, make, d=d, r=r, m=max_d)
+    thr = max_d * np.where(high, T.DESCENT_HIGH_RATIO, T.DESCENT_MODERATE_RATIO)
+    return rule_frame(idx, level, d, thr, "m", msg, note)
+
+
+def shoes(start_local: pd.Series, distance_m: pd.Series, shoe_name: pd.Series,
+          shoe_type: pd.Series) -> pd.DataFrame:
+    """K3: non-running footwear (sandals, slippers) → moderate; shoe mileage as information.
+
+    Mileage = cumulative distance of runs with the same shoe name up to and including this run;
+    ≥ 500 km info, ≥ 800 km stronger info (convention from material tests, not injury data).
+    Not assessed when neither a shoe type nor a shoe name is known (a named shoe from an export's
+    gear list is taken to be a running shoe).
+
+    Parameters
+    ----------
+    start_local : local start times (naive) [datetime]
+    distance_m : run distance [m]
+    shoe_name : shoe name (annotation, else the export's gear), missing when unknown
+    shoe_type : running | sandals | slippers | barefoot | other, missing when unknown
+
+    References
+    ----------
+    Malisoux L et al. (2015). Can parallel use of different running shoes decrease running-
+    related injury risk? Scand J Med Sci Sports 25(1):110–115. doi:10.1111/sms.12154
+    """
+    idx = pd.Series(start_local).index
+    n = len(idx)
+    name = pd.Series(np.asarray(shoe_name, dtype=object)).astype("string").str.strip()
+    name = name.mask(name == "")
+    typ = pd.Series(np.asarray(shoe_type, dtype=object)).astype("string").str.lower().str.strip()
+    km = np.nan_to_num(np.asarray(distance_m, dtype="float64") / 1000.0)
+    t = pd.to_datetime(pd.Series(start_local)).to_numpy()
+    order = np.argsort(t, kind="stable")
+    frame = pd.DataFrame({"name": name.to_numpy()[order], "km": km[order]})
+    cum_sorted = frame.groupby("name", dropna=True)["km"].cumsum().reindex(frame.index)
+    cum = np.empty(n)
+    cum[order] = cum_sorted.to_numpy(dtype="float64", na_value=np.nan)
+    bad = typ.isin(T.NON_RUNNING_FOOTWEAR).to_numpy()
+    level = np.where(bad, MODERATE, NONE).astype(float)
+    unknown = (typ.isna() & name.isna()).to_numpy()
+    level[unknown] = np.nan
+    note = notes((unknown, "No shoes logged — footwear not assessed"), n=n)
+
+    def make(bad, typ, km):
+        parts = []
+        if bad:
+            parts.append(f"Running in {typ}: non-running footwear is advised against "
+                         "(expert advice, no injury data).")
+        if km >= T.SHOE_INFO_KM:
+            strong = " — many runners replace shoes by now" if km >= T.SHOE_STRONG_INFO_KM else ""
+            parts.append(f"{km:.0f} km on these shoes{strong}. Replacement mileage is a rule of "
+                         "thumb; rotating pairs was linked to fewer injuries in one study.")
+        return " ".join(parts)
+
+    msg = messages(bad | (cum >= T.SHOE_INFO_KM), make, bad=bad,
+                   typ=typ.fillna("").to_numpy(dtype=object), km=np.nan_to_num(cum))
+    thr = np.where(cum >= T.SHOE_INFO_KM, T.SHOE_STRONG_INFO_KM, T.SHOE_INFO_KM)
+    return rule_frame(idx, level, cum, thr, "km", msg, note)
+
+
+def knee_pain_recent(start_local: pd.Series, knee_pain: pd.Series,
+                     knee_pain_next_morning: pd.Series) -> pd.DataFrame:
+    """K4 (modifier): knee pain logged on runs in the 14 days before this run.
+
+    Level 1 (knee risk +1) for any pain > 0/10; level 2 (knee risk → high, "see a
+    physiotherapist/doctor if it persists") for pain > 5/10 or pain not settled by the next
+    morning. Pain is a runner's report, so runs with poor GPS data still count.
+
+    Parameters
+    ----------
+    start_local : local start times (naive) [datetime]
+    knee_pain : knee pain 0–10 logged for each run, NaN when not logged
+    knee_pain_next_morning : True when the pain had not settled by the next morning
+
+    References
+    ----------
+    Silbernagel KG et al. (2007). Continued sports activity, using a pain-monitoring model,
+    during rehabilitation in patients with Achilles tendinopathy. Am J Sports Med
+    35(6):897–906. doi:10.1177/0363546506298279 (adapted; not validated for the knee)
+    """
+    idx = pd.Series(start_local).index
+    pain = np.asarray(knee_pain, dtype="float64")
+    morning = pd.Series(np.asarray(knee_pain_next_morning, dtype=object)).astype(
+        "boolean").fillna(False).to_numpy(dtype=float)
+    top = window_stat(start_local, pain, T.KNEE_PAIN_WINDOW_DAYS, "max").to_numpy()
+    late = window_stat(start_local, morning, T.KNEE_PAIN_WINDOW_DAYS, "max").to_numpy()
+    level = np.select([(top > T.KNEE_PAIN_HIGH) | (late > 0), top > 0], [HIGH, MODERATE], NONE)
+
+    def make(top, lvl, late):
+        p = f"up to {top:.0f}/10" if top == top and top > 0 else "pain"
+        if lvl == HIGH:
+            why = " that had not settled by the next morning" if late > 0 else ""
+            return (f"Knee pain ({p}) logged in the last 14 days{why}: ease off, and see a "
+                    "physiotherapist/doctor if it persists.")
+        return (f"Knee pain ({p}) logged in the last 14 days: keep it at 3/10 or less and "
+                "settled by the next day.")
+
+    msg = messages(level >= MODERATE, make, top=top, lvl=level, late=late)
+    return rule_frame(idx, level.astype(float), top, T.KNEE_PAIN_HIGH, "/10", msg, "")

@@ -1,0 +1,143 @@
+"""Warm-up and cool-down: W1 no easy start before hard running, W2 abrupt finish (tip only).
+
+The warm-up and finish detectors live in runlog.metrics (``warmup_present``, ``hard_start``,
+``abrupt_finish``, ``finish_speed_ratio``); these rules only grade them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from runlog.rules import thresholds as T
+from runlog.rules.base import MODERATE, NONE, RuleInfo, rule_frame
+from runlog.rules.load import QUALITY_NOTE, good_mask, messages, notes, previous_index, window_stat
+
+VAN_MECHELEN = ("van Mechelen et al. 1993, Am J Sports Med 21(5):711–719; Fradkin et al. 2006, "
+                "J Sci Med Sport 9(3):214–220")
+VAN_HOOREN = "Van Hooren & Peake 2018, Sports Med 48(7):1575–1595"
+
+RULES = [
+    RuleInfo("no_warmup", "W1", {"knee": 1, "cramp": 1}, "knee+cramp", VAN_MECHELEN,
+             max_level=MODERATE),
+    RuleInfo("abrupt_finish", "W2", {}, "info", VAN_HOOREN, max_level=MODERATE),
+]
+
+WARMUP_TIP = ("Tip: an easy first 5–10 minutes is cheap, though proof that warm-ups prevent "
+              "running injuries is weak.")
+
+
+def _bool(x, n: int) -> pd.Series:
+    """True/False/<NA> per run from bools, 0/1, None or NaN."""
+    s = pd.Series(np.broadcast_to(np.asarray(x, dtype=object), (n,)))
+    return s.astype("boolean")
+
+
+def intensity_factor(start_local: pd.Series, v_ngp_mps: pd.Series, moving_s: pd.Series,
+                     quality_ok: pd.Series) -> pd.Series:
+    """IF = v_NGP / v_threshold, v_threshold = best v_NGP of a 30–60-min good run in the last
+    90 days (this run included) [design]; NaN without such a run.
+
+    References
+    ----------
+    rTSS/IF convention (TrainingPeaks; NGP proprietary, 4th-power mean used instead), RULES.md §0.
+    """
+    good = good_mask(quality_ok)
+    v = np.asarray(v_ngp_mps, dtype="float64")
+    mv = np.asarray(moving_s, dtype="float64")
+    eligible = good & (mv >= T.THRESHOLD_RUN_MIN_S) & (mv <= T.THRESHOLD_RUN_MAX_S)
+    v_thr = window_stat(start_local, np.where(eligible, v, np.nan), T.THRESHOLD_WINDOW_DAYS,
+                        "max", closed="both").to_numpy()
+    return pd.Series(v / np.where(v_thr > 0, v_thr, np.nan), index=pd.Series(start_local).index)
+
+
+def no_warmup(start_local: pd.Series, elapsed_s: pd.Series, warmup_present: pd.Series,
+              main_hr_pct_max: pd.Series, intensity_factor: pd.Series, hard_start: pd.Series,
+              warmed_up_before: pd.Series, quality_ok: pd.Series) -> pd.DataFrame:
+    """W1: no easy start before a vigorous main part → moderate; no easy start otherwise → tip.
+
+    Vigorous = main-part HR ≥ 77 % HRmax (ACSM vigorous band), or without HR an intensity factor
+    ≥ 0.85, or a hard start (minutes 3–5 at ≥ v_main and HR > 85 % HRmax). Skipped when the
+    runner warmed up before recording or another run ended ≤ 30 min earlier.
+
+    Parameters
+    ----------
+    start_local : local start times (naive) [datetime]
+    elapsed_s : elapsed time of each run [s] (to find a run that ended ≤ 30 min earlier)
+    warmup_present : True/False from the warm-up detector, missing when unknown
+    main_hr_pct_max : main-part mean HR / HRmax [fraction], NaN without HR
+    intensity_factor : v_NGP / v_threshold [-], NaN when unknown
+    hard_start : True when minutes 3–5 were hard
+    warmed_up_before : runner says they warmed up before recording
+    quality_ok : False for runs too damaged to assess
+
+    References
+    ----------
+    van Mechelen W et al. (1993). Prevention of running injuries by warm-up, cool-down, and
+    stretching exercises. Am J Sports Med 21(5):711–719. doi:10.1177/036354659302100513 ;
+    Fradkin AJ et al. (2006). J Sci Med Sport 9(3):214–220. doi:10.1016/j.jsams.2006.03.026 ;
+    Garber CE et al. (2011). ACSM position stand. Med Sci Sports Exerc 43(7):1334–1359.
+    """
+    idx = pd.Series(start_local).index
+    n = len(idx)
+    good = good_mask(quality_ok)
+    t = pd.to_datetime(pd.Series(start_local)).to_numpy()
+    k = previous_index(start_local, np.ones(n, dtype=bool))
+    prev_end = t[np.clip(k, 0, None)] + pd.to_timedelta(
+        np.nan_to_num(np.asarray(elapsed_s, dtype="float64")[np.clip(k, 0, None)]), unit="s"
+    ).to_numpy()
+    after_other = (k >= 0) & (t - prev_end <= np.timedelta64(T.PRIOR_ACTIVITY_GAP_MIN * 60, "s"))
+    before = _bool(warmed_up_before, n).fillna(False).to_numpy(dtype=bool)
+    warm = _bool(warmup_present, n)
+    hr = np.asarray(main_hr_pct_max, dtype="float64")
+    if_ = np.asarray(intensity_factor, dtype="float64")
+    hard = _bool(hard_start, n).fillna(False).to_numpy(dtype=bool)
+    vig = np.where(np.isnan(hr), if_ >= T.VIGOROUS_IF, hr >= T.VIGOROUS_HR_FRAC) | hard
+    unknown_int = np.isnan(hr) & np.isnan(if_) & ~hard
+    no_warm = (~warm.fillna(True)).to_numpy(dtype=bool)
+    skip = before | after_other
+    level = np.where(no_warm & vig & ~skip, MODERATE, NONE).astype(float)
+    missing = warm.isna().to_numpy() & ~skip
+    level[missing | (no_warm & unknown_int & ~skip) | ~good] = np.nan
+    note = notes((~good, QUALITY_NOTE), (missing, "No warm-up data — warm-up not assessed"),
+                 (no_warm & unknown_int & ~skip, "No HR or pace — warm-up intensity not assessed"),
+                 (np.isnan(hr) & ~skip & no_warm, "No HR — intensity from pace"), n=n)
+    msg = np.where(level == MODERATE,
+                   "No easy first 5–10 minutes before your faster running. Proof that warm-ups "
+                   "prevent running injuries is weak, but an easy start is cheap.",
+                   np.where((level == NONE) & no_warm & ~skip, WARMUP_TIP, ""))
+    value = np.where(np.isnan(hr), if_, hr) * 100
+    thr = np.where(np.isnan(hr), T.VIGOROUS_IF, T.VIGOROUS_HR_FRAC) * 100
+    unit = np.where(np.isnan(hr), "% of threshold pace", "% HRmax")
+    return rule_frame(idx, level, value, thr, unit, msg, note)
+
+
+def abrupt_finish(abrupt: pd.Series, finish_speed_ratio: pd.Series,
+                  quality_ok: pd.Series) -> pd.DataFrame:
+    """W2: no easy minutes at the end (last 5 min median v_GAP > 0.85·v_main) — tip only.
+
+    Parameters
+    ----------
+    abrupt : True when the metrics found no jog-out
+    finish_speed_ratio : last-5-min median v_GAP / v_main [-]
+    quality_ok : False for runs too damaged to assess
+
+    References
+    ----------
+    Van Hooren B, Peake JM (2018). Do we need a cool-down after exercise? Sports Med
+    48(7):1575–1595. doi:10.1007/s40279-018-0916-2 ; Law RY, Herbert RD (2007). Aust J
+    Physiother 53:91–95.
+    """
+    idx = abrupt.index if hasattr(abrupt, "index") else pd.RangeIndex(len(abrupt))
+    n = len(idx)
+    good = good_mask(quality_ok)
+    a = _bool(abrupt, n)
+    level = np.where(a.fillna(False).to_numpy(dtype=bool), MODERATE, NONE).astype(float)
+    level[a.isna().to_numpy() | ~good] = np.nan
+    note = notes((~good, QUALITY_NOTE),
+                 (a.isna().to_numpy(), "No pace at the end — finish not assessed"), n=n)
+    msg = messages(level == MODERATE,
+                   lambda: ("Tip: a few easy minutes at the end feel better; not shown to "
+                            "prevent knee pain."))
+    return rule_frame(idx, level, np.asarray(finish_speed_ratio, dtype="float64") * 100, 85.0,
+                      "% of main speed", msg, note)
