@@ -22,6 +22,8 @@ import pandas as pd
 MAX_RUN_STEP_SPEED_MPS = 12.0
 #: Jumps that drop less than this are cleaned silently (single sub-second fixes) [m] [design].
 GPS_JUMP_REPORT_M = 50.0
+#: A device-distance step must also be longer than this to be a jump [m] [design].
+DISTANCE_JUMP_MIN_M = 100.0
 #: Shortest step duration used to turn a position step into a speed [s]: fixes logged a few
 #: milliseconds apart would otherwise turn centimetres of noise into "jumps".
 MIN_STEP_DURATION_S = 1.0
@@ -320,7 +322,10 @@ def assess_quality(samples: pd.DataFrame, *, sport_sub: str | None,
     if has_distance_channel(s):
         d_steps = _distance_steps(s)
         dur = np.r_[np.nan, np.diff(t)]
-        d_jump = d_steps / np.maximum(dur, MIN_STEP_DURATION_S) > MAX_RUN_STEP_SPEED_MPS
+        # watches correct their total by tens of metres after losing GPS (the summary keeps
+        # those); only a large step at an impossible speed is a jump
+        d_jump = ((d_steps / np.maximum(dur, MIN_STEP_DURATION_S) > MAX_RUN_STEP_SPEED_MPS)
+                  & (d_steps > DISTANCE_JUMP_MIN_M))
         first = s["distance_m"].dropna().iloc[0]
         clean = np.where(np.isfinite(d_steps) & ~d_jump, d_steps, 0.0)
         cum = first + np.cumsum(clean)

@@ -1,0 +1,558 @@
+"""Per-run metrics from samples: distance, time, grade-adjusted speed, climbing, HR, cadence.
+
+Building blocks are pure vectorised functions with units in their names; the main entry,
+:func:`compute_run_metrics`, runs :func:`runlog.quality.assess_quality` first and returns one row
+of :data:`runlog.schema.RUN_METRIC_COLUMNS`, the cleaned samples and the cadence bins (the input
+of rule K1). Time-based statistics are taken on a 1-s grid (files sample every 1–10 s), where
+each grid second carries the values of the sample step that covers it.
+
+References
+----------
+Minetti AE, Moia C, Roi GS, Susta D, Ferretti G (2002). Energy cost of walking and running at
+extreme uphill and downhill slopes. J Appl Physiol 93:1039–1046. doi:10.1152/japplphysiol.01177.2001
+Tanaka H, Monahan KD, Seals DR (2001). Age-predicted maximal heart rate revisited.
+J Am Coll Cardiol 37:153–156. doi:10.1016/S0735-1097(00)01054-8
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from runlog.activity import Activity
+from runlog.quality import (
+    EARTH_RADIUS_M,
+    HR_MAX_BPM,
+    HR_MIN_BPM,
+    LONG_STEP_S,
+    MAX_RUN_STEP_SPEED_MPS,
+    STOP_SPEED_MPS,
+    assess_quality,
+    has_distance_channel,
+)
+from runlog.schema import CADENCE_BIN_COLUMNS, METRICS_VERSION, RUN_METRIC_COLUMNS
+
+# --- constants ------------------------------------------------------------------------------
+#: Minetti 2002: the polynomial is fitted on grades −0.45…+0.45; clamp outside.
+MINETTI_MAX_GRADE = 0.45
+#: Minetti 2002: cost of running on the flat [J/kg/m].
+MINETTI_FLAT_COST = 3.6
+#: RULES.md §0: altitude smoothing of at least 30 s.
+ALTITUDE_SMOOTH_S = 30.0
+#: RULES.md §0: hysteresis for gain/loss [m]: barometric ~3 m, GPS ~10 m.
+HYSTERESIS_BAROMETRIC_M = 3.0
+HYSTERESIS_GPS_M = 10.0
+#: Distance over which the grade is taken [m] [design: RULES.md §0 smooths over ≥ 50 m].
+GRADE_BASE_M = 50.0
+#: Shortest stretch the grade is computed over at the ends of the track [m].
+GRADE_MIN_BASE_M = 10.0
+#: RULES.md K2: steep descent is grade ≤ −8 % over ≥ 50 m.
+STEEP_DESCENT_GRADE = -0.08
+STEEP_DESCENT_MIN_M = 50.0
+#: Half-window for speed derived from distance over time [s] [design].
+DERIVED_SPEED_HALF_WINDOW_S = 5.0
+#: Devices whose FIT altitude is GPS-only (no barometer) [design, from product sheets].
+GPS_ALTITUDE_DEVICES = ("forerunner 10", "forerunner 15", "forerunner 25", "forerunner 30",
+                        "forerunner 35", "forerunner 45", "forerunner 55", "forerunner 110",
+                        "forerunner 210", "forerunner 220", "forerunner 225", "forerunner 230",
+                        "forerunner 235", "forerunner 245", "forerunner 405", "forerunner 410",
+                        "fr10", "fr15", "fr25", "fr110", "fr210", "fr220", "fr235", "fr245")
+#: RULES.md §0: v_main over moving time from 20 % to 90 % of the run.
+MAIN_FROM_FRAC = 0.20
+MAIN_TO_FRAC = 0.90
+#: RULES.md §0: NGP-like mean uses a 30-s rolling grade-adjusted speed and the 4th power.
+NGP_WINDOW_S = 30
+NGP_POWER = 4.0
+#: Best 30-s HR window needs at least this many seconds of valid HR [s].
+HR_WINDOW_S = 30
+HR_WINDOW_MIN_S = 25
+#: HR is carried to grid seconds at most this far from a valid value [s].
+HR_FILL_S = 10.0
+#: HR changes faster than this between consecutive valid values are artefacts [bpm/s] [design].
+HR_MAX_RATE_BPM_PER_S = 10.0
+#: RULES.md W1: warm-up within the first 12 min, ≥ 5 min long, median v_GAP ≤ 0.90·v_main,
+#: ≥ 80 % of HR samples ≤ 76 % HRmax (ACSM moderate band, Garber 2011).
+WARMUP_SEARCH_S = 12 * 60
+WARMUP_MIN_S = 5 * 60
+WARMUP_SPEED_RATIO = 0.90
+WARMUP_HR_FRAC_MAX = 0.76
+WARMUP_HR_SHARE = 0.80
+#: Runs shorter than this (moving) have no warm-up verdict [s] [design].
+WARMUP_MIN_RUN_S = 15 * 60
+#: RULES.md W1 "hard start": minutes 3–5 at ≥ v_main and HR > 85 % HRmax.
+HARD_START_FROM_S = 3 * 60
+HARD_START_TO_S = 5 * 60
+HARD_START_HR_FRAC = 0.85
+#: RULES.md W2: last 5 min median v_GAP > 0.85·v_main is an abrupt finish.
+FINISH_WINDOW_S = 5 * 60
+ABRUPT_FINISH_RATIO = 0.85
+#: RULES.md K1: cadence bins of 0.25 m/s grade-adjusted speed.
+CADENCE_BIN_MPS = 0.25
+#: Device distance whose first value is below this is counted from zero (timer start) [m].
+FIRST_DISTANCE_SLACK_M = 100.0
+
+
+# --- building blocks ------------------------------------------------------------------------
+def haversine_m(lat1, lon1, lat2, lon2) -> np.ndarray:
+    """Great-circle distance between points [m].
+
+    Parameters
+    ----------
+    lat1, lon1, lat2, lon2 : array-like
+        Coordinates [degrees]; broadcast against each other.
+
+    Returns
+    -------
+    ndarray
+        Distance on a sphere of the mean Earth radius 6,371,008.8 m [m].
+    """
+    lat1, lon1, lat2, lon2 = (np.radians(np.asarray(x, dtype="float64"))
+                              for x in (lat1, lon1, lat2, lon2))
+    h = (np.sin((lat2 - lat1) / 2) ** 2
+         + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2)
+    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
+
+
+def minetti_cost_j_per_kg_m(grade) -> np.ndarray:
+    """Energy cost of running on a slope (Minetti 2002) [J/kg/m].
+
+    Cr(i) = 155.4i⁵ − 30.4i⁴ − 43.3i³ + 46.3i² + 19.5i + 3.6, with the grade ``i`` [fraction,
+    rise/run] clamped to ±0.45, the range the polynomial was fitted on. NaN grades stay NaN.
+    """
+    i = np.clip(np.asarray(grade, dtype="float64"), -MINETTI_MAX_GRADE, MINETTI_MAX_GRADE)
+    return ((((155.4 * i - 30.4) * i - 43.3) * i + 46.3) * i + 19.5) * i + MINETTI_FLAT_COST
+
+
+def grade_adjusted_speed_mps(speed_mps, grade) -> np.ndarray:
+    """Flat-equivalent speed v·Cr(i)/Cr(0) [m/s]; a missing grade counts as flat."""
+    g = np.nan_to_num(np.asarray(grade, dtype="float64"), nan=0.0)
+    return np.asarray(speed_mps, dtype="float64") * minetti_cost_j_per_kg_m(g) / MINETTI_FLAT_COST
+
+
+def smoothed_altitude_m(timestamp: pd.Series, altitude_m,
+                        window_s: float = ALTITUDE_SMOOTH_S) -> np.ndarray:
+    """Centred time-based rolling mean of altitude [m] over ``window_s`` [s] (≥ 30 s).
+
+    Missing altitudes are interpolated in time first (and held at the ends); all-missing → NaN.
+    """
+    alt = pd.Series(np.asarray(altitude_m, dtype="float64"),
+                    index=pd.DatetimeIndex(timestamp))
+    if alt.notna().sum() == 0:
+        return np.full(len(alt), np.nan)
+    alt = alt.interpolate(method="time", limit_direction="both")
+    window = pd.Timedelta(seconds=max(window_s, ALTITUDE_SMOOTH_S))
+    return alt.rolling(window, center=True, min_periods=1).mean().to_numpy()
+
+
+def ascent_descent_m(altitude_m, hysteresis_m: float) -> tuple[float, float]:
+    """Total ascent and descent [m] with a dead band of ``hysteresis_m`` [m].
+
+    Reversals smaller than the hysteresis are removed from the sequence of turning points
+    (each pass drops every locally smallest sub-threshold swing at once, vectorised) until all
+    remaining swings exceed it; ascent and descent are the sums of the remaining rises/falls.
+    Use 3 m for barometric and 10 m for GPS altitude (RULES.md §0).
+    """
+    x = np.asarray(altitude_m, dtype="float64")
+    x = x[np.isfinite(x)]
+    if len(x) < 2:
+        return 0.0, 0.0
+    x = _turning_points(x)
+    while len(x) > 2:
+        d = np.abs(np.diff(x))
+        small = d < hysteresis_m
+        if not small.any():
+            break
+        # a swing is removed when it is no larger than its neighbours (non-overlapping pick)
+        left = np.r_[np.inf, d[:-1]]
+        right = np.r_[d[1:], np.inf]
+        pick = small & (d <= left) & (d < right)
+        if not pick.any():
+            pick = small & (d == d[small].min())
+            pick &= np.r_[True, ~pick[:-1]]
+        drop = np.zeros(len(x), dtype=bool)
+        k = np.flatnonzero(pick)
+        # drop both ends of an inner swing; at the track's ends keep the end point itself
+        drop[k] = True
+        drop[k + 1] = True
+        drop[0] = drop[-1] = False
+        if not drop.any():
+            break
+        x = _turning_points(x[~drop])
+    d = np.diff(x)
+    if len(d) == 1 and abs(d[0]) < hysteresis_m:
+        return 0.0, 0.0
+    return float(d[d > 0].sum()), float(-d[d < 0].sum())
+
+
+def _turning_points(x: np.ndarray) -> np.ndarray:
+    """The first and last value and every local extremum (plateaus collapsed)."""
+    x = x[np.r_[True, np.diff(x) != 0]]
+    if len(x) < 3:
+        return x
+    s = np.sign(np.diff(x))
+    turn = np.r_[True, s[1:] != s[:-1], True]
+    return x[turn]
+
+
+def _grade(cum_m: np.ndarray, alt_m: np.ndarray, base_m: float = GRADE_BASE_M) -> np.ndarray:
+    """Grade [fraction] at each sample over ``base_m`` of distance centred on it."""
+    if not np.isfinite(alt_m).any() or len(cum_m) < 2 or cum_m[-1] - cum_m[0] < GRADE_MIN_BASE_M:
+        return np.zeros(len(cum_m))
+    lo = np.clip(cum_m - base_m / 2, cum_m[0], cum_m[-1])
+    hi = np.clip(cum_m + base_m / 2, cum_m[0], cum_m[-1])
+    a_lo, a_hi = np.interp(lo, cum_m, alt_m), np.interp(hi, cum_m, alt_m)
+    span = hi - lo
+    with np.errstate(invalid="ignore", divide="ignore"):
+        g = np.where(span >= GRADE_MIN_BASE_M, (a_hi - a_lo) / span, 0.0)
+    return np.nan_to_num(g)
+
+
+def steep_descent_minutes(timestamp: pd.Series, cum_distance_m, altitude_m, moving,
+                          grade_max: float = STEEP_DESCENT_GRADE,
+                          min_stretch_m: float = STEEP_DESCENT_MIN_M) -> float:
+    """Moving minutes on stretches of ≥ ``min_stretch_m`` [m] at grade ≤ ``grade_max`` [min].
+
+    For every sample the grade over the next ``min_stretch_m`` of distance is taken from the
+    (smoothed) altitude; each steep stretch marks the samples inside it (a difference array,
+    no loop). Minutes are the moving step durations of marked samples.
+    """
+    cum = np.asarray(cum_distance_m, dtype="float64")
+    alt = np.asarray(altitude_m, dtype="float64")
+    n = len(cum)
+    if n < 2 or not np.isfinite(alt).any():
+        return 0.0
+    ahead = cum + min_stretch_m
+    fits = ahead <= cum[-1]
+    drop = np.interp(ahead, cum, alt) - alt
+    steep = fits & (drop / min_stretch_m <= grade_max)
+    starts = np.flatnonzero(steep)
+    if not len(starts):
+        return 0.0
+    ends = np.searchsorted(cum, ahead[starts], side="left")
+    mark = np.zeros(n + 1, dtype=int)
+    np.add.at(mark, starts + 1, 1)           # the step INTO the next sample is downhill
+    np.add.at(mark, np.minimum(ends, n - 1) + 1, -1)
+    inside = np.cumsum(mark[:-1]) > 0
+    t = _seconds(pd.Series(timestamp))
+    dt = np.r_[0.0, np.diff(t)]
+    return float(dt[inside & np.asarray(moving, dtype=bool)].sum() / 60.0)
+
+
+def derived_speed_mps(timestamp: pd.Series, cum_distance_m,
+                      half_window_s: float = DERIVED_SPEED_HALF_WINDOW_S) -> np.ndarray:
+    """Speed from cumulative distance over a centred time window [m/s].
+
+    The distance is interpolated at t ± ``half_window_s`` [s], so sample spacing of 1–10 s,
+    sub-second duplicates and recording gaps all give the mean speed over the window (over a
+    gap: the gap's mean speed, near zero when the runner stood still).
+    """
+    t = _seconds(pd.Series(timestamp))
+    cum = np.asarray(cum_distance_m, dtype="float64")
+    if len(t) < 2:
+        return np.full(len(t), np.nan)
+    lo = np.clip(t - half_window_s, t[0], t[-1])
+    hi = np.clip(t + half_window_s, t[0], t[-1])
+    # a step longer than the window spreads its distance evenly over the step
+    with np.errstate(invalid="ignore", divide="ignore"):
+        v = (np.interp(hi, t, cum) - np.interp(lo, t, cum)) / (hi - lo)
+    return v
+
+
+def moving_mask(timestamp: pd.Series, speed_mps, pauses=(),
+                stop_speed_mps: float = STOP_SPEED_MPS) -> np.ndarray:
+    """Per-sample moving flag: the step into the sample is outside every timer pause and the
+    speed is ≥ ``stop_speed_mps`` [m/s] (RULES.md §0: stops < 0.5 m/s excluded everywhere).
+
+    ``pauses`` are (stop, start) UTC timestamps from the file's timer events.
+    """
+    ts = pd.Series(timestamp).reset_index(drop=True)
+    v = np.asarray(speed_mps, dtype="float64")
+    moving = np.nan_to_num(v, nan=0.0) >= stop_speed_mps
+    if len(pauses) and len(ts):
+        ns = ts.dt.tz_convert("UTC").dt.as_unit("ns").astype("int64").to_numpy()
+        stops = np.array([pd.Timestamp(a).value for a, _ in pauses], dtype="int64")
+        starts = np.array([pd.Timestamp(b).value for _, b in pauses], dtype="int64")
+        order = np.argsort(stops)
+        stops, starts = stops[order], starts[order]
+        prev = np.r_[ns[0], ns[:-1]]
+        mid = prev + (ns - prev) // 2
+        k = np.searchsorted(stops, mid, side="right") - 1
+        paused = (k >= 0) & (mid < starts[np.maximum(k, 0)])
+        moving &= ~paused
+    return moving
+
+
+def hr_max_estimate_bpm(timestamp: pd.Series, hr_bpm) -> float:
+    """Best artefact-free 30-s mean heart rate of one run [bpm] (RULES.md §0 HRmax tier 2).
+
+    Values outside 30–240 bpm and values changing faster than 10 bpm/s from their valid
+    neighbours are removed; the best 30-s window needs ≥ 25 s of valid HR. NaN without HR.
+    """
+    hr = _clean_hr(_seconds(pd.Series(timestamp)), np.asarray(hr_bpm, dtype="float64"))
+    grid_hr = _hr_on_grid(pd.Series(timestamp).reset_index(drop=True), hr)
+    return _best_window_mean(grid_hr)
+
+
+def _clean_hr(t: np.ndarray, hr: np.ndarray) -> np.ndarray:
+    hr = np.where((hr >= HR_MIN_BPM) & (hr <= HR_MAX_BPM), hr, np.nan)
+    vi = np.flatnonzero(np.isfinite(hr))
+    if len(vi) > 2:
+        v, tv = hr[vi], t[vi]
+        rate_in = np.abs(np.diff(v)) / np.maximum(np.diff(tv), 1.0)
+        up = np.r_[0.0, rate_in] > HR_MAX_RATE_BPM_PER_S
+        down = np.r_[rate_in, 0.0] > HR_MAX_RATE_BPM_PER_S
+        spike = up & down                    # a lone value far from both neighbours
+        hr[vi[spike]] = np.nan
+    return hr
+
+
+def _hr_on_grid(ts: pd.Series, hr: np.ndarray) -> np.ndarray:
+    grid = _grid(ts)
+    s = pd.Series(hr, index=pd.DatetimeIndex(ts)).dropna()
+    if s.empty:
+        return np.full(len(grid), np.nan)
+    s = s[~s.index.duplicated()]
+    return s.reindex(grid, method="nearest",
+                     tolerance=pd.Timedelta(seconds=HR_FILL_S)).to_numpy()
+
+
+def _best_window_mean(grid_hr: np.ndarray) -> float:
+    if not np.isfinite(grid_hr).any():
+        return float("nan")
+    roll = pd.Series(grid_hr).rolling(HR_WINDOW_S, min_periods=HR_WINDOW_MIN_S).mean()
+    best = roll.max()
+    return float(best) if np.isfinite(best) else float(np.nanmax(grid_hr))
+
+
+def _seconds(ts: pd.Series) -> np.ndarray:
+    ns = ts.dt.tz_convert("UTC").dt.as_unit("ns").astype("int64").to_numpy()
+    return (ns - ns[0]) / 1e9 if len(ns) else np.zeros(0)
+
+
+def _grid(ts: pd.Series) -> pd.DatetimeIndex:
+    """1-s grid from the first sample to the last."""
+    start = ts.iloc[0].floor("s")
+    return pd.date_range(start, ts.iloc[-1].ceil("s"), freq="1s")
+
+
+# --- altitude source --------------------------------------------------------------------------
+def altitude_source(activity: Activity, samples: pd.DataFrame) -> str:
+    """``barometric`` | ``gps`` | ``none``.
+
+    FIT files from watches write barometric (``enhanced_altitude``) when the device has a
+    barometer; a short list of GPS-only Forerunners is known. GPX/TCX altitude is treated as GPS
+    (phones and exporters rarely say, and GPX often carries DEM or GPS heights).
+    """
+    if not samples["altitude_m"].notna().any():
+        return "none"
+    if activity.source_format == "fit":
+        device = (activity.device or "").lower()
+        return "gps" if any(d in device for d in GPS_ALTITUDE_DEVICES) else "barometric"
+    return "gps"
+
+
+# --- the main entry ---------------------------------------------------------------------------
+def compute_run_metrics(activity: Activity, *, hr_max_bpm: float | None = None,
+                        ) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """Metrics of one run, its cleaned samples and its cadence-per-speed bins.
+
+    Parameters
+    ----------
+    activity : Activity
+        One run as a reader returned it.
+    hr_max_bpm : float, optional
+        The runner's HRmax [bpm] (profile, or the rules' best 30-s HR of the last 180 days).
+        Without it every %HRmax metric is missing: ``208 − 0.7·age`` needs the age, which this
+        layer does not know; the rules decide the fallback.
+
+    Returns
+    -------
+    metrics : dict
+        Exactly the keys of :data:`runlog.schema.RUN_METRIC_COLUMNS`.
+    samples : DataFrame
+        The cleaned samples (:func:`runlog.quality.assess_quality`).
+    bins : DataFrame
+        :data:`runlog.schema.CADENCE_BIN_COLUMNS` without ``run_id``.
+    """
+    q = assess_quality(activity.samples, sport_sub=activity.sub_sport, summary=activity.summary)
+    s = q.samples
+    m: dict = dict.fromkeys(RUN_METRIC_COLUMNS, np.nan)
+    bin_cols = [c for c in CADENCE_BIN_COLUMNS if c != "run_id"]
+    empty_bins = pd.DataFrame({c: pd.Series(dtype="float64") for c in bin_cols})
+    m.update(distance_source="device", altitude_source="none", temp_source="missing",
+             warmup_present=pd.NA, hard_start=pd.NA, abrupt_finish=pd.NA,
+             has_gps=bool(s["lat_deg"].notna().any()), has_hr=bool(s["hr_bpm"].notna().any()),
+             has_cadence=bool((s["cadence_spm"] > 0).any()),
+             quality_issues=";".join(q.issues), quality_notes=" ".join(q.notes),
+             quality_ok=bool(q.ok), metrics_version=METRICS_VERSION,
+             hr_max_used_bpm=float(hr_max_bpm) if hr_max_bpm else np.nan,
+             elapsed_s=0.0, moving_s=0.0, distance_m=0.0, ascent_m=0.0, descent_m=0.0,
+             steep_descent_min=0.0)
+    if len(s) < 2:
+        summ = activity.summary.get("distance_m")
+        m["distance_m"] = float(summ) if summ else 0.0
+        return m, s, empty_bins
+
+    ts = s["timestamp"]
+    t = _seconds(ts)
+    dt = np.r_[0.0, np.diff(t)]
+    m["elapsed_s"] = float(t[-1])
+
+    # --- distance: device channel > positions > file summary -------------------------------
+    if has_distance_channel(s):
+        d = s["distance_m"].ffill().bfill().to_numpy()
+        cum = np.maximum.accumulate(d)
+        first = float(cum[0])
+        offset = first if first < FIRST_DISTANCE_SLACK_M and not q.trimmed_s else 0.0
+        distance = float(cum[-1] - first + offset)
+        source = "device"
+    elif q.segment_valid.any():
+        steps = _position_steps(s)
+        cum = np.cumsum(np.where(q.segment_valid, steps, 0.0))
+        distance = float(cum[-1])
+        source = "track"
+    else:
+        summ = activity.summary.get("distance_m")
+        distance = float(summ) if summ else np.nan
+        speed_dev = s["speed_mps"].to_numpy()
+        if np.isfinite(speed_dev).any():
+            cum = np.cumsum(np.nan_to_num(speed_dev) * dt)
+        else:
+            cum = np.full(len(s), np.nan)
+        source = "device"
+    m["distance_m"], m["distance_source"] = distance, source
+
+    # --- speed and moving time ----------------------------------------------------------------
+    step_len = np.r_[0.0, np.diff(cum)] if np.isfinite(cum).all() else np.full(len(s), np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        step_v = step_len / np.where(dt > 0, dt, np.nan)
+    dev = s["speed_mps"].to_numpy()
+    derived = derived_speed_mps(ts, cum) if np.isfinite(cum).all() else np.full(len(s), np.nan)
+    speed = np.where(np.isfinite(dev), dev, derived)
+    # over long steps the step's own mean speed decides (a device speed logged after a gap
+    # says nothing about the gap)
+    speed = np.where((dt > LONG_STEP_S) & np.isfinite(step_v), np.minimum(speed, step_v), speed)
+    speed = np.where(speed > MAX_RUN_STEP_SPEED_MPS, np.nan, speed)
+    has_speed = bool(np.isfinite(speed).any())
+    moving = moving_mask(ts, speed, activity.pauses)
+    moving_s = float(dt[moving].sum())
+    m["moving_s"] = moving_s
+    m["avg_speed_mps"] = distance / moving_s if moving_s > 0 and np.isfinite(distance) else np.nan
+
+    # --- altitude, grade, climbing ----------------------------------------------------------
+    alt_src = altitude_source(activity, s)
+    m["altitude_source"] = alt_src
+    grade = np.zeros(len(s))
+    if alt_src != "none":
+        alt = smoothed_altitude_m(ts, s["altitude_m"].to_numpy())
+        hyst = HYSTERESIS_BAROMETRIC_M if alt_src == "barometric" else HYSTERESIS_GPS_M
+        m["ascent_m"], m["descent_m"] = ascent_descent_m(alt, hyst)
+        if np.isfinite(cum).all():
+            grade = _grade(cum, alt)
+            m["steep_descent_min"] = steep_descent_minutes(ts, cum, alt, moving)
+    v_gap = grade_adjusted_speed_mps(speed, grade)
+
+    # --- the 1-s grid ---------------------------------------------------------------------------
+    grid = _grid(ts)
+    gns = grid.as_unit("ns").asi8
+    sns = ts.dt.as_unit("ns").astype("int64").to_numpy()
+    idx = np.clip(np.searchsorted(sns, gns, side="left"), 0, len(s) - 1)
+    g_moving = moving[idx] & (gns >= sns[0])
+    g_vgap = v_gap[idx]
+    hr_clean = _clean_hr(t, s["hr_bpm"].to_numpy())
+    g_hr = _hr_on_grid(ts, hr_clean)
+    g_cad = s["cadence_spm"].to_numpy()[idx]
+
+    mv = np.flatnonzero(g_moving)                    # moving seconds, in order
+    n_mv = len(mv)
+    frac = (np.arange(n_mv) + 0.5) / n_mv if n_mv else np.zeros(0)
+    main = mv[(frac >= MAIN_FROM_FRAC) & (frac <= MAIN_TO_FRAC)]
+    vg_mv = g_vgap[mv]
+    v_main = float(np.nanmedian(g_vgap[main])) if has_speed and len(main) else np.nan
+    m["v_main_gap_mps"] = v_main
+    if has_speed and n_mv >= NGP_WINDOW_S:
+        roll = pd.Series(vg_mv).rolling(NGP_WINDOW_S, min_periods=NGP_WINDOW_S // 2).mean()
+        m["v_ngp_mps"] = float(np.nanmean(roll.to_numpy() ** NGP_POWER) ** (1 / NGP_POWER))
+
+    # --- heart rate ----------------------------------------------------------------------------
+    hr_max_used = m["hr_max_used_bpm"]
+    if np.isfinite(g_hr).any():
+        m["avg_hr_bpm"] = float(np.nanmean(g_hr[mv])) if n_mv and np.isfinite(
+            g_hr[mv]).any() else np.nan
+        m["max_hr_bpm"] = float(np.nanmax(hr_clean))
+        m["best_30s_hr_bpm"] = _best_window_mean(g_hr)
+        if len(main) and np.isfinite(g_hr[main]).any():
+            m["main_hr_bpm"] = float(np.nanmean(g_hr[main]))
+            m["main_hr_pct_max"] = m["main_hr_bpm"] / hr_max_used
+    cad_mv = g_cad[mv]
+    cad_ok = np.isfinite(cad_mv) & (cad_mv > 0)
+    if cad_ok.any():
+        m["avg_cadence_spm"] = float(cad_mv[cad_ok].mean())
+    temp = s["temp_c"].to_numpy()
+    if np.isfinite(temp).any():
+        m["temp_c"], m["temp_source"] = float(np.nanmedian(temp)), "device"
+
+    # --- warm-up, hard start, finish (RULES.md W1/W2) -----------------------------------------
+    if has_speed and np.isfinite(v_main) and v_main > 0:
+        m.update(_warmup(vg_mv, g_hr[mv], v_main, hr_max_used, moving_s))
+        if n_mv >= FINISH_WINDOW_S * 2:
+            ratio = float(np.nanmedian(vg_mv[-FINISH_WINDOW_S:]) / v_main)
+            m["finish_speed_ratio"] = ratio
+            m["abrupt_finish"] = bool(ratio > ABRUPT_FINISH_RATIO)
+
+    # --- cadence bins ----------------------------------------------------------------------------
+    bins = empty_bins
+    if cad_ok.any() and has_speed:
+        sel = cad_ok & np.isfinite(vg_mv)
+        edge = np.floor(vg_mv[sel] / CADENCE_BIN_MPS) * CADENCE_BIN_MPS
+        grouped = pd.Series(cad_mv[sel]).groupby(np.round(edge, 2))
+        bins = pd.DataFrame({"speed_bin_mps": grouped.size().index.to_numpy(dtype="float64"),
+                             "minutes": grouped.size().to_numpy() / 60.0,
+                             "median_cadence_spm": grouped.median().to_numpy()})[bin_cols]
+    return m, s, bins
+
+
+def _warmup(vg: np.ndarray, hr: np.ndarray, v_main: float, hr_max: float,
+            moving_s: float) -> dict:
+    """W1 over the moving seconds ``vg`` (v_GAP [m/s]) and ``hr`` [bpm] on the 1-s grid."""
+    out: dict = {}
+    n = len(vg)
+    hr_known = np.isfinite(hr_max) and hr_max > 0 and np.isfinite(hr).any()
+    if moving_s >= WARMUP_MIN_RUN_S and n >= WARMUP_SEARCH_S:
+        head = pd.Series(vg[:WARMUP_SEARCH_S])
+        med = head.rolling(WARMUP_MIN_S, min_periods=WARMUP_MIN_S).median().to_numpy()
+        ratio = med / v_main
+        pace_ok = ratio <= WARMUP_SPEED_RATIO
+        if hr_known:
+            h = hr[:WARMUP_SEARCH_S]
+            easy = pd.Series(np.where(np.isfinite(h), h <= WARMUP_HR_FRAC_MAX * hr_max, np.nan))
+            share = easy.rolling(WARMUP_MIN_S, min_periods=1).mean().to_numpy()
+            both = pace_ok & (share >= WARMUP_HR_SHARE)
+        else:
+            share = np.full(len(ratio), np.nan)
+            both = pace_ok
+        candidates = np.flatnonzero(both) if both.any() else np.flatnonzero(np.isfinite(ratio))
+        if len(candidates):
+            best = candidates[np.nanargmin(ratio[candidates])]
+            out["warmup_present"] = bool(both.any())
+            out["warmup_easy_speed_ratio"] = float(ratio[best])
+            out["warmup_hr_easy_fraction"] = float(share[best])
+    if n >= HARD_START_TO_S:
+        seg = slice(HARD_START_FROM_S, HARD_START_TO_S)
+        fast = bool(np.nanmedian(vg[seg]) >= v_main)
+        if hr_known and np.isfinite(hr[seg]).any():
+            out["hard_start"] = bool(fast and np.nanmean(hr[seg]) > HARD_START_HR_FRAC * hr_max)
+        elif not fast:
+            out["hard_start"] = False
+    return out
+
+
+def _position_steps(s: pd.DataFrame) -> np.ndarray:
+    """Distance from the previous fix to each fix [m]; 0 where either has no position."""
+    lat, lon = s["lat_deg"].to_numpy(), s["lon_deg"].to_numpy()
+    fix = np.isfinite(lat) & np.isfinite(lon)
+    steps = np.zeros(len(s))
+    idx = np.flatnonzero(fix)
+    if len(idx) > 1:
+        steps[idx[1:]] = haversine_m(lat[idx[:-1]], lon[idx[:-1]], lat[idx[1:]], lon[idx[1:]])
+    return steps
