@@ -1,0 +1,193 @@
+"""Load rules L1–L4b at and around their thresholds; history windows look only backwards."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from runlog.rules import load as L
+
+DAY0 = pd.Timestamp("2024-05-01 08:00")
+
+
+def series(days, km, quality=None):
+    t = pd.Series(DAY0 + pd.to_timedelta(np.asarray(days, dtype=float), unit="D"))
+    d = pd.Series(np.asarray(km, dtype=float) * 1000.0)
+    q = pd.Series([True] * len(t) if quality is None else quality)
+    return t, d, q
+
+
+def levels(frame):
+    return frame["level"].astype("float64").tolist()
+
+
+# --- L1 session_spike -----------------------------------------------------------------------
+@pytest.mark.parametrize("km, expected", [
+    (11.0, 0),      # exactly +10 % → none
+    (11.01, 1),     # +10.1 % → moderate
+    (20.0, 1),      # exactly +100 % → moderate
+    (20.01, 2),     # +100.1 % → high
+    (8.0, 0),       # shorter
+])
+def test_session_spike_thresholds(km, expected):
+    t, d, q = series([0, 10], [10.0, km])
+    assert levels(L.session_spike(t, d, q))[1] == expected
+
+
+def test_session_spike_gps_floor():
+    # +40 % but only 0.4 km more → ignored (GPS error); 0.5 km more → counts
+    t, d, q = series([0, 1, 20], [1.0, 1.4, 1.0])
+    assert levels(L.session_spike(t, d, q))[1] == 0
+    t, d, q = series([0, 1], [1.0, 1.5])
+    assert levels(L.session_spike(t, d, q))[1] == 1          # +50 %, 0.5 km more → moderate
+    t, d, q = series([0, 1], [1.0, 1.49])
+    assert levels(L.session_spike(t, d, q))[1] == 0          # +49 %, 0.49 km more → ignored
+    out = L.session_spike(*series([0, 1], [1.25, 1.75]))
+    assert levels(out)[1] == 1 and out["value"].iloc[1] == pytest.approx(40.0)
+
+
+def test_session_spike_message_and_value():
+    out = L.session_spike(*series([0, 5], [12.0, 16.08]))
+    assert levels(out)[1] == 1
+    assert out["value"].iloc[1] == pytest.approx(34.0)
+    assert "34 % longer than your longest run of the last 30 days (12.0 km)" in out["message"].iloc[1]
+    assert "5,200-runner study" in out["message"].iloc[1]
+    assert out["unit"].iloc[1] == "%" and out["threshold"].iloc[1] == 10
+
+
+def test_session_spike_window_is_30_days_strictly_before():
+    # a 20 km run 31 days ago does not count; one 29 days ago does
+    out = L.session_spike(*series([0, 31], [20.0, 12.0]))
+    assert np.isnan(levels(out)[1]) and "No run in the previous 30 days" in out["note"].iloc[1]
+    out = L.session_spike(*series([0, 29, 30], [20.0, 12.0, 12.0]))
+    assert levels(out)[1:] == [0, 0]
+    # later runs never count: a long run after does not make this one "short"
+    out = L.session_spike(*series([0, 1, 2], [10.0, 15.0, 30.0]))
+    assert levels(out) == [pytest.approx(np.nan, nan_ok=True), 1, 1]
+
+
+def test_session_spike_excludes_poor_quality_runs():
+    out = L.session_spike(*series([0, 1, 2], [10.0, 40.0, 12.0], [True, False, True]))
+    lv = levels(out)
+    assert np.isnan(lv[1]) and "quality" in out["note"].iloc[1]
+    assert lv[2] == 1           # the 40 km GPS-jump run is not the reference
+
+
+def test_session_spike_first_run_not_assessed():
+    out = L.session_spike(*series([0], [10.0]))
+    assert np.isnan(levels(out)[0])
+
+
+def test_session_spike_unsorted_input_keeps_index():
+    t, d, q = series([10, 0], [15.0, 10.0])
+    t.index = d.index = q.index = ["b", "a"]
+    out = L.session_spike(t, d, q)
+    assert list(out.index) == ["b", "a"] and out.loc["b", "level"] == 1
+
+
+# --- L2 weekly_jump ---------------------------------------------------------------------------
+def test_weekly_jump_above_and_at_30_percent():
+    # week before: 10 km (day 0..6); this week: 13 km → +30 % (none), 13.1 → moderate
+    t, d, q = series([0, 3, 8, 10], [5.0, 5.0, 6.0, 7.0])
+    assert levels(L.weekly_jump(t, d, q))[3] == 0
+    t, d, q = series([0, 3, 8, 10], [5.0, 5.0, 6.0, 7.1])
+    out = L.weekly_jump(t, d, q)
+    assert levels(out)[3] == 1
+    assert "31 % above the week before" in out["message"].iloc[3]
+
+
+def test_weekly_jump_needs_5_km_the_week_before():
+    t, d, q = series([0, 8], [4.9, 20.0])
+    out = L.weekly_jump(t, d, q)
+    assert np.isnan(levels(out)[1]) and "Under 5 km" in out["note"].iloc[1]
+    t, d, q = series([0, 8], [5.0, 20.0])
+    assert levels(L.weekly_jump(t, d, q))[1] == 1
+
+
+def test_weekly_jump_uses_local_calendar_days_and_excludes_later_runs():
+    # day 7 at 23:00 is in "this week" of day 13 (days 7..13); day 6 is in the week before
+    t = pd.Series([DAY0.normalize() + pd.Timedelta(days=6, hours=23),
+                   DAY0.normalize() + pd.Timedelta(days=7, hours=1),
+                   DAY0.normalize() + pd.Timedelta(days=13, hours=6),
+                   DAY0.normalize() + pd.Timedelta(days=13, hours=20)])
+    d = pd.Series([10.0, 4.0, 8.0, 50.0]) * 1000
+    q = pd.Series([True] * 4)
+    out = L.weekly_jump(t, d, q)
+    # run 2: D7 = 4 + 8 = 12, prev = 10 → +20 % → none; the later 50 km run does not count
+    assert levels(out)[2] == 0 and out["value"].iloc[2] == pytest.approx(20.0)
+
+
+def test_weekly_jump_ignores_poor_quality():
+    t, d, q = series([0, 8, 9], [10.0, 30.0, 2.0], [True, False, True])
+    out = L.weekly_jump(t, d, q)
+    assert levels(out)[2] == 0           # 2 km this week (30 km run excluded) vs 10 km
+
+
+# --- L3 acwr -------------------------------------------------------------------------------------
+def test_acwr_display_only_after_28_days():
+    days = np.arange(0, 40, 2)
+    out = L.acwr(*series(days, np.full(len(days), 10.0)))
+    lv = levels(out)
+    assert all(np.isnan(x) for x in lv[:14])
+    assert all(x == 0 for x in lv[14:])          # never a flag
+    assert "not an injury predictor" in out["message"].iloc[-1]
+    assert out["value"].iloc[-1] == pytest.approx(1.0, abs=0.15)
+
+
+# --- L4 restart -------------------------------------------------------------------------------
+def test_restart_gap_boundary():
+    # 13 days → no restart; 14 days → restart (as long as the median before)
+    out = L.restart(*series([0, 2, 4, 17], [8.0, 10.0, 12.0, 10.0]))
+    assert levels(out)[3] == 0
+    out = L.restart(*series([0, 2, 4, 18], [8.0, 10.0, 12.0, 10.0]))
+    assert levels(out)[3] == 1 and out["value"].iloc[3] == 14
+    assert "walk–run is fine" in out["message"].iloc[3]
+
+
+def test_restart_short_first_run_is_fine():
+    out = L.restart(*series([0, 2, 4, 30], [8.0, 10.0, 12.0, 5.0]))
+    assert levels(out)[3] == 0
+
+
+def test_restart_high_after_28_days_and_longest():
+    out = L.restart(*series([0, 2, 4, 32], [8.0, 10.0, 12.0, 12.0]))
+    assert levels(out)[3] == 2
+    out = L.restart(*series([0, 2, 4, 31], [8.0, 10.0, 12.0, 12.0]))   # 27 days → moderate
+    assert levels(out)[3] == 1
+    assert "First run after" in out["message"].iloc[3]
+
+
+def test_restart_only_first_run_after_gap_and_ignores_poor_quality():
+    out = L.restart(*series([0, 20, 21], [10.0, 10.0, 10.0]))
+    assert levels(out)[1:] == [1, 0]
+    # a poor-quality run in the gap does not end the break
+    out = L.restart(*series([0, 10, 20], [10.0, 10.0, 10.0], [True, False, True]))
+    assert levels(out)[2] == 1
+
+
+# --- L4b new_runner -----------------------------------------------------------------------------
+def test_new_runner_bmi_and_week1_km():
+    t, d, q = series([0, 2, 5, 9], [1.5, 1.5, 1.0, 3.0])
+    assert levels(L.new_runner(t, d, q, 31.0)) == [0, 0, 1, 0]     # 3.0 → none; 4.0 → moderate
+    assert levels(L.new_runner(t, d, q, 30.0)) == [0, 0, 0, 0]     # BMI must exceed 30
+    out = L.new_runner(t, d, q, np.nan)
+    assert all(np.isnan(levels(out)))
+    assert out["note"].iloc[0] == "No height/mass — new-runner rule not assessed"
+
+
+def test_new_runner_not_applicable_after_four_weeks():
+    out = L.new_runner(*series([0, 40], [2.0, 5.0]), np.nan)
+    assert np.isnan(levels(out)[0]) and levels(out)[1] == 0
+
+
+def test_body_mass_index():
+    assert L.body_mass_index(95.0, 175.0) == pytest.approx(31.02, abs=0.01)
+
+
+# --- helpers ------------------------------------------------------------------------------------
+def test_history_pairs_strictly_before():
+    t = pd.Series(DAY0 + pd.to_timedelta([0, 1, 1, 5, 40], unit="D"))
+    i, j = L.history_pairs(t, 30)
+    pairs = set(zip(i.tolist(), j.tolist(), strict=True))
+    assert pairs == {(1, 0), (2, 0), (3, 0), (3, 1), (3, 2)}
