@@ -51,7 +51,8 @@ def test_session_spike_message_and_value():
     out = L.session_spike(*series([0, 5], [12.0, 16.08]))
     assert levels(out)[1] == 1
     assert out["value"].iloc[1] == pytest.approx(34.0)
-    assert "34 % longer than your longest run of the last 30 days (12.0 km)" in out["message"].iloc[1]
+    msg = out["message"].iloc[1]
+    assert "34 % longer than your longest run of the last 30 days (12.0 km)" in msg
     assert "5,200-runner study" in out["message"].iloc[1]
     assert out["unit"].iloc[1] == "%" and out["threshold"].iloc[1] == 10
 
