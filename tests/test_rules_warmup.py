@@ -1,0 +1,88 @@
+"""W1 no warm-up and W2 abrupt finish."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from runlog.rules import warmup as W
+
+DAY0 = pd.Timestamp("2024-05-01 08:00")
+
+
+def lv(frame):
+    return frame["level"].astype("float64").tolist()
+
+
+def call(n=1, hours=None, elapsed=3600.0, warm=False, hr=0.80, if_=np.nan, hard=False,
+         before=None, quality=True):
+    hours = np.arange(n) * 24.0 if hours is None else np.asarray(hours, dtype=float)
+    t = pd.Series(DAY0 + pd.to_timedelta(hours, unit="h"))
+    k = len(t)
+
+    def s(x):
+        return pd.Series(np.broadcast_to(np.asarray(x, dtype=object), (k,)))
+    return W.no_warmup(t, pd.Series(np.full(k, elapsed)), s(warm),
+                       pd.Series(np.broadcast_to(np.asarray(hr, dtype=float), (k,))),
+                       pd.Series(np.broadcast_to(np.asarray(if_, dtype=float), (k,))),
+                       s(hard), s(before), s(quality))
+
+
+@pytest.mark.parametrize("hr, expected", [(0.77, 1), (0.769, 0), (0.90, 1)])
+def test_vigorous_threshold(hr, expected):
+    assert lv(call(hr=hr)) == [expected]
+
+
+def test_warmup_present_is_none_and_tip_otherwise():
+    assert lv(call(warm=True)) == [0]
+    out = call(hr=0.70)
+    assert lv(out) == [0] and out["message"].iloc[0].startswith("Tip:")
+    out = call(hr=0.85)
+    assert "Proof that warm-ups prevent running injuries is weak" in out["message"].iloc[0]
+
+
+def test_no_hr_uses_pace_and_hard_start():
+    out = call(hr=np.nan, if_=0.86)
+    assert lv(out) == [1] and out["note"].iloc[0] == "No HR — intensity from pace"
+    assert lv(call(hr=np.nan, if_=0.84)) == [0]
+    assert lv(call(hr=0.70, hard=True)) == [1]
+    out = call(hr=np.nan, if_=np.nan)
+    assert np.isnan(lv(out)[0])
+
+
+def test_skips_warmed_up_before_or_recent_activity():
+    assert lv(call(hr=0.85, before=True)) == [0]
+    # second run starts 20 min after the first ended (elapsed 1 h) → skip
+    out = call(n=2, hours=[0.0, 1.0 + 20 / 60], hr=0.85)
+    assert lv(out) == [1, 0]
+    out = call(n=2, hours=[0.0, 1.0 + 31 / 60], hr=0.85)
+    assert lv(out) == [1, 1]
+
+
+def test_missing_detector_and_poor_quality():
+    out = call(warm=None)
+    assert np.isnan(lv(out)[0]) and "No warm-up data" in out["note"].iloc[0]
+    out = call(quality=False)
+    assert np.isnan(lv(out)[0]) and "quality" in out["note"].iloc[0]
+
+
+def test_intensity_factor_from_best_30_to_60_min_run():
+    t = pd.Series(DAY0 + pd.to_timedelta([0, 1, 2, 100], unit="D"))
+    v = pd.Series([3.0, 3.5, 3.15, 3.0])
+    mv = pd.Series([2400.0, 7200.0, 1800.0, 3000.0])
+    out = W.intensity_factor(t, v, mv, pd.Series([True] * 4))
+    assert out.iloc[0] == pytest.approx(1.0)
+    assert out.iloc[1] == pytest.approx(3.5 / 3.0)      # the 2-h run does not set threshold
+    assert out.iloc[2] == pytest.approx(1.0)            # new best 30-min run
+    assert out.iloc[3] == pytest.approx(1.0)            # 90-day window: only itself
+
+
+def test_abrupt_finish_tip_only():
+    out = W.abrupt_finish(pd.Series([True, False, None]), pd.Series([0.95, 0.6, np.nan]),
+                          pd.Series([True] * 3))
+    levels = lv(out)
+    assert levels[:2] == [1, 0] and np.isnan(levels[2])
+    assert "not shown to prevent knee pain" in out["message"].iloc[0]
+    from runlog.rules import REGISTRY
+    assert REGISTRY["abrupt_finish"].feeds == {}
