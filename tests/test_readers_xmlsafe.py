@@ -179,9 +179,8 @@ def test_processed_elements_are_cleared() -> None:
     for event, local, _path, element in iter_xml_events(document, "x.xml"):
         if event == "start" and local == "root":
             root = element
-        if event == "end" and local == "p":
-            assert element.get("n") is not None           # attributes readable at "end"
-            most_children = max(most_children, len(root))
+        if event == "end" and local == "p" and element.get("n").endswith("000"):
+            most_children = max(most_children, len(root))   # len() walks the children: sample
     assert root is not None
     # The parser reads ahead one buffer (a few thousand elements), never the whole document:
     # processed <p> siblings are removed as we go.
