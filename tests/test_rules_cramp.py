@@ -1,0 +1,121 @@
+"""Cramp rules C1–C3."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from runlog.rules import cramp as C
+
+DAY0 = pd.Timestamp("2024-05-01 08:00")
+
+
+def lv(frame):
+    return frame["level"].astype("float64").tolist()
+
+
+def times(days):
+    return pd.Series(DAY0 + pd.to_timedelta(np.asarray(days, dtype=float), unit="D"))
+
+
+def ok(n):
+    return pd.Series([True] * n)
+
+
+# --- C1 longer_than_usual ----------------------------------------------------------------------
+@pytest.mark.parametrize("prev_min, last_min, expected", [
+    (50.0, 60.0, 0),       # r = 1.2 → none
+    (50.0, 60.1, 1),       # r > 1.2 and ≥ 60 min
+    (45.0, 59.0, 0),       # r > 1.2 but < 60 min
+    (60.0, 90.0, 1),       # r = 1.5 → moderate
+    (60.0, 90.1, 2),       # r > 1.5 and ≥ 90 min
+    (50.0, 89.0, 1),       # r > 1.5 but < 90 min → moderate
+])
+def test_longer_thresholds(prev_min, last_min, expected):
+    out = C.longer_than_usual(times([0, 3]), pd.Series([prev_min, last_min]) * 60, ok(2))
+    assert lv(out)[-1] == expected
+
+
+def test_longer_message_window_and_quality():
+    out = C.longer_than_usual(times([0, 3]), pd.Series([93.0, 130.2]) * 60, ok(2))
+    assert out["message"].iloc[-1].startswith("2 h 10 min, 40 % longer than anything this month.")
+    # a longer poor-quality run does not count as the reference
+    out = C.longer_than_usual(times([0, 1, 3]), pd.Series([200.0, 93.0, 130.0]) * 60,
+                              pd.Series([False, True, True]))
+    assert lv(out)[-1] == 1
+    # first run ever: not assessed
+    assert np.isnan(lv(out)[0])
+
+
+def test_longer_uses_runs_before_a_break():
+    out = C.longer_than_usual(times([0, 2, 50]), pd.Series([60.0, 60.0, 100.0]) * 60, ok(3))
+    assert lv(out)[-1] == 2
+    assert "than your runs before the break" in out["message"].iloc[-1]
+
+
+# --- C2 harder_than_usual --------------------------------------------------------------------
+def harder(last_hrr, n_prev=9, minutes=60.0, last_minutes=None, longer=0, days_step=3,
+           hrr_prev=None):
+    n = n_prev + 1
+    hrr_prev = np.linspace(0.60, 0.68, n_prev) if hrr_prev is None else hrr_prev
+    hrr = pd.Series([*list(hrr_prev), last_hrr])
+    m = pd.Series([minutes] * n_prev + [last_minutes or minutes]) * 60
+    return C.harder_than_usual(times(np.arange(n) * days_step), m, hrr,
+                               pd.Series([3.0] * n), ok(n), longer)
+
+
+def test_harder_top_ten_percent():
+    assert lv(harder(0.70))[-1] == 1          # above all 9 comparables
+    assert lv(harder(0.675))[-1] == 0         # below the top one: 8/9 = 89 % < 90 %
+    out = harder(0.70)
+    assert out["message"].iloc[-1].startswith("Your hardest run of this length in 3 months")
+    assert out["unit"].iloc[-1] == "% HRR"
+
+
+def test_harder_ties_are_not_harder():
+    assert lv(harder(0.65, hrr_prev=[0.65] * 9))[-1] == 0
+
+
+def test_harder_needs_5_comparables_45_min_and_length_match():
+    out = harder(0.70, n_prev=4)
+    assert np.isnan(lv(out)[-1]) and "Under 5 similar-length runs" in out["note"].iloc[-1]
+    assert lv(harder(0.70, minutes=44.0))[-1] == 0
+    # comparables within ±25 % of this run's time: 60 min is −26 % of 81 min → not comparable
+    assert np.isnan(lv(harder(0.70, last_minutes=81.0))[-1])
+    assert lv(harder(0.70, last_minutes=80.0))[-1] == 1       # 60 = 80 − 25 % → comparable
+    assert lv(harder(0.70, last_minutes=75.0))[-1] == 1       # +25 % is comparable
+    # 90-day window: history 10 days apart → only the last 9 within 90 d
+    assert np.isnan(lv(harder(0.70, n_prev=9, days_step=20))[-1])
+
+
+def test_harder_high_with_longer_and_pace_fallback():
+    out = harder(0.70, longer=np.array([0] * 9 + [1]))
+    assert lv(out)[-1] == 2
+    n = 10
+    v = pd.Series([*list(np.linspace(3.0, 3.2, 9)), 3.4])
+    out = C.harder_than_usual(times(np.arange(n) * 3), pd.Series([3600.0] * n),
+                              pd.Series([np.nan] * n), v, ok(n), 0)
+    assert lv(out)[-1] == 1 and out["note"].iloc[-1] == "No HR — intensity from pace"
+    assert "fastest" in out["message"].iloc[-1]
+
+
+# --- C3 cramp_history ---------------------------------------------------------------------------
+def test_cramp_history_last_10_comparable_runs():
+    n = 13
+    cramp = [True] + [False] * 12
+    m = pd.Series([60.0] * n) * 60
+    out = C.cramp_history(times(range(n)), m, pd.Series(cramp), ok(n))
+    levels = lv(out)
+    assert levels[0] == 0                 # own cramp does not count
+    assert levels[1:11] == [1] * 10       # within the last 10 comparable runs
+    assert levels[11:] == [0, 0]          # pushed out by 10 later runs
+    assert "Cramps logged on 1 of your last 10 similar runs" in out["message"].iloc[1]
+
+
+def test_cramp_history_needs_comparable_length_and_prone_flag():
+    m = pd.Series([30.0, 60.0]) * 60
+    out = C.cramp_history(times([0, 1]), m, pd.Series([True, None]), ok(2))
+    assert lv(out) == [0, 0]              # a 30-min run is not comparable to 60 min
+    out = C.cramp_history(times([0, 1]), m, pd.Series([None, None]), ok(2), cramp_prone=True)
+    assert lv(out) == [1, 1] and "prone to cramps" in out["message"].iloc[0]

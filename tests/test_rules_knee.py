@@ -1,0 +1,159 @@
+"""Knee rules K1–K4."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from runlog.rules import knee as K
+
+DAY0 = pd.Timestamp("2024-05-01 08:00")
+
+
+def lv(frame):
+    return frame["level"].astype("float64").tolist()
+
+
+def times(days):
+    return pd.Series(DAY0 + pd.to_timedelta(np.asarray(days, dtype=float), unit="D"))
+
+
+# --- K1 low_cadence -------------------------------------------------------------------------------
+def cadence_case(last_cadence, days=(0, 2, 4, 6), quality=None, bins=(3.0,)):
+    ids = [f"r{i}" for i in range(len(days))]
+    rows = []
+    for i, rid in enumerate(ids):
+        cad = 170.0 if i < len(days) - 1 else last_cadence
+        rows += [(rid, b, 20.0, cad) for b in bins]
+    cb = pd.DataFrame(rows, columns=["run_id", "speed_bin_mps", "minutes", "median_cadence_spm"])
+    q = pd.Series([True] * len(days) if quality is None else quality)
+    return K.low_cadence(pd.Series(ids), times(days), q, cb)
+
+
+@pytest.mark.parametrize("cad, expected", [(161.5, 1), (161.6, 0), (150.0, 1), (175.0, 0)])
+def test_low_cadence_threshold(cad, expected):
+    out = cadence_case(cad)
+    assert lv(out)[-1] == expected          # 161.5 = −5.0 % of 170
+
+
+def test_low_cadence_message_and_value():
+    out = cadence_case(159.8)
+    assert out["value"].iloc[-1] == pytest.approx(-6.0)
+    assert out["message"].iloc[-1].startswith("Cadence 6 % below your usual at this pace")
+
+
+def test_low_cadence_needs_three_runs_in_60_days_before():
+    out = cadence_case(150.0, days=(0, 2, 4))            # only 2 earlier runs
+    assert np.isnan(lv(out)[-1]) and "Too few runs" in out["note"].iloc[-1]
+    out = cadence_case(150.0, days=(0, 2, 4, 64))        # day 0..4 are > 60 days before
+    assert np.isnan(lv(out)[-1])
+    out = cadence_case(150.0, days=(0, 2, 4, 6), quality=[True, False, True, True])
+    assert np.isnan(lv(out)[-1])                          # poor-quality run not in baseline
+
+
+def test_low_cadence_later_runs_do_not_count_and_no_cadence():
+    ids = ["a", "b", "c", "d", "e"]
+    cb = pd.DataFrame({"run_id": ["b", "c", "d", "e"], "speed_bin_mps": 3.0, "minutes": 20.0,
+                       "median_cadence_spm": [170.0, 170.0, 150.0, 170.0]})
+    out = K.low_cadence(pd.Series(ids), times([0, 1, 2, 3, 4]), pd.Series([True] * 5), cb)
+    levels = lv(out)
+    assert np.isnan(levels[0]) and out["note"].iloc[0] == "No cadence — cadence rule not assessed"
+    assert np.isnan(levels[3])         # only 2 runs before d
+    assert levels[4] == 0              # e vs median(170, 170, 150) = 170
+
+
+def test_low_cadence_time_weighted_over_bins():
+    # baseline 170 in two bins; last run: 10 min at −10 % and 30 min at 0 % → −2.5 % → none
+    rows = [(f"r{i}", b, 20.0, 170.0) for i in range(3) for b in (3.0, 3.25)]
+    rows += [("r3", 3.0, 10.0, 153.0), ("r3", 3.25, 30.0, 170.0)]
+    cb = pd.DataFrame(rows, columns=["run_id", "speed_bin_mps", "minutes", "median_cadence_spm"])
+    out = K.low_cadence(pd.Series(["r0", "r1", "r2", "r3"]), times([0, 1, 2, 3]),
+                        pd.Series([True] * 4), cb)
+    assert out["value"].iloc[-1] == pytest.approx(-2.5) and lv(out)[-1] == 0
+
+
+# --- K2 descent_spike -------------------------------------------------------------------------
+def descent(d_last, s_last=0.0, prev=(200.0,), prev_s=(0.0,), days=None, quality=None):
+    d = [*list(prev), d_last]
+    s = [*list(prev_s), s_last]
+    days = list(range(len(d))) if days is None else days
+    q = pd.Series([True] * len(d) if quality is None else quality)
+    return K.descent_spike(times(days), pd.Series(d, dtype=float), pd.Series(s, dtype=float), q)
+
+
+@pytest.mark.parametrize("d_last, expected", [
+    (260.0, 0),      # r = 1.3 → none
+    (261.0, 1),      # r > 1.3 and ≥ 150 m
+    (400.0, 1),      # r = 2 → moderate
+    (401.0, 2),      # r > 2 and ≥ 300 m
+])
+def test_descent_ratio_thresholds(d_last, expected):
+    assert lv(descent(d_last))[-1] == expected
+
+
+def test_descent_absolute_floors():
+    assert lv(descent(149.0, prev=(50.0,)))[-1] == 0        # r ≈ 3 but < 150 m
+    assert lv(descent(299.0, prev=(100.0,)))[-1] == 1       # r ≈ 3 but < 300 m → moderate
+
+
+def test_descent_steep_minutes():
+    assert lv(descent(100.0, s_last=10.0, prev_s=(4.9,)))[-1] == 1
+    assert lv(descent(100.0, s_last=9.9, prev_s=(4.0,)))[-1] == 0
+    assert lv(descent(100.0, s_last=10.0, prev_s=(5.0,)))[-1] == 0   # exactly 2× → none
+
+
+def test_descent_window_and_quality():
+    out = descent(620.0, prev=(310.0,))
+    assert "620 m of descent, about 2.0× your most this month" in out["message"].iloc[-1]
+    out = descent(620.0, prev=(310.0,), days=[0, 31])
+    assert np.isnan(lv(out)[-1]) and "No run in the previous 30 days" in out["note"].iloc[-1]
+    out = descent(620.0, prev=(700.0, 310.0), prev_s=(0.0, 0.0), quality=[False, True, True])
+    assert lv(out)[-1] == 1             # the 700 m poor-quality run is not the reference
+
+
+# --- K3 shoes -------------------------------------------------------------------------------
+def test_shoes_footwear_and_mileage():
+    t = times(range(5))
+    dist = pd.Series([250.0, 249.0, 2.0, 300.0, 10.0]) * 1000
+    out = K.shoes(t, dist, pd.Series(["A", "A", "A", "A", None]),
+                  pd.Series([None, None, None, None, "sandals"]))
+    levels = lv(out)
+    assert levels[:4] == [0, 0, 0, 0] and levels[4] == 1
+    assert out["value"].tolist()[:4] == [250.0, 499.0, 501.0, 801.0]
+    assert out["message"].iloc[1] == ""
+    assert out["message"].iloc[2].startswith("501 km on these shoes.")
+    assert "many runners replace" in out["message"].iloc[3]
+    assert "rule of thumb" in out["message"].iloc[3]
+    assert "sandals" in out["message"].iloc[4]
+
+
+def test_shoes_unknown_not_assessed():
+    out = K.shoes(times([0]), pd.Series([5000.0]), pd.Series([None]), pd.Series([None]))
+    assert np.isnan(lv(out)[0]) and "No shoes logged" in out["note"].iloc[0]
+
+
+# --- K4 knee_pain_recent --------------------------------------------------------------------
+def test_knee_pain_window_strictly_before():
+    t = times([0, 5, 14, 15])
+    out = K.knee_pain_recent(t, pd.Series([3.0, np.nan, np.nan, np.nan]),
+                             pd.Series([None] * 4))
+    # the run's own pain does not count; day 14 is within [t − 14 d, t); day 15 is not
+    assert lv(out) == [0, 1, 1, 0]
+    assert "up to 3/10" in out["message"].iloc[1]
+
+
+def test_knee_pain_high_above_5_or_next_morning():
+    t = times([0, 1, 2, 3])
+    out = K.knee_pain_recent(t, pd.Series([5.0, 6.0, np.nan, np.nan]),
+                             pd.Series([None, None, None, None]))
+    assert lv(out) == [0, 1, 2, 2]
+    assert "see a physiotherapist/doctor if it persists" in out["message"].iloc[2]
+    out = K.knee_pain_recent(times([0, 1]), pd.Series([2.0, np.nan]), pd.Series([True, None]))
+    assert lv(out) == [0, 2]
+    assert "not settled by the next morning" in out["message"].iloc[1]
+
+
+def test_knee_pain_zero_is_none():
+    out = K.knee_pain_recent(times([0, 1]), pd.Series([0.0, np.nan]), pd.Series([False, None]))
+    assert lv(out) == [0, 0]
