@@ -1,0 +1,1030 @@
+"""The on-disk store: a directory of immutable Parquet files tied together by a manifest.
+
+Layout of a store directory::
+
+    manifest.json                       the current state (schema version, generation, files)
+    lock                                writers take an exclusive flock on it
+    runs-<gen>-<uuid8>.parquet          one row per run (RUN_IDENTITY + RUN_METRIC columns)
+    files-<gen>-<uuid8>.parquet         every file ever seen (FILES_COLUMNS)
+    annotations-<gen>-<uuid8>.parquet   what the runner said (ANNOTATION_COLUMNS)
+    cadence_bins-<gen>-<uuid8>.parquet  cadence per speed bin (CADENCE_BIN_COLUMNS)
+    samples-<gen>-<uuid8>.parquet       append-only parts of the samples table
+
+Atomicity: a commit writes every new file under a temporary name, fsyncs it, renames it to its
+final unique name and fsyncs the directory; then it writes ``manifest.json.tmp``, fsyncs it and
+``os.replace``\\ s it over ``manifest.json`` (and fsyncs the directory again). Only after that are
+files the new manifest no longer lists deleted. A writer killed at any moment therefore leaves
+either the old or the new store; its stray files are removed by the next writer.
+
+Readers take no lock: they read ``manifest.json`` (always complete) and then the files it lists.
+When a file vanished because a writer committed and collected it meanwhile, they re-read the
+manifest and retry.
+
+Samples are never rewritten on import: each commit that adds runs adds one part, sorted by
+``run_id`` and ``timestamp``. Above :data:`COMPACT_PARTS_ABOVE` parts a commit streams them into
+one. Parts are only rewritten when runs are removed or replaced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+
+from runlog.activity import SAMPLE_COLUMNS
+from runlog.errors import InputError, RunNotFoundError, StoreBusyError, StoreError
+from runlog.schema import (
+    ANNOTATION_COLUMNS,
+    CADENCE_BIN_COLUMNS,
+    PROFILE_FIELDS,
+    RUN_IDENTITY_COLUMNS,
+    RUN_METRIC_COLUMNS,
+    STORE_SCHEMA_VERSION,
+)
+
+#: The files table: one row per file ever seen (by content hash; unreadable files by path).
+FILES_COLUMNS: dict[str, str] = {
+    "path": "path of the file as shown to the runner (archive members as archive.zip!member)",
+    "sha256": "content hash of the (decompressed) file; missing when it could not be read",
+    "size_bytes": "size on disk when last seen [bytes]",
+    "mtime_ns": "modification time when last seen [ns since the epoch]",
+    "format": "fit | gpx | tcx",
+    "outcome": "new | duplicate | skipped | failed (latest outcome wins)",
+    "reason": "why it was a duplicate, skipped or failed",
+    "run_ids": "comma-separated ids of the runs it added",
+    "matched_run_id": "the stored run it duplicated, if any",
+    "first_seen_utc": "when the file was first seen",
+    "last_seen_utc": "when the file was last seen",
+}
+
+MANIFEST = "manifest.json"
+LOCK = "lock"
+FORMAT_NAME = "runlog-store"
+#: Tables stored as one whole file each (rewritten when they change).
+WHOLE_TABLES = ("runs", "files", "annotations", "cadence_bins")
+#: More samples parts than this and a commit compacts them into one.
+COMPACT_PARTS_ABOVE = 32
+#: Rows per Parquet row group of a samples part (row-group statistics let filters skip).
+SAMPLES_ROW_GROUP = 131_072
+#: How often a reader re-reads the manifest when a file vanished under it.
+READ_RETRIES = 5
+#: Fields of the profile besides PROFILE_FIELDS.
+PRIVACY_ZONES = "privacy_zones"
+PRIVACY_ZONE_KEYS = ("lat_deg", "lon_deg", "radius_m")
+
+_OWN_FILE = re.compile(r"^(runs|files|annotations|cadence_bins|samples)-\d+-[0-9a-f]{8}\.parquet$")
+_HINT = "run `runlog store check` to list the problems and `runlog store rebuild` to recover"
+
+# --- dtypes: chosen explicitly so that every table round-trips through Parquet exactly ---------
+STR = "str"
+BOOL = "boolean"
+INT = "Int64"
+FLOAT = "float64"
+UTC = "datetime64[ns, UTC]"
+
+RUN_DTYPES: dict[str, str] = {
+    "run_id": STR, "source_file": STR, "source_format": STR, "file_sha256": STR, "device": STR,
+    "sport": STR, "sub_sport": STR, "sport_inferred": BOOL, "multisport_leg": INT, "name": STR,
+    "gear": STR, "start_utc": UTC, "tz_offset_min": INT, "tz_source": STR,
+    "summary_distance_m": FLOAT, "summary_elapsed_s": FLOAT, "summary_timer_s": FLOAT,
+    "elapsed_s": FLOAT, "moving_s": FLOAT, "distance_m": FLOAT, "distance_source": STR,
+    "avg_speed_mps": FLOAT, "v_main_gap_mps": FLOAT, "v_ngp_mps": FLOAT, "ascent_m": FLOAT,
+    "descent_m": FLOAT, "steep_descent_min": FLOAT, "altitude_source": STR, "avg_hr_bpm": FLOAT,
+    "max_hr_bpm": FLOAT, "best_30s_hr_bpm": FLOAT, "main_hr_bpm": FLOAT,
+    "avg_cadence_spm": FLOAT, "temp_c": FLOAT, "temp_source": STR, "warmup_present": BOOL,
+    "warmup_easy_speed_ratio": FLOAT, "warmup_hr_easy_fraction": FLOAT, "hard_start": BOOL,
+    "finish_speed_ratio": FLOAT, "abrupt_finish": BOOL, "main_hr_pct_max": FLOAT,
+    "hr_max_used_bpm": FLOAT, "has_gps": BOOL, "has_hr": BOOL, "has_cadence": BOOL,
+    "quality_issues": STR, "quality_notes": STR, "quality_ok": BOOL, "metrics_version": INT,
+}
+SAMPLE_DTYPES: dict[str, str] = {"run_id": STR, "timestamp": UTC,
+                                 **{c: FLOAT for c in SAMPLE_COLUMNS if c != "timestamp"}}
+FILES_DTYPES: dict[str, str] = {
+    "path": STR, "sha256": STR, "size_bytes": INT, "mtime_ns": INT, "format": STR,
+    "outcome": STR, "reason": STR, "run_ids": STR, "matched_run_id": STR,
+    "first_seen_utc": UTC, "last_seen_utc": UTC,
+}
+ANNOTATION_DTYPES: dict[str, str] = {
+    "run_id": STR, "electrolytes": BOOL, "sodium_mg": FLOAT, "fluid_l": FLOAT,
+    "knee_pain": INT, "knee_pain_next_morning": BOOL, "cramp": BOOL, "shoes": STR,
+    "shoe_type": STR, "rpe": INT, "air_temp_c": FLOAT, "humidity_pct": FLOAT,
+    "wind_kmh": FLOAT, "mass_before_kg": FLOAT, "mass_after_kg": FLOAT,
+    "warmed_up_before": BOOL, "note": STR, "updated_utc": UTC,
+}
+CADENCE_BIN_DTYPES: dict[str, str] = {"run_id": STR, "speed_bin_mps": FLOAT, "minutes": FLOAT,
+                                      "median_cadence_spm": FLOAT}
+TABLE_DTYPES: dict[str, dict[str, str]] = {
+    "runs": RUN_DTYPES, "files": FILES_DTYPES, "annotations": ANNOTATION_DTYPES,
+    "cadence_bins": CADENCE_BIN_DTYPES, "samples": SAMPLE_DTYPES,
+}
+#: Tables whose columns outside their dtype map are dropped (fixed schemas).
+_CLOSED_TABLES = {"files", "annotations", "cadence_bins", "samples"}
+
+assert set(RUN_DTYPES) == set(RUN_IDENTITY_COLUMNS) | set(RUN_METRIC_COLUMNS)
+assert set(ANNOTATION_DTYPES) == set(ANNOTATION_COLUMNS)
+assert set(CADENCE_BIN_DTYPES) == set(CADENCE_BIN_COLUMNS)
+assert set(FILES_DTYPES) == set(FILES_COLUMNS)
+
+_SAMPLES_ARROW_SCHEMA = pa.schema(
+    [("run_id", pa.string()), ("timestamp", pa.timestamp("ns", tz="UTC"))]
+    + [(c, pa.float64()) for c in SAMPLE_COLUMNS if c != "timestamp"])
+
+#: Migrations of older stores: ``{from_version: function(root, manifest) -> manifest}``. Each
+#: function brings a manifest of ``from_version`` to ``from_version + 1``; it may write new
+#: table files with :func:`write_table_file`. Old files are collected after the commit.
+MIGRATIONS: dict[int, Callable[[Path, dict], dict]] = {}
+
+
+# --- dtype helpers ---------------------------------------------------------------------------
+
+def _as_dtype(values: pd.Series, dtype: str) -> pd.Series:
+    """``values`` converted to one of the store's dtypes (missing stays missing)."""
+    if dtype == UTC:
+        return pd.to_datetime(values, utc=True).dt.as_unit("ns")
+    if dtype == STR:
+        return values.astype(STR)
+    if dtype == FLOAT:
+        return pd.to_numeric(values).astype(FLOAT)
+    if dtype == INT:
+        if values.dtype == object or values.dtype == STR:
+            values = pd.to_numeric(values)
+        return values.astype(INT)
+    return values.astype(dtype)
+
+
+def conform(df: pd.DataFrame, table: str) -> pd.DataFrame:
+    """``df`` with the store's columns, order and dtypes for ``table``, and a fresh RangeIndex.
+
+    Missing known columns are added as all-missing; the runs table keeps extra columns after
+    the known ones, the other tables drop them.
+    """
+    dtypes = TABLE_DTYPES[table]
+    n = len(df)
+    out = {}
+    for col, dtype in dtypes.items():
+        if col in df.columns:
+            out[col] = _as_dtype(df[col].reset_index(drop=True), dtype)
+        else:
+            out[col] = _as_dtype(pd.Series([None] * n, dtype=object), dtype)
+    if table not in _CLOSED_TABLES:
+        for col in df.columns:
+            if col not in dtypes:
+                out[col] = df[col].reset_index(drop=True)
+    return pd.DataFrame(out, index=pd.RangeIndex(n))
+
+
+def empty_table(table: str) -> pd.DataFrame:
+    """An empty frame with the columns and dtypes of ``table``."""
+    return conform(pd.DataFrame(), table)
+
+
+# --- low-level file helpers -------------------------------------------------------------------
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _new_name(table: str, generation: int) -> str:
+    return f"{table}-{generation:06d}-{uuid.uuid4().hex[:8]}.parquet"
+
+
+def _write_arrow_durably(root: Path, table: pa.Table, name: str,
+                         row_group_size: int | None = None) -> None:
+    """Write ``table`` to a temp file, fsync it and rename it to ``root/name``."""
+    tmp = root / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        with open(tmp, "wb") as fh:
+            pq.write_table(table, fh, compression="zstd", row_group_size=row_group_size)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.rename(tmp, root / name)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def _to_arrow(df: pd.DataFrame, table: str) -> pa.Table:
+    schema = _SAMPLES_ARROW_SCHEMA if table == "samples" else None
+    return pa.Table.from_pandas(df, schema=schema, preserve_index=False)
+
+
+def write_table_file(root: Path, table: str, df: pd.DataFrame, generation: int) -> str:
+    """Write one immutable table file (conformed) into the store; returns its file name.
+
+    The file is not part of the store until a manifest lists it (used by commits and
+    migrations).
+    """
+    name = _new_name(table, generation)
+    frame = conform(df, table)
+    _write_arrow_durably(root, _to_arrow(frame, table), name,
+                         SAMPLES_ROW_GROUP if table == "samples" else None)
+    return name
+
+
+class _DamagedFile(Exception):
+    """Internal: a file the manifest lists is missing or unreadable."""
+
+    def __init__(self, name: str, cause: BaseException) -> None:
+        super().__init__(f"{name}: {cause}")
+        self.name = name
+        self.cause = cause
+
+
+def _read_parquet(root: Path, name: str, **kwargs: Any) -> pa.Table:
+    try:
+        return pq.read_table(root / name, **kwargs)
+    except (OSError, pa.ArrowException, ValueError) as err:
+        raise _DamagedFile(name, err) from err
+
+
+def _empty_manifest() -> dict:
+    return {"format": FORMAT_NAME, "schema_version": STORE_SCHEMA_VERSION, "generation": 0,
+            "tables": dict.fromkeys(WHOLE_TABLES), "samples_parts": [], "profile": {}}
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+# --- the store ----------------------------------------------------------------------------------
+
+class Store:
+    """A runlog store directory (see the module docstring for the layout and guarantees).
+
+    Reading never locks and never fails on a store that does not exist yet (empty frames
+    with the right columns); writing goes through :meth:`writer`.
+    """
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root: Path = Path(root).expanduser()
+        self._cache: dict[str, pd.DataFrame] = {}
+        self._file_index: tuple[str, dict, dict] | None = None
+        self._cache_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.root)!r})"
+
+    # --- manifest ---------------------------------------------------------------------------
+    def exists(self) -> bool:
+        """True when the directory holds a committed store (a manifest)."""
+        return (self.root / MANIFEST).is_file()
+
+    def _read_manifest_raw(self) -> dict | None:
+        path = self.root / MANIFEST
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except OSError as err:
+            raise StoreError(f"cannot read the store manifest ({err})", path=path) from err
+        try:
+            manifest = json.loads(text)
+            if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+                raise ValueError("not a runlog store manifest")
+            int(manifest["schema_version"])
+            int(manifest["generation"])
+        except (ValueError, KeyError, TypeError) as err:
+            raise StoreError(f"the store manifest is damaged ({err}); {_HINT}",
+                             path=path) from err
+        return manifest
+
+    def _manifest(self) -> dict:
+        """The current manifest for reading, upgraded first when the store is older."""
+        manifest = self._read_manifest_raw()
+        if manifest is None:
+            return _empty_manifest()
+        version = int(manifest["schema_version"])
+        _check_not_newer(version, self.root)
+        if version < STORE_SCHEMA_VERSION:
+            with self.writer():
+                pass  # the writer migrates under the lock
+            manifest = self._read_manifest_raw() or _empty_manifest()
+        return manifest
+
+    def schema_version(self) -> int:
+        """Schema version of the store on disk (this runlog's version when none yet)."""
+        manifest = self._read_manifest_raw()
+        return STORE_SCHEMA_VERSION if manifest is None else int(manifest["schema_version"])
+
+    def generation(self) -> int:
+        """Commit counter: changes with every commit (0 for a store not yet written)."""
+        manifest = self._read_manifest_raw()
+        return 0 if manifest is None else int(manifest["generation"])
+
+    # --- reading with retry -------------------------------------------------------------------
+    def _read(self, fn: Callable[[dict], Any]) -> Any:
+        """Run ``fn(manifest)``; retry with a fresh manifest when a file vanished meanwhile."""
+        for _ in range(READ_RETRIES):
+            manifest = self._manifest()
+            try:
+                return fn(manifest)
+            except _DamagedFile as err:
+                again = self._read_manifest_raw()
+                if again is not None and again.get("generation") != manifest.get("generation"):
+                    continue  # a writer committed and collected the file: read the new state
+                raise StoreError(
+                    f"store file {err.name} is missing or damaged ({err.cause}); {_HINT}",
+                    path=self.root / err.name) from err
+        raise StoreError(f"the store kept changing while being read; try again ({_HINT})",
+                         path=self.root)
+
+    def _table(self, manifest: dict, table: str) -> pd.DataFrame:
+        name = manifest["tables"].get(table)
+        if name is None:
+            return empty_table(table)
+        cached = self._cache.get(name)
+        if cached is None:
+            cached = conform(_read_parquet(self.root, name).to_pandas(), table)
+            with self._cache_lock:
+                self._cache = {k: v for k, v in self._cache.items()
+                               if k in manifest["tables"].values()}
+                self._cache[name] = cached
+        return cached
+
+    def _read_table(self, table: str) -> pd.DataFrame:
+        return self._read(lambda m: self._table(m, table)).copy(deep=False)
+
+    # --- public reading API -----------------------------------------------------------------
+    def runs(self) -> pd.DataFrame:
+        """One row per run, sorted by ``start_utc`` (then run_id); schema.RUN_* columns."""
+        return self._read_table("runs")
+
+    def files(self) -> pd.DataFrame:
+        """Every file ever seen (:data:`FILES_COLUMNS`)."""
+        return self._read_table("files")
+
+    def annotations(self) -> pd.DataFrame:
+        """What the runner told us, one row per run_id (schema.ANNOTATION_COLUMNS)."""
+        return self._read_table("annotations")
+
+    def cadence_bins(self) -> pd.DataFrame:
+        """Cadence per speed bin, one row per (run, bin) (schema.CADENCE_BIN_COLUMNS)."""
+        return self._read_table("cadence_bins")
+
+    def profile(self) -> dict:
+        """The runner's profile: only the fields that were set (PROFILE_FIELDS, privacy_zones)."""
+        return dict(self._manifest().get("profile") or {})
+
+    def samples(self, run_ids: Iterable[str] | None = None) -> pd.DataFrame:
+        """Samples (run_id + activity.SAMPLE_COLUMNS) of ``run_ids`` (all runs when None).
+
+        Sorted by run_id, then timestamp. Only matching row groups are read (Parquet filter).
+        """
+        wanted = None if run_ids is None else sorted({str(r) for r in run_ids})
+        if wanted is not None and not wanted:
+            return empty_table("samples")
+
+        def read(manifest: dict) -> pd.DataFrame:
+            names = [p["file"] for p in manifest["samples_parts"]]
+            if not names:
+                return empty_table("samples")
+            for name in names:
+                if not (self.root / name).is_file():
+                    raise _DamagedFile(name, FileNotFoundError("no such file"))
+            try:
+                dataset = pads.dataset([str(self.root / n) for n in names], format="parquet",
+                                       schema=_SAMPLES_ARROW_SCHEMA)
+                filt = None if wanted is None else pads.field("run_id").isin(wanted)
+                table = dataset.to_table(filter=filt)
+            except (OSError, pa.ArrowException, ValueError) as err:
+                raise _DamagedFile(_first_bad_part(self.root, names) or names[0], err) from err
+            table = table.sort_by([("run_id", "ascending"), ("timestamp", "ascending")])
+            return conform(table.to_pandas(), "samples")
+
+        return self._read(read)
+
+    # --- look-ups -----------------------------------------------------------------------------
+    def resolve_run(self, ref: str) -> str:
+        """Run id for ``ref``: a full id, a unique prefix of one, or ``last`` (latest start)."""
+        ref = str(ref).strip().lower()
+        runs = self.runs()
+        if ref == "last":
+            if runs.empty:
+                raise RunNotFoundError("no runs in the store yet; import some first",
+                                       path=self.root)
+            latest = runs.sort_values(["start_utc", "run_id"], kind="stable",
+                                      na_position="first").iloc[-1]
+            return str(latest["run_id"])
+        if not ref:
+            raise RunNotFoundError("empty run id")
+        ids = runs["run_id"]
+        if (ids == ref).any():
+            return ref
+        matches = ids[ids.str.startswith(ref)].tolist()
+        if len(matches) == 1:
+            return str(matches[0])
+        if not matches:
+            raise RunNotFoundError(f"no run matches '{ref}' (give a run id, a prefix or 'last')")
+        shown = ", ".join(sorted(matches)[:10]) + (" ..." if len(matches) > 10 else "")
+        raise RunNotFoundError(f"run prefix '{ref}' is ambiguous: it matches {len(matches)} "
+                               f"runs ({shown})")
+
+    def _files_index(self) -> tuple[pd.DataFrame, dict, dict]:
+        def build(manifest: dict) -> tuple[pd.DataFrame, dict, dict]:
+            name = manifest["tables"].get("files") or ""
+            frame = self._table(manifest, "files")
+            index = self._file_index
+            if index is not None and index[0] == name:
+                return frame, index[1], index[2]
+            # later rows win (the table is unique by key anyway)
+            by_hash = dict(zip(frame["sha256"], range(len(frame)), strict=True))
+            by_hash.pop(np.nan, None)
+            stat_keys = zip(frame["path"], frame["size_bytes"], frame["mtime_ns"], strict=True)
+            by_stat = dict(zip(stat_keys, range(len(frame)), strict=True))
+            self._file_index = (name, by_hash, by_stat)
+            return frame, by_hash, by_stat
+
+        return self._read(build)
+
+    def known_file(self, sha256: str | None = None, path: str | None = None,
+                   size: int | None = None, mtime_ns: int | None = None) -> pd.Series | None:
+        """The files-table row for this content hash, or for this exact (path, size, mtime_ns).
+
+        ``None`` when the store has never seen it.
+        """
+        frame, by_hash, by_stat = self._files_index()
+        position = None
+        if sha256 is not None:
+            position = by_hash.get(sha256)
+        if position is None and path is not None and size is not None and mtime_ns is not None:
+            position = by_stat.get((path, int(size), int(mtime_ns)))
+        return None if position is None else frame.iloc[position].copy()
+
+    def find_duplicates(self, candidates: pd.DataFrame, *, start_tolerance_s: float = 60,
+                        distance_tolerance: float = 0.02) -> pd.Series:
+        """Stored run that each candidate duplicates, aligned with ``candidates.index``.
+
+        Rule: a stored run is a duplicate of a candidate when their UTC starts differ by at
+        most ``start_tolerance_s`` seconds (inclusive) AND their distances differ by at most
+        ``distance_tolerance`` of the larger distance (inclusive) — or both distances are
+        missing or 0. When several stored runs qualify, the one nearest in start time wins.
+        Candidates with a missing start match nothing. Result: run_id, or ``<NA>``.
+
+        Vectorised: every stored run within the start window is found with ``searchsorted``
+        on the sorted starts (an exact range join, not just the nearest start), then the
+        distance rule is applied to all pairs at once.
+        """
+        result = pd.Series(pd.NA, index=candidates.index, dtype="string")
+        runs = self.runs()
+        runs = runs[runs["start_utc"].notna()].sort_values("start_utc", kind="stable")
+        if runs.empty or candidates.empty:
+            return result
+        stored_ns = runs["start_utc"].to_numpy(dtype="datetime64[ns]").astype("int64")
+        starts = pd.to_datetime(candidates["start_utc"], utc=True).dt.as_unit("ns")
+        valid = starts.notna().to_numpy()
+        cand_ns = starts.to_numpy(dtype="datetime64[ns]").astype("int64")
+        tol_ns = round(start_tolerance_s * 1e9)
+        lo = np.searchsorted(stored_ns, cand_ns - tol_ns, side="left")
+        hi = np.searchsorted(stored_ns, cand_ns + tol_ns, side="right")
+        counts = np.where(valid, hi - lo, 0)
+        if counts.sum() == 0:
+            return result
+        cand_pos = np.repeat(np.arange(len(candidates)), counts)
+        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        stored_pos = np.repeat(lo, counts) + offsets
+        d_cand = pd.to_numeric(candidates["distance_m"]).to_numpy(dtype=float)[cand_pos]
+        d_stored = runs["distance_m"].to_numpy(dtype=float)[stored_pos]
+        no_cand = np.isnan(d_cand) | (d_cand == 0)
+        no_stored = np.isnan(d_stored) | (d_stored == 0)
+        larger = np.fmax(d_cand, d_stored)
+        close = np.abs(d_cand - d_stored) <= distance_tolerance * larger
+        ok = (no_cand & no_stored) | (~no_cand & ~no_stored & close)
+        pairs = pd.DataFrame({"cand": cand_pos[ok], "stored": stored_pos[ok],
+                              "dt": np.abs(cand_ns[cand_pos[ok]] - stored_ns[stored_pos[ok]])})
+        best = pairs.sort_values(["cand", "dt"], kind="stable").drop_duplicates("cand")
+        matched = np.full(len(candidates), None, dtype=object)
+        matched[best["cand"].to_numpy()] = runs["run_id"].to_numpy(dtype=object)[
+            best["stored"].to_numpy()]
+        return pd.Series(matched, index=candidates.index, dtype="string")
+
+    # --- writing ------------------------------------------------------------------------------
+    def writer(self, timeout_s: float = 10.0) -> StoreWriter:
+        """A context manager that locks the store and commits atomically on a clean exit.
+
+        >>> with store.writer() as tx:           # doctest: +SKIP
+        ...     tx.add_runs(runs, samples)
+
+        An exception inside the ``with`` discards every change. Raises StoreBusyError when
+        another writer holds the lock for longer than ``timeout_s``.
+        """
+        return StoreWriter(self, timeout_s)
+
+    # --- consistency --------------------------------------------------------------------------
+    def check(self) -> list[str]:
+        """Problems found in the store, one sentence each (empty list: all good).
+
+        Looks for missing or unreadable files, runs without samples, samples without runs,
+        cadence bins and annotations for runs not in the store (annotations are kept, never
+        deleted; they are listed so the runner knows).
+        """
+        problems: list[str] = []
+        try:
+            manifest = self._read_manifest_raw()
+        except StoreError as err:
+            return [err.reason]
+        if manifest is None:
+            return []
+        version = int(manifest["schema_version"])
+        if version > STORE_SCHEMA_VERSION:
+            return [f"store was written by a newer runlog (schema {version}); upgrade runlog"]
+        frames: dict[str, pd.DataFrame] = {}
+        for table in WHOLE_TABLES:
+            name = manifest["tables"].get(table)
+            if name is None:
+                frames[table] = empty_table(table)
+                continue
+            try:
+                frames[table] = conform(_read_parquet(self.root, name).to_pandas(), table)
+            except _DamagedFile as err:
+                problems.append(f"{table} table file {name} is missing or unreadable "
+                                f"({err.cause})")
+        sample_ids: set[str] = set()
+        for part in manifest["samples_parts"]:
+            try:
+                ids = _read_parquet(self.root, part["file"], columns=["run_id"])
+            except _DamagedFile as err:
+                problems.append(f"samples part {part['file']} is missing or unreadable "
+                                f"({err.cause})")
+                continue
+            if ids.num_rows != part.get("rows", ids.num_rows):
+                problems.append(f"samples part {part['file']} has {ids.num_rows} rows, "
+                                f"the manifest says {part['rows']}")
+            sample_ids.update(ids.column("run_id").unique().to_pylist())
+        if "runs" in frames:
+            run_ids = set(frames["runs"]["run_id"])
+            if frames["runs"]["run_id"].duplicated().any():
+                problems.append("the runs table lists some run_id more than once")
+            parts_ok = not any("samples part" in p for p in problems)
+            if parts_ok:
+                _problem(problems, run_ids - sample_ids, "runs without samples")
+                _problem(problems, sample_ids - run_ids, "samples of runs not in the store")
+            if "cadence_bins" in frames:
+                _problem(problems, set(frames["cadence_bins"]["run_id"]) - run_ids,
+                         "cadence bins of runs not in the store")
+            if "annotations" in frames:
+                _problem(problems, set(frames["annotations"]["run_id"]) - run_ids,
+                         "annotations of runs not in the store (kept)")
+        return problems
+
+
+def _problem(problems: list[str], ids: set[str], what: str) -> None:
+    if ids:
+        shown = ", ".join(sorted(ids)[:10]) + (" ..." if len(ids) > 10 else "")
+        problems.append(f"{len(ids)} {what}: {shown}")
+
+
+def _first_bad_part(root: Path, names: list[str]) -> str | None:
+    for name in names:
+        try:
+            pq.read_metadata(root / name)
+        except (OSError, pa.ArrowException, ValueError):
+            return name
+    return None
+
+
+def _check_not_newer(version: int, root: Path) -> None:
+    if version > STORE_SCHEMA_VERSION:
+        raise StoreError(f"store was written by a newer runlog (schema {version}); "
+                         "upgrade runlog", path=root)
+
+
+# --- the writer ---------------------------------------------------------------------------------
+
+class StoreWriter:
+    """One atomic transaction on a store: use as ``with store.writer() as tx``.
+
+    Changes are kept in memory and written as one commit on a clean exit (see the module
+    docstring); nothing is written when the block raises.
+    """
+
+    def __init__(self, store: Store, timeout_s: float = 10.0) -> None:
+        self.store = store
+        self.root = store.root
+        self.timeout_s = timeout_s
+        self._lock_fd: int | None = None
+        self._base: dict = _empty_manifest()
+        self._tables: dict[str, pd.DataFrame] = {}
+        self._profile: dict | None = None
+        self._new_samples: list[pd.DataFrame] = []
+        self._dropped_sample_ids: set[str] = set()
+        self._written: list[str] = []
+
+    # --- context manager --------------------------------------------------------------------
+    def __enter__(self) -> StoreWriter:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._acquire_lock()
+        try:
+            manifest = self.store._read_manifest_raw() or _empty_manifest()
+            _check_not_newer(int(manifest["schema_version"]), self.root)
+            self._base = self._migrate(manifest)
+        except BaseException:
+            self._release_lock()
+            raise
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self._commit()
+            else:
+                self._discard_written()
+            self._collect_garbage(self._base)
+        finally:
+            self._release_lock()
+
+    def _acquire_lock(self) -> None:
+        fd = os.open(self.root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self._lock_fd = fd
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise StoreBusyError("store is busy: another runlog is writing to it",
+                                         path=self.root) from None
+                time.sleep(0.05)
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # --- migrations ---------------------------------------------------------------------------
+    def _migrate(self, manifest: dict) -> dict:
+        """Bring an older store up to STORE_SCHEMA_VERSION in place (we hold the lock)."""
+        version = int(manifest["schema_version"])
+        if version >= STORE_SCHEMA_VERSION:
+            return manifest
+        migrated = dict(manifest)
+        while version < STORE_SCHEMA_VERSION:
+            step = MIGRATIONS.get(version)
+            if step is None:
+                raise StoreError(f"no migration from store schema {version} to "
+                                 f"{version + 1}; this runlog cannot open the store",
+                                 path=self.root)
+            migrated = step(self.root, migrated)
+            version += 1
+            migrated["schema_version"] = version
+        migrated["generation"] = int(manifest["generation"]) + 1
+        self._write_manifest(migrated)
+        self._collect_garbage(migrated)
+        return migrated
+
+    # --- loading the current state ----------------------------------------------------------
+    def _current(self, table: str) -> pd.DataFrame:
+        """The table as this transaction sees it (loaded once, then changed in memory)."""
+        if table not in self._tables:
+            name = self._base["tables"].get(table)
+            if name is None:
+                frame = empty_table(table)
+            else:
+                try:
+                    frame = conform(_read_parquet(self.root, name).to_pandas(), table)
+                except _DamagedFile as err:
+                    raise StoreError(f"store file {name} is missing or damaged "
+                                     f"({err.cause}); {_HINT}", path=self.root / name) from err
+            self._tables[table] = frame
+        return self._tables[table]
+
+    def _stored_run_ids(self) -> pd.Series:
+        return self._current("runs")["run_id"]
+
+    # --- changes --------------------------------------------------------------------------------
+    def add_runs(self, runs: pd.DataFrame, samples: pd.DataFrame,
+                 cadence_bins: pd.DataFrame | None = None) -> None:
+        """Add runs with their samples (and cadence bins).
+
+        ``runs`` needs a unique ``run_id`` per row; ``samples`` and ``cadence_bins`` carry the
+        run_id of their run. A run_id already stored replaces the old row, its samples and
+        its cadence bins (annotations stay).
+        """
+        if "run_id" not in runs or runs["run_id"].isna().any():
+            raise ValueError("every run needs a run_id")
+        if runs["run_id"].duplicated().any():
+            dupes = sorted(set(runs.loc[runs["run_id"].duplicated(), "run_id"]))
+            raise ValueError(f"run_id must be unique in add_runs; repeated: {dupes}")
+        new_runs = conform(runs, "runs")
+        new_samples = conform(samples, "samples")
+        ids = set(new_runs["run_id"])
+        stray = set(new_samples["run_id"]) - ids
+        if stray:
+            raise ValueError(f"samples for runs not being added: {sorted(stray)[:5]}")
+        bins = conform(cadence_bins, "cadence_bins") if cadence_bins is not None else None
+        if bins is not None and set(bins["run_id"]) - ids:
+            raise ValueError("cadence bins for runs not being added")
+        self._drop_runs(ids)
+        current = self._current("runs")
+        merged = pd.concat([current, new_runs], ignore_index=True) if len(current) else new_runs
+        self._tables["runs"] = conform(merged, "runs")
+        if len(new_samples):
+            self._new_samples.append(new_samples)
+        if bins is not None and len(bins):
+            self._append("cadence_bins", bins)
+
+    def update_runs(self, runs: pd.DataFrame) -> None:
+        """Replace the given columns of existing runs, by run_id (e.g. recomputed metrics).
+
+        Columns not given are kept. Unknown run ids raise RunNotFoundError.
+        """
+        current = self._current("runs").set_index("run_id")
+        update = runs.set_index("run_id")
+        unknown = update.index.difference(current.index)
+        if len(unknown):
+            raise RunNotFoundError(f"cannot update runs not in the store: {list(unknown)[:5]}")
+        for col in update.columns:  # one vectorised assignment per column
+            dtype = RUN_DTYPES.get(col)
+            values = update[col] if dtype is None else _as_dtype(update[col], dtype)
+            if col not in current.columns:
+                current[col] = pd.Series(pd.NA, index=current.index, dtype=values.dtype)
+            column = current[col].copy()
+            column.loc[update.index] = values.to_numpy()
+            current[col] = column
+        self._tables["runs"] = conform(current.reset_index(), "runs")
+
+    def replace_cadence_bins(self, bins: pd.DataFrame, run_ids: Iterable[str]) -> None:
+        """Replace all cadence bins of ``run_ids`` by ``bins``."""
+        ids = {str(r) for r in run_ids}
+        new_bins = conform(bins, "cadence_bins")
+        if set(new_bins["run_id"]) - ids:
+            raise ValueError("bins hold runs not listed in run_ids")
+        current = self._current("cadence_bins")
+        self._tables["cadence_bins"] = current[~current["run_id"].isin(ids)]
+        self._append("cadence_bins", new_bins)
+
+    def record_files(self, files: pd.DataFrame) -> None:
+        """Upsert file outcomes (FILES_COLUMNS) by sha256; files without a hash by path.
+
+        The latest outcome wins; ``first_seen_utc`` of a file already known is kept. A hashed
+        row also replaces an unhashed row of the same path (it could not be read before).
+        """
+        new = conform(files, "files")
+        if new.empty:
+            return
+        now = pd.Timestamp.now(tz="UTC").as_unit("ns")
+        new["first_seen_utc"] = new["first_seen_utc"].fillna(now)
+        new["last_seen_utc"] = new["last_seen_utc"].fillna(now)
+        new["key"] = _file_keys(new)
+        new = new.drop_duplicates("key", keep="last")
+        current = self._current("files")
+        current = current.assign(key=_file_keys(current))
+        first_seen = current.drop_duplicates("key", keep="last").set_index("key")
+        earlier = pd.Series(first_seen["first_seen_utc"].reindex(new["key"]).to_numpy(),
+                            index=new.index)
+        new["first_seen_utc"] = earlier.where(earlier.notna(), new["first_seen_utc"])
+        hashed_paths = new.loc[new["sha256"].notna(), "path"]
+        stale = current["key"].isin(new["key"]) | (
+            current["sha256"].isna() & current["path"].isin(hashed_paths))
+        kept = current[~stale]
+        merged = pd.concat([kept, new], ignore_index=True) if len(kept) else new
+        self._tables["files"] = conform(merged.drop(columns="key"), "files")
+
+    def set_annotation(self, run_id: str, **fields: Any) -> pd.Series:
+        """Merge ``fields`` (ANNOTATION_COLUMNS) into the run's annotation; returns the row.
+
+        ``None`` leaves a field unchanged; ``pd.NA`` (or NaN) clears it. ``updated_utc`` is
+        set to now. The run must be in the store (or already annotated).
+        """
+        allowed = set(ANNOTATION_COLUMNS) - {"run_id", "updated_utc"}
+        unknown = sorted(set(fields) - allowed)
+        if unknown:
+            raise InputError(f"unknown annotation field(s) {', '.join(unknown)}; known: "
+                             f"{', '.join(sorted(allowed))}")
+        current = self._current("annotations")
+        existing = current[current["run_id"] == run_id]
+        if existing.empty and not (self._stored_run_ids() == run_id).any():
+            raise RunNotFoundError(f"no run {run_id} in the store to annotate")
+        row = existing.iloc[[0]].copy() if len(existing) else empty_table("annotations")
+        if row.empty:
+            row = conform(pd.DataFrame({"run_id": [run_id]}), "annotations")
+        row = row.reset_index(drop=True)
+        for key, value in fields.items():
+            if value is None:
+                continue
+            try:
+                row[key] = _as_dtype(pd.Series([value], dtype=object), ANNOTATION_DTYPES[key])
+            except (TypeError, ValueError) as err:
+                raise InputError(f"bad value for {key}: {value!r} ({err})") from err
+        row["updated_utc"] = pd.Timestamp.now(tz="UTC").as_unit("ns")
+        rest = current[current["run_id"] != run_id]
+        merged = pd.concat([rest, row], ignore_index=True) if len(rest) else row
+        merged = merged.sort_values("run_id", kind="stable")
+        self._tables["annotations"] = conform(merged, "annotations")
+        return conform(row, "annotations").iloc[0]
+
+    def set_profile(self, **fields: Any) -> dict:
+        """Set profile fields (PROFILE_FIELDS and ``privacy_zones``); returns the profile.
+
+        ``None`` leaves a field unchanged; ``pd.NA`` clears it. ``privacy_zones`` is a list of
+        ``{lat_deg, lon_deg, radius_m}``.
+        """
+        allowed = set(PROFILE_FIELDS) | {PRIVACY_ZONES}
+        unknown = sorted(set(fields) - allowed)
+        if unknown:
+            raise InputError(f"unknown profile field(s) {', '.join(unknown)}; known: "
+                             f"{', '.join(sorted(allowed))}")
+        profile = dict(self._profile if self._profile is not None
+                       else self._base.get("profile") or {})
+        for key, value in fields.items():
+            if value is None:
+                continue
+            if key == PRIVACY_ZONES:
+                profile[key] = _privacy_zones(value)
+                continue
+            value = _jsonable(value)
+            if value is None:
+                profile.pop(key, None)
+            else:
+                profile[key] = value
+        json.dumps(profile)  # fail now, not at commit, on values JSON cannot hold
+        self._profile = profile
+        return dict(profile)
+
+    def remove_runs(self, run_ids: Iterable[str]) -> None:
+        """Remove runs, their samples and cadence bins; annotations are kept."""
+        self._drop_runs({str(r) for r in run_ids})
+
+    # --- internals ------------------------------------------------------------------------------
+    def _append(self, table: str, frame: pd.DataFrame) -> None:
+        current = self._current(table)
+        merged = pd.concat([current, frame], ignore_index=True) if len(current) else frame
+        self._tables[table] = conform(merged, table)
+
+    def _drop_runs(self, ids: set[str]) -> None:
+        if not ids:
+            return
+        runs = self._current("runs")
+        stored = set(runs["run_id"]) & ids
+        self._tables["runs"] = runs[~runs["run_id"].isin(ids)].reset_index(drop=True)
+        bins = self._current("cadence_bins")
+        if bins["run_id"].isin(ids).any():
+            self._tables["cadence_bins"] = bins[~bins["run_id"].isin(ids)].reset_index(drop=True)
+        self._new_samples = [s[~s["run_id"].isin(ids)] for s in self._new_samples]
+        self._dropped_sample_ids |= stored | ids
+
+    def _changed(self) -> bool:
+        return bool(self._tables or self._profile is not None or
+                    any(len(s) for s in self._new_samples) or self._dropped_sample_ids)
+
+    def _commit(self) -> None:
+        if not self._changed():
+            return
+        generation = int(self._base["generation"]) + 1
+        manifest = {**self._base, "generation": generation,
+                    "schema_version": STORE_SCHEMA_VERSION,
+                    "tables": dict(self._base["tables"]),
+                    "written_utc": pd.Timestamp.now(tz="UTC").isoformat()}
+        try:
+            for table, frame in self._tables.items():
+                frame = conform(frame, table)
+                if table == "runs":
+                    frame = frame.sort_values(["start_utc", "run_id"], kind="stable")
+                elif table == "cadence_bins":
+                    frame = frame.sort_values(["run_id", "speed_bin_mps"], kind="stable")
+                name = write_table_file(self.root, table, frame, generation)
+                self._written.append(name)
+                manifest["tables"][table] = name
+            if self._profile is not None:
+                manifest["profile"] = self._profile
+            manifest["samples_parts"] = self._commit_samples(generation)
+            _fsync_dir(self.root)
+            self._write_manifest(manifest)
+        except BaseException:
+            self._discard_written()
+            raise
+        self._written = []
+        self._base = manifest
+
+    def _commit_samples(self, generation: int) -> list[dict]:
+        """New list of samples parts: old parts (rewritten without dropped runs) + one new."""
+        parts: list[dict] = []
+        drop = sorted(self._dropped_sample_ids)
+        for part in self._base["samples_parts"]:
+            if drop:
+                ids = self._read_part(part["file"], columns=["run_id"]).column("run_id")
+                if pc.any(pc.is_in(ids, pa.array(drop))).as_py():
+                    table = self._read_part(part["file"])
+                    keep = pc.invert(pc.is_in(table.column("run_id"),
+                                                              pa.array(drop)))
+                    table = table.filter(keep)
+                    if table.num_rows:
+                        parts.append(self._write_part(table, generation))
+                    continue
+            parts.append(part)
+        fresh = [s for s in self._new_samples if len(s)]
+        if fresh:
+            frame = pd.concat(fresh, ignore_index=True)
+            frame = frame.sort_values(["run_id", "timestamp"], kind="stable")
+            parts.append(self._write_part(_to_arrow(conform(frame, "samples"), "samples"),
+                                          generation))
+        if len(parts) > COMPACT_PARTS_ABOVE:
+            parts = [self._compact(parts, generation)]
+        return parts
+
+    def _read_part(self, name: str, **kwargs: Any) -> pa.Table:
+        try:
+            return _read_parquet(self.root, name, schema=_SAMPLES_ARROW_SCHEMA, **kwargs)
+        except _DamagedFile as err:
+            raise StoreError(f"samples part {name} is missing or damaged ({err.cause}); "
+                             f"{_HINT}", path=self.root / name) from err
+
+    def _write_part(self, table: pa.Table, generation: int) -> dict:
+        name = _new_name("samples", generation)
+        _write_arrow_durably(self.root, table.cast(_SAMPLES_ARROW_SCHEMA), name,
+                             SAMPLES_ROW_GROUP)
+        self._written.append(name)
+        return {"file": name, "rows": table.num_rows}
+
+    def _compact(self, parts: list[dict], generation: int) -> dict:
+        """Stream all parts into one file (each part's sorted rows become row groups)."""
+        name = _new_name("samples", generation)
+        tmp = self.root / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
+        rows = 0
+        self._written.append(tmp.name)
+        with open(tmp, "wb") as fh:
+            with pq.ParquetWriter(fh, _SAMPLES_ARROW_SCHEMA, compression="zstd") as out:
+                for part in parts:
+                    table = self._read_part(part["file"])
+                    rows += table.num_rows
+                    out.write_table(table, row_group_size=SAMPLES_ROW_GROUP)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.rename(tmp, self.root / name)
+        self._written.append(name)
+        return {"file": name, "rows": rows}
+
+    def _write_manifest(self, manifest: dict) -> None:
+        tmp = self.root / f"{MANIFEST}.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(manifest, fh, indent=1, sort_keys=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.root / MANIFEST)
+        _fsync_dir(self.root)
+
+    def _discard_written(self) -> None:
+        for name in self._written:
+            with contextlib.suppress(OSError):
+                (self.root / name).unlink()
+        self._written = []
+
+    def _collect_garbage(self, manifest: dict) -> None:
+        """Delete our files the manifest does not list, and stray temp files (under lock)."""
+        keep = {n for n in manifest["tables"].values() if n}
+        keep |= {p["file"] for p in manifest["samples_parts"]}
+        with os.scandir(self.root) as entries:
+            names = [e.name for e in entries if e.is_file(follow_symlinks=False)]
+        for name in names:
+            ours = _OWN_FILE.match(name) or (name.endswith(".tmp") and (
+                name.startswith(".") or name == f"{MANIFEST}.tmp"))
+            if ours and name not in keep:
+                with contextlib.suppress(OSError):
+                    (self.root / name).unlink()
+
+
+def _file_keys(files: pd.DataFrame) -> pd.Series:
+    """Upsert key of file rows: the content hash, else the path."""
+    return ("sha:" + files["sha256"]).where(files["sha256"].notna(), "path:" + files["path"])
+
+
+def _privacy_zones(value: Any) -> list[dict]:
+    zones = []
+    for zone in value:
+        try:
+            cleaned = {k: float(zone[k]) for k in PRIVACY_ZONE_KEYS}
+        except (KeyError, TypeError, ValueError) as err:
+            raise InputError(f"a privacy zone needs numeric {', '.join(PRIVACY_ZONE_KEYS)}; "
+                             f"got {zone!r}") from err
+        if not (-90 <= cleaned["lat_deg"] <= 90 and -180 <= cleaned["lon_deg"] <= 180
+                and cleaned["radius_m"] > 0):
+            raise InputError(f"privacy zone out of range: {zone!r}")
+        zones.append(cleaned)
+    return zones
+
