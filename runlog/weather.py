@@ -420,10 +420,11 @@ def _read_bounded(response: Any, deadline: float) -> bytes:
     """Read the body in chunks, within the deadline and :data:`MAX_RESPONSE_BYTES`."""
     chunks: list[bytes] = []
     size = 0
+    read = getattr(response, "read1", None) or response.read  # read1: one recv at most
     while True:
         if time.monotonic() > deadline:
             raise _Timeout
-        chunk = response.read(READ_CHUNK_BYTES)
+        chunk = read(READ_CHUNK_BYTES)
         if not chunk:
             return b"".join(chunks)
         size += len(chunk)
@@ -504,7 +505,7 @@ def parse_archive_response(payload: Any, start_date: date | None = None,
             index = pd.DatetimeIndex(index.dt.tz_convert("UTC"))
     except (ValueError, TypeError, OverflowError) as exc:
         raise WeatherResponseError(_one_line(f"weather answer has bad times: {exc}")) from None
-    if not index.is_monotonic_increasing or index.has_duplicates:
+    if index.hasnans or not index.is_monotonic_increasing or index.has_duplicates:
         raise WeatherResponseError("weather answer's times are not increasing")
     columns: dict[str, np.ndarray] = {}
     for var, col in HOURLY_VARIABLES.items():

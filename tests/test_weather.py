@@ -77,6 +77,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
     body_delay_s: float = 0.0
+    drip_s: float = 0.0
 
 
 class FakeArchive:
@@ -126,7 +127,13 @@ def _handler(archive: FakeArchive):
                 for key, value in reply.headers.items():
                     self.send_header(key, value)
                 self.end_headers()
-                if reply.body_delay_s:
+                if reply.drip_s:
+                    for k in range(0, len(reply.body), 100):  # 100 bytes at a time
+                        self.wfile.write(reply.body[k:k + 100])
+                        self.wfile.flush()
+                        if archive.stop.wait(reply.drip_s):
+                            return
+                elif reply.body_delay_s:
                     half = len(reply.body) // 2
                     self.wfile.write(reply.body[:half])
                     self.wfile.flush()
@@ -323,6 +330,16 @@ def test_stalled_body_times_out(archive, tmp_path, sleeps):
     assert time.monotonic() - began < 2.0
 
 
+def test_slow_drip_body_is_bounded_by_the_attempt_deadline(archive, tmp_path, sleeps):
+    # every recv succeeds within the socket timeout, but the whole body would take ~3.4 s
+    archive.default = Reply(200, fixture_bytes(DAY), drip_s=0.2)
+    client = make_client(archive, tmp_path, sleeps, timeout_s=0.5, max_retries=0)
+    began = time.monotonic()
+    with pytest.raises(WeatherUnavailable, match=r"no answer within 0\.5 s"):
+        client.fetch_hourly(52.5, 13.4, "2024-07-02", "2024-07-02")
+    assert time.monotonic() - began < 1.5
+
+
 def test_offline_fails_fast_without_retries(tmp_path, sleeps):
     client = WeatherClient(base_url=closed_port_url(), cache_dir=tmp_path, sleep=sleeps,
                            clock=lambda: NOW)
@@ -380,6 +397,15 @@ def test_parse_rejects_wrong_units_lengths_and_dates():
         parse_archive_response(good, date(2024, 7, 3), date(2024, 7, 3))
     with pytest.raises(WeatherResponseError, match="not a JSON object"):
         parse_archive_response([1, 2])
+    no_time = json.loads(fixture_bytes(DAY))
+    no_time["hourly"]["time"][3] = None
+    with pytest.raises(WeatherResponseError, match="not increasing"):
+        parse_archive_response(no_time)
+    unsorted = json.loads(fixture_bytes(DAY))
+    unsorted["hourly"]["time"][3], unsorted["hourly"]["time"][4] = \
+        unsorted["hourly"]["time"][4], unsorted["hourly"]["time"][3]
+    with pytest.raises(WeatherResponseError, match="not increasing"):
+        parse_archive_response(unsorted)
 
 
 def test_parse_applies_utc_offset():
