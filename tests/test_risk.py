@@ -1,0 +1,313 @@
+"""§8 scoring: worked examples, modifiers, caps, not-assessed notes, a steady history."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from runlog.risk import DISCLAIMER, FLAG_COLUMNS, LEVEL_COLUMNS, assess, explain
+from runlog.rules import REGISTRY, RULE_IDS
+
+PROFILE = {"mass_kg": 70.0, "height_cm": 178.0, "hr_max_bpm": 190, "hr_rest_bpm": 50}
+START = pd.Timestamp("2024-03-04 06:30", tz="UTC")
+
+
+def history(weeks: int = 8, pattern=(12.0, 8.0, 10.0, 9.0)) -> pd.DataFrame:
+    """A steady runner: 4 runs a week (Mon, Wed, Fri, Sun), 8–12 km at 5:30/km."""
+    days = [w * 7 + d for w in range(weeks) for d in (0, 2, 4, 6)]
+    km = np.array([pattern[i % 4] for i in range(len(days))])
+    n = len(days)
+    return pd.DataFrame({
+        "run_id": [f"r{i:03d}" for i in range(n)],
+        "start_utc": START + pd.to_timedelta(days, unit="D"),
+        "tz_offset_min": 60,
+        "distance_m": km * 1000,
+        "moving_s": km * 330.0,
+        "elapsed_s": km * 335.0,
+        "v_main_gap_mps": 3.03,
+        "v_ngp_mps": 3.05,
+        "descent_m": 60.0 + (np.arange(n) % 3) * 10,
+        "steep_descent_min": 0.0,
+        "avg_hr_bpm": 140.0,
+        "main_hr_bpm": 142.0,
+        "main_hr_pct_max": 0.74,
+        "hr_max_used_bpm": 190.0,
+        "best_30s_hr_bpm": 170.0,
+        "avg_cadence_spm": 170.0,
+        "temp_c": 12.0,
+        "temp_source": "device",
+        "warmup_present": True,
+        "hard_start": False,
+        "abrupt_finish": False,
+        "finish_speed_ratio": 0.8,
+        "quality_ok": True,
+        "sub_sport": None,
+        "gear": "Pegasus 40",
+    })
+
+
+def bins_for(runs: pd.DataFrame, cadence: dict | None = None) -> pd.DataFrame:
+    cadence = cadence or {}
+    rows = [(rid, b, 15.0, cadence.get(rid, 170.0)) for rid in runs["run_id"]
+            for b in (2.75, 3.0, 3.25)]
+    return pd.DataFrame(rows, columns=["run_id", "speed_bin_mps", "minutes",
+                                       "median_cadence_spm"])
+
+
+def add_run(runs: pd.DataFrame, day: float, km: float, **cols) -> pd.DataFrame:
+    row = runs.iloc[-1].copy()
+    row["run_id"] = cols.pop("run_id", "last")
+    row["start_utc"] = START + pd.Timedelta(days=day)
+    row["distance_m"] = km * 1000
+    row["moving_s"] = km * 330.0
+    row["elapsed_s"] = km * 335.0
+    for k, v in cols.items():
+        row[k] = v
+    return pd.concat([runs, row.to_frame().T], ignore_index=True).astype(runs.dtypes.to_dict())
+
+
+def flag(flags, run_id, rule, risk=None):
+    f = flags[(flags["run_id"] == run_id) & (flags["rule"] == rule)]
+    if risk:
+        f = f[f["risk"] == risk]
+    assert len(f) == 1
+    return f.iloc[0]
+
+
+def row(levels, run_id):
+    return levels.set_index("run_id").loc[run_id]
+
+
+# --- shape -----------------------------------------------------------------------------------
+def test_registry_covers_the_table():
+    assert len(REGISTRY) == 20 and tuple(REGISTRY) == RULE_IDS
+    assert REGISTRY["session_spike"].feeds == {"knee": 3}
+    assert REGISTRY["descent_spike"].feeds == {"knee": 2, "cramp": 1}
+    assert REGISTRY["no_warmup"].feeds == {"knee": 1, "cramp": 1}
+    assert REGISTRY["acwr"].feeds == {} and REGISTRY["heat_index"].feeds == {}
+    assert all(info.source for info in REGISTRY.values())
+
+
+def test_output_shape():
+    runs = history(2)
+    levels, flags = assess(runs, pd.DataFrame(), PROFILE, bins_for(runs))
+    assert list(levels.columns) == LEVEL_COLUMNS and len(levels) == len(runs)
+    assert list(flags.columns) == FLAG_COLUMNS
+    # 20 rules, no_warmup and descent_spike once per risk → 22 rows per run
+    assert flags.groupby("run_id").size().eq(22).all()
+    assert set(flags["risk"]) <= {"knee", "cramp", "safety", "info"}
+    assert str(flags["level"].dtype) == "Int8"
+    assert set(flag(flags, "r003", "no_warmup", "cramp")[["weight"]]) == {1}
+
+
+def test_empty_runs():
+    levels, flags = assess(history(1).iloc[:0], pd.DataFrame(), {}, pd.DataFrame())
+    assert levels.empty and flags.empty
+    assert list(levels.columns) == LEVEL_COLUMNS and list(flags.columns) == FLAG_COLUMNS
+
+
+# --- steady history ----------------------------------------------------------------------------
+def test_steady_history_is_low():
+    runs = history(8)
+    levels, flags = assess(runs, pd.DataFrame(), PROFILE, bins_for(runs))
+    assert (levels["knee_risk"] == "low").all()
+    assert (levels["cramp_risk"] == "low").all()
+    assert (levels["safety_level"] == 0).all()
+    late = levels.iloc[-8:]
+    assert (late["knee_score"] == 0).all()
+    # baselines exist after a few weeks: K1 and L1 are assessed
+    assert flag(flags, "r031", "low_cadence")["level"] == 0
+    assert flag(flags, "r031", "session_spike")["level"] == 0
+
+
+# --- §8.5 worked examples ------------------------------------------------------------------------
+def test_forty_percent_spike_alone_is_knee_moderate():
+    runs = add_run(history(6), 6 * 7 + 1, 16.8)          # 12 km longest → +40 %
+    levels, flags = assess(runs, pd.DataFrame(), PROFILE, bins_for(runs))
+    r = row(levels, "last")
+    assert flag(flags, "last", "session_spike")["level"] == 1
+    assert r["knee_score"] == 3 and r["knee_risk"] == "moderate"
+    assert r["knee_top"].startswith("This run was 40 % longer than your longest run")
+    # L2 is not scored when L1 fires
+    assert flag(flags, "last", "weekly_jump")["weight"] == 0
+
+
+def test_more_than_double_is_knee_high():
+    runs = add_run(history(6), 6 * 7 + 1, 24.5)
+    levels, _ = assess(runs, pd.DataFrame(), PROFILE, bins_for(runs))
+    assert row(levels, "last")["knee_risk"] == "high"
+
+
+def hot_long_run(**profile):
+    # longest of the month: 93 min, 10 days before; then 2 h 10 min (+40 %)
+    runs = add_run(history(6), 6 * 7 - 9, 93 * 60 / 330, run_id="long")
+    runs = add_run(runs, 6 * 7 + 1, 130 * 60 / 330, run_id="hot")
+    runs.loc[runs.run_id == "hot", "elapsed_s"] = 130 * 60.0
+    ann = pd.DataFrame({"run_id": ["hot"], "air_temp_c": [22.0], "humidity_pct": [60.0],
+                        "fluid_l": [1.0]})
+    return assess(runs, ann, {**PROFILE, **profile}, bins_for(runs))
+
+
+def test_hot_long_run_is_cramp_moderate():
+    levels, flags = hot_long_run()
+    assert flag(flags, "hot", "longer_than_usual")["level"] == 1           # 2 points
+    assert flag(flags, "hot", "heat")["level"] == 1
+    assert flag(flags, "hot", "fluid_deficit")["level"] == 1
+    assert flag(flags, "hot", "sodium_no_electrolytes")["level"] == 1
+    r = row(levels, "hot")
+    assert r["cramp_score"] == 5 and r["cramp_risk"] == "moderate"
+    assert r["safety_level"] == 1 and "WBGT" in r["safety_top"]
+    assert len(r["cramp_top"].split(" | ")) == 3
+    assert r["cramp_top"].startswith("2 h 10 min, 40 % longer than anything this month")
+
+
+def test_hot_long_run_with_cramp_history_is_high():
+    levels, flags = hot_long_run(cramp_prone=True)
+    assert row(levels, "hot")["cramp_risk"] == "high"
+    assert flag(flags, "hot", "cramp_history")["weight"] == 0
+
+
+def test_cramp_modifier_needs_score_of_two():
+    runs = history(4)
+    levels, _ = assess(runs, pd.DataFrame(), {**PROFILE, "cramp_prone": True}, bins_for(runs))
+    assert (levels["cramp_score"] < 2).all() and (levels["cramp_risk"] == "low").all()
+
+
+def test_logged_cramp_on_comparable_run_raises_cramp():
+    levels, _ = hot_long_run()
+    runs = add_run(history(6), 6 * 7 - 9, 93 * 60 / 330, run_id="long")
+    runs = add_run(runs, 6 * 7 + 1, 130 * 60 / 330, run_id="hot")
+    runs.loc[runs.run_id == "hot", "elapsed_s"] = 130 * 60.0
+    ann = pd.DataFrame({"run_id": ["hot", "r020"], "air_temp_c": [22.0, np.nan],
+                        "humidity_pct": [60.0, np.nan], "fluid_l": [1.0, np.nan],
+                        "cramp": [None, True]})
+    # r020 (12 km, 66 min) is not comparable to a 130-min run → no change
+    levels2, _ = assess(runs, ann, PROFILE, bins_for(runs))
+    assert row(levels2, "hot")["cramp_risk"] == row(levels, "hot")["cramp_risk"] == "moderate"
+
+
+# --- knee modifiers and caps ---------------------------------------------------------------------
+def test_recent_knee_pain_raises_one_level():
+    runs = history(6)
+    ann = pd.DataFrame({"run_id": ["r020"], "knee_pain": [3.0]})
+    levels, _ = assess(runs, ann, PROFILE, bins_for(runs))
+    assert row(levels, "r020")["knee_risk"] == "low"           # its own pain: after the run
+    assert row(levels, "r021")["knee_risk"] == "moderate"
+    assert "Knee pain (up to 3/10)" in row(levels, "r021")["knee_top"]
+    assert row(levels, "r021")["knee_score"] == 0               # a modifier, not points
+
+
+def test_severe_or_lasting_knee_pain_is_high():
+    runs = history(6)
+    for ann in (pd.DataFrame({"run_id": ["r020"], "knee_pain": [6.0]}),
+                pd.DataFrame({"run_id": ["r020"], "knee_pain": [2.0],
+                              "knee_pain_next_morning": [True]})):
+        levels, _ = assess(runs, ann, PROFILE, bins_for(runs))
+        r = row(levels, "r021")
+        assert r["knee_risk"] == "high"
+        assert "see a physiotherapist/doctor if it persists" in r["knee_top"]
+
+
+def test_injury_history_only_with_another_knee_flag():
+    runs = history(6)
+    levels, _ = assess(runs, pd.DataFrame(), {**PROFILE, "knee_injury_history": True},
+                       bins_for(runs))
+    # week 2's jump (weekly_jump, 2 points) is "another knee rule": +1 there; later all low
+    assert row(levels, "r004")["knee_risk"] == "moderate"
+    assert (levels.iloc[8:]["knee_risk"] == "low").all()
+    runs = add_run(history(6), 6 * 7 + 1, 16.8)
+    levels, _ = assess(runs, pd.DataFrame(), {**PROFILE, "knee_injury_history": True},
+                       bins_for(runs))
+    r = row(levels, "last")
+    assert r["knee_risk"] == "high" and "previous knee injury" in r["modifiers"]
+
+
+def test_levels_are_capped_at_high():
+    runs = add_run(history(6), 6 * 7 + 1, 30.0)
+    ann = pd.DataFrame({"run_id": ["r023"], "knee_pain": [7.0]})
+    levels, _ = assess(runs, ann, {**PROFILE, "knee_injury_history": True}, bins_for(runs))
+    assert row(levels, "last")["knee_risk"] == "high"
+
+
+def test_scores_add_weights_times_levels():
+    # spike (3×1) + descent spike (2×2 knee, 1×2 cramp) + low cadence (2×1) → knee 9 → high
+    runs = add_run(history(6), 6 * 7 + 1, 16.8, descent_m=400.0)
+    bins = bins_for(runs, {"last": 155.0})
+    levels, flags = assess(runs, pd.DataFrame(), PROFILE, bins)
+    assert flag(flags, "last", "descent_spike", "knee")["level"] == 2
+    assert flag(flags, "last", "low_cadence")["level"] == 1
+    r = row(levels, "last")
+    assert r["knee_score"] == 3 + 4 + 2 and r["knee_risk"] == "high"
+    assert r["cramp_score"] >= 2
+    assert len(r["knee_top"].split(" | ")) == 3
+    assert r["knee_top"].startswith("400 m of descent")         # w·ℓ = 4 first
+
+
+def test_weekly_jump_scores_when_no_spike():
+    # 3 runs of 12 km in 3 days after a 10-km week: weekly jump, no single-run spike
+    runs = history(4, pattern=(12.0, 8.0, 10.0, 9.0))
+    runs = add_run(runs, 28, 12.0, run_id="a")
+    runs = add_run(runs, 29, 12.0, run_id="b")
+    runs = add_run(runs, 30, 12.0, run_id="c")
+    runs = add_run(runs, 31, 12.0, run_id="d")
+    levels, flags = assess(runs, pd.DataFrame(), PROFILE, bins_for(runs))
+    f = flag(flags, "d", "weekly_jump")
+    assert f["level"] == 1 and f["weight"] == 2
+    assert row(levels, "d")["knee_score"] == 2 and row(levels, "d")["knee_risk"] == "low"
+
+
+# --- not assessed -------------------------------------------------------------------------------
+def test_not_assessed_notes():
+    runs = history(3)
+    runs["temp_c"] = 25.0
+    runs["avg_hr_bpm"] = np.nan
+    runs["main_hr_pct_max"] = np.nan
+    runs["warmup_present"] = False
+    levels, flags = assess(runs, pd.DataFrame(), {"mass_kg": 70.0}, bins_for(runs))
+    first = row(levels, "r000")["not_assessed"]
+    assert "No humidity — heat not assessed" in first
+    assert "No height/mass — new-runner rule not assessed" in first
+    assert "No HR — intensity from pace" in row(levels, "r011")["not_assessed"]
+    h = flag(flags, "r011", "heat")
+    assert pd.isna(h["level"]) and h["note"] == "No humidity — heat not assessed"
+
+
+def test_poor_quality_run_is_not_assessed_and_not_a_baseline():
+    runs = add_run(history(6), 6 * 7 + 1, 40.0, run_id="bad", quality_ok=False)
+    runs = add_run(runs, 6 * 7 + 2, 12.0, run_id="after", quality_ok=True)
+    levels, flags = assess(runs, pd.DataFrame(), PROFILE, bins_for(runs))
+    f = flag(flags, "bad", "session_spike")
+    assert pd.isna(f["level"]) and "quality" in f["note"]
+    assert flag(flags, "after", "session_spike")["level"] == 0
+    assert row(levels, "after")["knee_risk"] == "low"
+
+
+def test_annotations_indexed_by_run_id_and_local_time():
+    runs = history(6)
+    ann = pd.DataFrame({"knee_pain": [3.0]}, index=pd.Index(["r020"], name="run_id"))
+    levels, _ = assess(runs, ann, PROFILE, bins_for(runs))
+    assert row(levels, "r021")["knee_risk"] == "moderate"
+
+
+# --- explain ------------------------------------------------------------------------------------
+def test_explain():
+    levels, flags = hot_long_run()
+    out = explain(levels, flags, "hot")
+    assert out["cramp_risk"] == "moderate" and out["cramp_score"] == 5
+    assert {f["rule"] for f in out["flags"]} >= {"longer_than_usual", "heat", "fluid_deficit",
+                                                "sodium_no_electrolytes"}
+    assert out["disclaimer"] == DISCLAIMER
+    assert "not medical advice" in DISCLAIMER and "not your probability" in DISCLAIMER
+    assert isinstance(out["not_assessed"], list) and isinstance(out["knee_top"], list)
+    assert any(i["rule"] == "acwr" for i in out["info"])
+    with pytest.raises(Exception, match="no assessed run"):
+        explain(levels, flags, "nope")
+
+
+def test_messages_never_give_fixed_fluid_volumes():
+    _, flags = hot_long_run()
+    text = " ".join(flags["message"]).lower()
+    assert "drink to thirst" in text
+    for bad in ("drink as much", "drink at least", "litres per hour", "ml per"):
+        assert bad not in text
