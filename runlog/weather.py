@@ -95,6 +95,9 @@ BATCH_MAX_SPAN_DAYS = 92
 """Longest date range in one request [days]."""
 MAX_INTERP_GAP_H = 3.0
 """Never interpolate across a hole in the hourly data longer than this [h]."""
+MAX_PAUSE_S = 3600.0
+"""Averaging window = elapsed time, but at most moving time + this [s] (a watch left running
+for hours would otherwise stretch the run's weather over the evening)."""
 
 # --- transport [design] ----------------------------------------------------------------------
 DEFAULT_TIMEOUT_S = 10.0
@@ -584,6 +587,10 @@ def interval_means(knot_s: np.ndarray, values: np.ndarray, start_s: np.ndarray,
 INDOOR_SUB_SPORTS = ("treadmill", "indoor", "virtual")
 """``sub_sport`` values (prefixes, case-insensitive) for runs with no outdoor weather."""
 RESULT_COLUMNS = ("run_id", *WEATHER_COLUMNS, "weather_source", "weather_fetched_utc")
+STORE_COLUMNS: dict[str, str] = {c: f"weather_{c}" for c in WEATHER_COLUMNS}
+"""Names for the runs table, so weather never collides with the runner's own annotation
+columns (``air_temp_c``, ``humidity_pct``, ``wind_kmh``):
+``weather.rename(columns=STORE_COLUMNS)``."""
 
 
 def _column(runs: pd.DataFrame, name: str, default: Any) -> pd.Series:
@@ -597,7 +604,8 @@ def _run_frame(runs: pd.DataFrame) -> pd.DataFrame:
     start = pd.to_datetime(_column(runs, "start_utc", pd.NaT), utc=True, errors="coerce")
     elapsed = pd.to_numeric(_column(runs, "elapsed_s", np.nan), errors="coerce")
     moving = pd.to_numeric(_column(runs, "moving_s", np.nan), errors="coerce")
-    duration = elapsed.where(elapsed.notna() & (elapsed >= 0), moving).fillna(0.0).clip(lower=0)
+    duration = elapsed.where(elapsed.notna() & (elapsed >= 0), moving)
+    duration = np.fmin(duration, moving + MAX_PAUSE_S).fillna(0.0).clip(lower=0)
     end = start + pd.to_timedelta(duration, unit="s")
     lat = pd.to_numeric(_column(runs, "start_lat_deg", np.nan), errors="coerce")
     lon = pd.to_numeric(_column(runs, "start_lon_deg", np.nan), errors="coerce")
@@ -639,7 +647,8 @@ def weather_for_runs(runs: pd.DataFrame, client: WeatherClient
     Parameters
     ----------
     runs : one row per run with ``run_id``, ``start_utc`` (UTC-aware), ``elapsed_s`` or
-        ``moving_s`` [s] (elapsed preferred: weather follows the clock), ``has_gps``,
+        ``moving_s`` [s] (elapsed preferred: weather follows the clock; at most moving time +
+        :data:`MAX_PAUSE_S`), ``has_gps``,
         ``sub_sport``, ``start_lat_deg``/``start_lon_deg`` [°]. Missing optional columns are
         treated as unknown.
     client : a :class:`WeatherClient`.

@@ -24,6 +24,8 @@ import pytest
 from runlog.errors import RunlogError
 from runlog.weather import (
     ARCHIVE_URL,
+    MAX_PAUSE_S,
+    STORE_COLUMNS,
     WEATHER_COLUMNS,
     WEATHER_SOURCE,
     WeatherClient,
@@ -513,6 +515,8 @@ def test_weather_for_runs_hand_computed_means(archive, tmp_path):
         {"run_id": "zero", "start_utc": "2024-07-02 10:15", "elapsed_s": 0.0},
         {"run_id": "moving", "start_utc": "2024-07-02 10:00", "elapsed_s": np.nan,
          "moving_s": 7200.0},
+        {"run_id": "left_on", "start_utc": "2024-07-02 10:00", "elapsed_s": 8 * 3600.0,
+         "moving_s": 3600.0},
     ])
     weather, messages = weather_for_runs(runs, make_client(archive, tmp_path))
     assert messages == []
@@ -534,6 +538,8 @@ def test_weather_for_runs_hand_computed_means(archive, tmp_path):
     assert got.loc["zero", "shortwave_w_m2"] == pytest.approx(706.0)
     # moving_s used when elapsed_s is missing: 10:00–12:00
     assert got.loc["moving", "air_temp_c"] == pytest.approx((21.0 + 22.05) / 2)
+    # watch left running: elapsed 8 h, moving 1 h → window 1 h + MAX_PAUSE_S = 10:00–12:00
+    assert got.loc["left_on", "air_temp_c"] == pytest.approx((21.0 + 22.05) / 2)
     assert (weather["weather_source"] == WEATHER_SOURCE).all()
     assert (weather["weather_fetched_utc"] == pd.Timestamp(NOW)).all()
 
@@ -672,6 +678,14 @@ def test_empty_runs_and_missing_position_columns(archive, tmp_path):
     weather, messages = weather_for_runs(bare, client)
     assert weather.empty and messages[0].startswith("x: no weather: no start position")
     assert archive.requests == []
+
+
+def test_store_column_names_do_not_collide_with_annotations():
+    assert MAX_PAUSE_S == 3600.0
+    assert STORE_COLUMNS == {"air_temp_c": "weather_air_temp_c",
+                             "humidity_pct": "weather_humidity_pct",
+                             "wind_kmh": "weather_wind_kmh",
+                             "shortwave_w_m2": "weather_shortwave_w_m2"}
 
 
 def test_errors_are_runlog_errors():
