@@ -22,8 +22,10 @@ Metadata
 
 Multisport and chained files
     A file with several sessions yields one Activity per session (``leg_index`` 0, 1, …) with
-    the records of its own chained FIT file (a new ``file_id``) that fall in
-    [start_time, start_time + total_elapsed_time]. A single session has ``leg_index`` None.
+    the records of its own chained FIT file (a new ``file_id``) from its start_time up to the
+    next session's start_time (see :func:`_leg_window`); timer stop → start pairs that span a
+    leg boundary are transitions, not pauses. A single session has ``leg_index`` None and keeps
+    every record and pause.
 
 Error policy (every problem leaves as FileReadError or SkippedFile, never anything else)
     * empty input, a bad header anywhere (also a chained file's), or nothing usable decoded
@@ -82,6 +84,10 @@ _EMPTY_SUB_SPORTS = frozenset({"generic", "all"})
 MAX_TZ_OFFSET_MIN = 14 * 60
 #: Records further than this from the median record time are corrupt, not samples.
 MAX_RECORD_SPREAD = pd.Timedelta(days=3)
+#: A note is added when records begin this long before the session start_time [s].
+RECORDS_BEFORE_START_NOTE_S = 60.0
+_EARLIEST = pd.Timestamp.min.tz_localize("UTC")
+_LATEST = pd.Timestamp.max.tz_localize("UTC")
 #: FIT file header size of the shortest legal header [bytes].
 FIT_HEADER_MIN_BYTES = 12
 
@@ -407,28 +413,53 @@ def _build_activities(decoded: _Decoded, name: str, notes: list[str]) -> list[Ac
         activities = [_fallback_activity(decoded, records, device, tz_offset, pauses, notes)]
         return _placed(activities, name)
     legs = len(sessions) > 1
+    starts = [_fit_time(session.get("start_time")) for session in sessions]
     activities = []
     for index, session in enumerate(sessions):
-        start = _fit_time(session.get("start_time"))
-        elapsed = _number(session.get("total_elapsed_time"))
+        start = starts[index]
+        lower, upper = _leg_window(index, starts, decoded.session_part)
         part = records[records["part"] == decoded.session_part[index]]
-        if legs and start is not None:
-            end = start + pd.Timedelta(seconds=elapsed or 0.0)
-            part = part[(part["timestamp"] >= start) & (part["timestamp"] <= end)]
+        part = part[(part["timestamp"] >= lower) & (part["timestamp"] < upper)]
+        leg_notes = list(notes)
         if start is None and len(part):
             start = part["timestamp"].iloc[0]
+        elif start is not None and len(part):
+            lead_s = (start - part["timestamp"].iloc[0]).total_seconds()
+            if lead_s > RECORDS_BEFORE_START_NOTE_S:
+                leg_notes.append(f"records begin {lead_s:.0f} s before the session start_time")
         sport_raw, sub_sport = _sport_words(session, decoded.sport)
         sport = normalise_sport(sport_raw)
-        end_time = start + pd.Timedelta(seconds=elapsed) if start and elapsed else None
-        leg_pauses = [(stop, go) for stop, go in pauses
-                      if start is None or end_time is None or (stop >= start and go <= end_time)]
+        leg_pauses = [(stop, go) for stop, go in pauses if lower <= stop and go < upper]
         activities.append(Activity(
             samples=_samples(part, sport), source_format="fit", sport=sport,
             sub_sport=sub_sport, sport_raw=sport_raw, device=device, start_utc=start,
             tz_offset_min=tz_offset, summary=_session_summary(session, sport),
             pauses=leg_pauses, name=None, leg_index=index if legs else None,
-            notes=list(notes)))
+            notes=leg_notes))
     return _placed(activities, name)
+
+
+def _leg_window(index: int, starts: list[pd.Timestamp | None],
+                parts: list[int]) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """[lower, upper) UTC window of session ``index`` among the sessions of its chained file.
+
+    A leg runs from its start_time to the next leg's start_time; the first leg also takes the
+    records before its start, the last one the records after its end (as a single session
+    does). Sessions are never given each other's records, even when their own
+    ``total_elapsed_time`` says they overlap (fenix 2 multisport: the first leg's elapsed time
+    reaches 45 min past the next leg's start).
+    """
+    same_file = [i for i, part in enumerate(parts) if part == parts[index]]
+    timed = sorted((starts[i], i) for i in same_file if starts[i] is not None)
+    order = [i for _, i in timed]
+    lower, upper = _EARLIEST, _LATEST
+    if index in order:
+        position = order.index(index)
+        if position > 0:
+            lower = starts[index]
+        if position + 1 < len(order):
+            upper = starts[order[position + 1]]
+    return lower, upper
 
 
 def _placed(activities: list[Activity], name: str) -> list[Activity]:
