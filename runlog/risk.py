@@ -169,21 +169,26 @@ def _risk_rows(rule_id: str) -> list[tuple[str, int]]:
 def flags_table(results: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Long table: one row per (run, rule, risk), assessed or not."""
     spike = results["session_spike"]["level"].astype("float64").fillna(0).to_numpy()
-    parts = []
+    cols: dict[str, list[np.ndarray]] = {c: [] for c in FLAG_COLUMNS}
     for rule_id in RULE_IDS:
         res = results[rule_id]
+        n = len(res)
         for risk, weight in _risk_rows(rule_id):
-            w = np.full(len(res), weight, dtype="int64")
+            w = np.full(n, weight, dtype="int64")
             if rule_id == "weekly_jump":       # L2 scored only when L1 is none
                 w = np.where(spike >= MODERATE, 0, w)
-            part = res.reset_index(drop=True).assign(
-                run_id=res.index.to_numpy(), rule=rule_id, risk=risk,
-                source=REGISTRY[rule_id].source, weight=w)
-            parts.append(part[FLAG_COLUMNS])
-    if not parts:
-        return pd.DataFrame(columns=FLAG_COLUMNS)
-    flags = pd.concat(parts, ignore_index=True)
-    flags["level"] = flags["level"].astype("Int8")
+            cols["run_id"].append(res.index.to_numpy(dtype=object))
+            cols["rule"].append(np.full(n, rule_id, dtype=object))
+            cols["risk"].append(np.full(n, risk, dtype=object))
+            cols["level"].append(res["level"].astype("float64").to_numpy())
+            for c in ("value", "threshold"):
+                cols[c].append(res[c].to_numpy(dtype="float64"))
+            for c in ("unit", "message", "note"):
+                cols[c].append(res[c].to_numpy(dtype=object))
+            cols["source"].append(np.full(n, REGISTRY[rule_id].source, dtype=object))
+            cols["weight"].append(w)
+    flags = pd.DataFrame({c: np.concatenate(v) if v else [] for c, v in cols.items()})
+    flags["level"] = flags["level"].astype("float64").astype("Int8")
     return flags
 
 
