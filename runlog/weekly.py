@@ -63,7 +63,7 @@ def _local_start(runs: pd.DataFrame) -> pd.Series:
 def week_of(start_local: pd.Series) -> pd.Series:
     """Monday 00:00 of each naive local datetime's week (vectorised)."""
     day = pd.to_datetime(start_local).dt.normalize()
-    return day - pd.to_timedelta(day.dt.dayofweek, unit="D")
+    return day - pd.to_timedelta(day.dt.day_of_week, unit="D")
 
 
 def _level(series: pd.Series) -> pd.Series:
