@@ -28,10 +28,23 @@ RUN_IDENTITY_COLUMNS: dict[str, str] = {
     "gear": "shoes from a Strava export's gear column, or missing",
     "start_utc": "start time, UTC-aware",
     "tz_offset_min": "offset of the runner's local time from UTC at the start [min]",
-    "tz_source": "file | coordinates | default",
+    "tz_source": "file | coordinates | default | utc",
+    "start_lat_deg": "latitude of the first GPS fix [degrees], missing without GPS",
+    "start_lon_deg": "longitude of the first GPS fix [degrees], missing without GPS",
     "summary_distance_m": "the file's own total distance [m], or missing",
     "summary_elapsed_s": "the file's own elapsed time [s], or missing",
     "summary_timer_s": "the file's own timer (moving) time [s], or missing",
+}
+
+#: Hourly weather for the run's place and time (Open-Meteo archive), filled by
+#: ``runlog weather``; the runner's own annotation always wins over these.
+RUN_WEATHER_COLUMNS: dict[str, str] = {
+    "weather_air_temp_c": "air temperature averaged over the run [°C]",
+    "weather_humidity_pct": "relative humidity averaged over the run [%]",
+    "weather_wind_kmh": "wind speed at 10 m averaged over the run [km/h]",
+    "weather_shortwave_w_m2": "shortwave solar radiation [W/m²]",
+    "weather_source": "'open-meteo archive' or missing",
+    "weather_fetched_utc": "when the weather was fetched",
 }
 
 #: Per-run metrics computed from samples by runlog.metrics (vectorised), stored with the run.
