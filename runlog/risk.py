@@ -335,3 +335,36 @@ def explain(levels: pd.DataFrame, flags: pd.DataFrame, run_id: str) -> dict:
         "all_flags": _records(f),
         "disclaimer": DISCLAIMER,
     }
+
+
+def _number(x) -> str:
+    if x is None:
+        return "–"
+    return f"{x:.0f}" if abs(x) >= 10 else f"{x:.2g}" if abs(x) < 1 else f"{x:.1f}"
+
+
+def render_explanation(info: dict) -> str:
+    """Plain text of :func:`explain`'s dict for the terminal (``runlog report --run``)."""
+    lines = [f"Run {info['run_id']}",
+             f"Knee pain risk: {info['knee_risk']} (score {info['knee_score']:g})"]
+    lines += [f"  - {m}" for m in info["knee_top"] + info["modifiers"]]
+    lines.append(f"Cramp risk: {info['cramp_risk']} (score {info['cramp_score']:g})")
+    lines += [f"  - {m}" for m in info["cramp_top"]]
+    if info["safety"]:
+        lines.append(f"Heat/cold safety: {RISK_NAMES[info['safety_level']]}")
+        lines += [f"  - {m}" for m in info["safety"]]
+    if info["flags"]:
+        lines.append("Flags (rule, risk, level, value vs threshold, source):")
+        for f in info["flags"]:
+            unit = f.get("unit") or ""
+            lines.append(f"  {f['rule']} [{f['risk']}] level {f['level']}: "
+                         f"{_number(f.get('value'))} vs {_number(f.get('threshold'))} {unit}"
+                         f" — {f['source']}")
+    if info["info"]:
+        lines.append("Information:")
+        lines += [f"  - {i['message']}" for i in info["info"]]
+    if info["not_assessed"]:
+        lines.append("Not assessed / data gaps:")
+        lines += [f"  - {n}" for n in info["not_assessed"]]
+    lines += ["", info["disclaimer"]]
+    return "\n".join(lines)
