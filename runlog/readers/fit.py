@@ -390,9 +390,18 @@ def _record_frame(decoded: _Decoded) -> pd.DataFrame:
     return frame
 
 
-def _build_activities(decoded: _Decoded, name: str, notes: list[str]) -> list[Activity]:
-    """One Activity per session (or one from the fallbacks)."""
-    records = _record_frame(decoded) if decoded.records else _record_frame_empty()
+def _build_activities(decoded: _Decoded, name: str, notes: list[str],
+                      records: pd.DataFrame | None = None) -> list[Activity]:
+    """One Activity per session (or one from the fallbacks).
+
+    ``records`` is the internal record frame (:func:`_record_frame` columns); when None it is
+    built from ``decoded.records``. A faster decoder can hand in its own frame and reuse every
+    rule below (legs, pauses, notes, summary).
+    """
+    if records is None:
+        records = _record_frame(decoded) if decoded.records else _record_frame_empty()
+    elif not len(records):
+        records = _record_frame_empty()
     n_bad_time = int(records["timestamp"].isna().sum())
     if n_bad_time:
         notes = [*notes, f"{n_bad_time} record(s) without an absolute time (device clock "
