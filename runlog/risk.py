@@ -104,9 +104,12 @@ def evaluate_rules(frame: pd.DataFrame, profile: dict,
     hrr = (_col(frame, "avg_hr_bpm") - hr_rest) / (hr_max - hr_rest)
 
     temp, source = E.air_temperature(_col(frame, "air_temp_c"), _col(frame, "temp_c"),
-                                     _col(frame, "temp_source", "object"))
+                                     _col(frame, "temp_source", "object"),
+                                     _col(frame, "weather_air_temp_c"))
     temp = pd.Series(temp, index=frame.index)
-    rh, wind = _col(frame, "humidity_pct"), _col(frame, "wind_kmh")
+    # RH and wind only from the runner or weather (never the device)
+    rh = _col(frame, "humidity_pct").fillna(_col(frame, "weather_humidity_pct"))
+    wind = _col(frame, "wind_kmh").fillna(_col(frame, "weather_wind_kmh"))
     wbgt = np.where(np.isnan(rh), np.nan, E.wbgt_bom(temp, rh))
     rate, low, high, tier = S.sweat_rate(_col(frame, "mass_before_kg"),
                                          _col(frame, "mass_after_kg"), _col(frame, "fluid_l"),

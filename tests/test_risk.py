@@ -6,7 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runlog.risk import DISCLAIMER, FLAG_COLUMNS, LEVEL_COLUMNS, assess, explain
+from runlog.risk import (
+    DISCLAIMER,
+    FLAG_COLUMNS,
+    LEVEL_COLUMNS,
+    assess,
+    explain,
+    render_explanation,
+)
 from runlog.rules import REGISTRY, RULE_IDS
 
 PROFILE = {"mass_kg": 70.0, "height_cm": 178.0, "hr_max_bpm": 190, "hr_rest_bpm": 50}
@@ -290,6 +297,18 @@ def test_annotations_indexed_by_run_id_and_local_time():
     assert row(levels, "r021")["knee_risk"] == "moderate"
 
 
+def test_weather_columns_feed_heat_and_runner_wins():
+    runs = history(3)
+    runs["weather_air_temp_c"] = 30.0
+    runs["weather_humidity_pct"] = 50.0
+    ann = pd.DataFrame({"run_id": ["r011"], "air_temp_c": [10.0], "humidity_pct": [50.0]})
+    levels, flags = assess(runs, ann, PROFILE, bins_for(runs))
+    hot = flag(flags, "r010", "heat")
+    assert hot["value"] == pytest.approx(29.26, abs=0.01) and hot["level"] == 2
+    assert flag(flags, "r011", "heat")["level"] == 0
+    assert row(levels, "r010")["safety_level"] == 2
+
+
 # --- explain ------------------------------------------------------------------------------------
 def test_explain():
     levels, flags = hot_long_run()
@@ -303,6 +322,8 @@ def test_explain():
     assert any(i["rule"] == "acwr" for i in out["info"])
     with pytest.raises(Exception, match="no assessed run"):
         explain(levels, flags, "nope")
+    text = render_explanation(out)
+    assert "Cramp risk: moderate (score 5)" in text and DISCLAIMER in text
 
 
 def test_messages_never_give_fixed_fluid_volumes():

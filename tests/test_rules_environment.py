@@ -132,6 +132,9 @@ def test_air_temperature_precedence():
                                   ["device", "weather", "device", None])
     assert list(temp[:3]) == [20.0, 25.0, 31.0] and np.isnan(temp[3])
     assert list(src) == ["runner", "weather", "device", "missing"]
+    temp, src = E.air_temperature([np.nan, 20.0], [30.0, 30.0], ["device", "device"],
+                                  [22.0, 23.0])
+    assert list(temp) == [22.0, 20.0] and list(src) == ["weather", "runner"]
 
 
 # --- wind chill ---------------------------------------------------------------------------------

@@ -37,19 +37,24 @@ def _f(x) -> np.ndarray:
 
 
 # --- H0 -----------------------------------------------------------------------------------------
-def air_temperature(runner_air_temp_c, temp_c, temp_source) -> tuple[np.ndarray, np.ndarray]:
+def air_temperature(runner_air_temp_c, temp_c, temp_source,
+                    weather_air_temp_c=np.nan) -> tuple[np.ndarray, np.ndarray]:
     """H0: the air temperature to use [°C] and its source, per run.
 
-    Order: the runner's own value (annotation) > a weather/runner value stored with the run >
-    the device sensor. Returns (temp_air_c, source) with source 'runner' | 'weather' | 'device'
-    | 'missing'.
+    Order: the runner's own value (annotation) > weather (``weather_air_temp_c``, e.g. the
+    Open-Meteo archive) > the run's own ``temp_c`` with its ``temp_source`` (usually the device
+    sensor, which reads body heat). Returns (temp_air_c, source) with source 'runner' |
+    'weather' | 'device' | 'missing' (or whatever ``temp_source`` says for ``temp_c``).
     """
     runner = _f(runner_air_temp_c)
     run_t = _f(temp_c)
+    weather = np.broadcast_to(_f(weather_air_temp_c), run_t.shape)
     src = pd.Series(np.asarray(temp_source, dtype=object)).fillna("device").astype(str).to_numpy()
     src = np.where(np.isnan(run_t), "missing", src)
-    temp = np.where(np.isnan(runner), run_t, runner)
-    source = np.where(np.isnan(runner), src, "runner")
+    temp = np.where(np.isnan(weather), run_t, weather)
+    source = np.where(np.isnan(weather), src, "weather")
+    temp = np.where(np.isnan(runner), temp, runner)
+    source = np.where(np.isnan(runner), source, "runner")
     return temp, source
 
 
