@@ -46,6 +46,8 @@ MARKER_COLOUR = "#7a0010"
 BAR_WIDTH_DAYS = 6.0
 #: The markers of high-risk runs sit above the week's bar by this fraction of the y range.
 MARKER_GAP_FRAC = 0.06
+#: Default chart window of the CLI: this many weeks up to the last week with runs.
+DEFAULT_CHART_WEEKS = 52
 #: At most this many rule ids in one marker's annotation.
 MAX_RULES_SHOWN = 2
 ACWR_LABEL = "training trend, not an injury predictor"
@@ -84,7 +86,8 @@ def high_risk_runs(runs: pd.DataFrame, flags: pd.DataFrame) -> pd.DataFrame:
         "day": _local_start(high).dt.normalize().to_numpy(),
         "distance_km": pd.to_numeric(high["distance_m"], errors="coerce").to_numpy() / 1000.0,
     })
-    out["rules"] = out["run_id"].map(_top_rules(flags, set(out["run_id"]))).fillna("high")
+    rules = out["run_id"].map(_top_rules(flags, set(out["run_id"]))).astype("object")
+    out["rules"] = rules.where(rules.notna(), "high")
     return out
 
 
@@ -176,7 +179,8 @@ def _draw_acwr(ax, ax2, weeks: pd.DataFrame) -> None:
     band.set_gid("acwr-band")
     x = mdates.date2num(pd.to_datetime(weeks["week_start"]).to_numpy()) + WEEK_DAYS - 0.5
     y = weeks["acwr"].to_numpy(dtype="float64")
-    (line,) = ax2.plot(x, y, color=ACWR_COLOUR, marker="o", markersize=3.5, linewidth=1.6,
+    (line,) = ax2.plot(x, y, color=ACWR_COLOUR, marker="o", markersize=3, linewidth=1.2,
+                       alpha=0.85,
                        label="ACWR: 7-day / 28-day mean daily km, at the week's end", zorder=3)
     line.set_gid("acwr-line")
     top = np.nanmax(y) if np.isfinite(y).any() else ACWR_SWEET_HIGH
@@ -237,3 +241,25 @@ def _decorate(fig: Figure, ax, ax2, weeks: pd.DataFrame, title_period: str | Non
     period = title_period or default_period(weeks)
     fig.suptitle(f"Weekly running distance and knee/cramp risk, {period}\n{DISCLAIMER}",
                  fontsize=11)
+
+
+def recent_weeks(weeks: pd.DataFrame, n: int = DEFAULT_CHART_WEEKS) -> pd.DataFrame:
+    """The last ``n`` weeks of a weekly table (which ends at the last week with runs)."""
+    return weeks.tail(n).reset_index(drop=True)
+
+
+def chart_from_log(log, path: str | Path, *, since: str | None = None,
+                   until: str | None = None, n_weeks: int = DEFAULT_CHART_WEEKS) -> Figure:
+    """``runlog chart``: the weekly chart of a :class:`runlog.api.RunLog` saved to ``path``.
+
+    Without ``since``/``until`` the last ``n_weeks`` weeks up to the last run are drawn; the
+    numbers (ACWR) always use the whole history.
+    """
+    from runlog.weekly import weekly_table
+
+    check_format(path)
+    runs, flags = log.runs(), log.flags()
+    weeks = weekly_table(runs, flags, since=since, until=until)
+    if since is None and until is None:
+        weeks = recent_weeks(weeks, n_weeks)
+    return render_chart(weeks, runs, flags, path)

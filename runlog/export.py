@@ -115,28 +115,32 @@ def offset_text(offset_min: pd.Series) -> pd.Series:
             + (a % 60).astype(str).str.zfill(2))
 
 
-def iso_local(utc: pd.Series, offset_min: pd.Series | int | float) -> pd.Series:
+def iso_local(utc: pd.Series, offset_min: pd.Series | int | float, *,
+              fraction: bool = False) -> pd.Series:
     """ISO 8601 local times with offset, e.g. ``2021-01-17T11:23:22+01:00`` (vectorised).
 
-    Fractional seconds are written (as ``.ffffff``) only when some time has them.
+    Whole seconds (floored) unless ``fraction``: then milliseconds are written when some
+    time has them (``...T11:23:22.369+01:00``).
     """
     utc = pd.to_datetime(utc, utc=True)
     off = pd.Series(offset_min, index=utc.index) if np.isscalar(offset_min) else offset_min
     off = pd.to_numeric(pd.Series(off, index=utc.index), errors="coerce").fillna(0)
     local = utc.dt.tz_localize(None) + pd.to_timedelta(off.astype("float64"), unit="min")
-    text = local.dt.strftime(_time_format(utc)) + offset_text(off)
+    text = _format(local, fraction) + offset_text(off)
     return text.where(utc.notna())
 
 
-def iso_utc(utc: pd.Series) -> pd.Series:
-    """ISO 8601 UTC times with ``+00:00`` (vectorised)."""
+def iso_utc(utc: pd.Series, *, fraction: bool = False) -> pd.Series:
+    """ISO 8601 UTC times with ``+00:00``; whole seconds unless ``fraction`` (vectorised)."""
     utc = pd.to_datetime(utc, utc=True)
-    return (utc.dt.strftime(_time_format(utc)) + "+00:00").where(utc.notna())
+    return (_format(utc.dt.tz_localize(None), fraction) + "+00:00").where(utc.notna())
 
 
-def _time_format(utc: pd.Series) -> str:
-    frac = (utc.dt.microsecond.fillna(0) != 0).any() if len(utc) else False
-    return ISO_SECONDS + (".%f" if frac else "")
+def _format(naive: pd.Series, fraction: bool) -> pd.Series:
+    """'YYYY-MM-DDTHH:MM:SS' (floored), or with '.mmm' when asked and any time has a fraction."""
+    if fraction and len(naive) and (naive.dt.microsecond.fillna(0) != 0).any():
+        return naive.dt.strftime(ISO_SECONDS + ".%f").str[:-3]
+    return naive.dt.floor("s").dt.strftime(ISO_SECONDS)
 
 
 def _num(frame: pd.DataFrame, name: str) -> pd.Series:
@@ -268,8 +272,8 @@ def export_samples(samples: pd.DataFrame, tz_offset_min: float | int | None, *,
     offset = 0 if tz_offset_min is None or pd.isna(tz_offset_min) else tz_offset_min
     out = pd.DataFrame({
         "run_id": _text(samples, "run_id"),
-        "time_local": iso_local(ts, offset),
-        "time_utc": iso_utc(ts),
+        "time_local": iso_local(ts, offset, fraction=True),
+        "time_utc": iso_utc(ts, fraction=True),
         "elapsed_s": (ts - ts.min()).dt.total_seconds().round(SECONDS_DECIMALS),
     })
     for col in list(SAMPLE_CSV_COLUMNS)[4:]:

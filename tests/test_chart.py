@@ -1,0 +1,194 @@
+"""Weekly risk chart rendered from the imported bundled sample: valid PNG/SVG/PDF files, and the
+plotted data read back through the figure object (bar heights, colours, gaps, markers, ACWR)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import matplotlib.colors as mcolors
+import matplotlib.dates as mdates
+import numpy as np
+import pandas as pd
+import pytest
+from test_weekly import sample_log
+
+import runlog
+from runlog.chart import (
+    ACWR_LABEL,
+    LEVEL_COLOURS,
+    chart_from_log,
+    check_format,
+    high_risk_runs,
+    render_chart,
+)
+from runlog.errors import InputError
+from runlog.rules.thresholds import ACWR_SWEET_HIGH, ACWR_SWEET_LOW
+from runlog.weekly import weekly_table
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+#: The main year of the sample (one runner's GPX runs).
+SINCE, UNTIL = "2020-06-29", "2021-07-04"
+
+
+@pytest.fixture(scope="module")
+def log(tmp_path_factory: pytest.TempPathFactory) -> runlog.RunLog:
+    return sample_log(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def data(log: runlog.RunLog) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    runs, flags = log.runs(), log.flags()
+    return weekly_table(runs, flags, since=SINCE, until=UNTIL), runs, flags
+
+
+@pytest.fixture(scope="module")
+def png(data, tmp_path_factory: pytest.TempPathFactory):
+    weeks, runs, flags = data
+    path = tmp_path_factory.mktemp("chart") / "weekly.png"
+    fig = render_chart(weeks, runs, flags, path)
+    return fig, path
+
+
+def _by_gid(fig, prefix: str) -> dict[str, object]:
+    return {a.get_gid(): a for a in fig.findobj(lambda a: str(a.get_gid() or "")
+                                                .startswith(prefix))}
+
+
+def test_png_file_is_valid(png) -> None:
+    _, path = png
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC
+    assert len(data) > 20_000
+
+
+def test_bar_heights_are_weekly_distances_and_empty_weeks_have_no_bar(png, data) -> None:
+    fig, _ = png
+    weeks = data[0]
+    bars = _by_gid(fig, "week-bar-")
+    full = weeks[weeks["runs"] > 0]
+    assert len(bars) == len(full) > 40
+    for _, row in full.iterrows():
+        bar = bars[f"week-bar-{row['week_start']:%Y-%m-%d}"]
+        assert bar.get_height() == pytest.approx(row["distance_km"])
+        # The bar sits inside its Monday–Sunday week.
+        monday = mdates.date2num(row["week_start"])
+        assert monday <= bar.get_x() < bar.get_x() + bar.get_width() <= monday + 7
+        assert mcolors.to_hex(bar.get_facecolor()) == LEVEL_COLOURS[row["risk_level"]]
+    for _, row in weeks[weeks["runs"] == 0].iterrows():
+        assert f"week-bar-{row['week_start']:%Y-%m-%d}" not in bars
+    # A known real week: 28 Dec 2020 – 3 Jan 2021, two runs, 18.2 km.
+    assert bars["week-bar-2020-12-28"].get_height() == pytest.approx(18.24, abs=0.01)
+
+
+def test_high_risk_markers_on_their_days_with_rule_ids(png, data) -> None:
+    fig, _ = png
+    weeks, runs, flags = data
+    markers = _by_gid(fig, "high-risk-")
+    high = runs[(runs["knee_risk"] == "high") | (runs["cramp_risk"] == "high")]
+    high = high[(high["start_local"] >= SINCE) & (high["start_local"] < "2021-07-05")]
+    assert len(high) >= 3                       # runs after the logged knee pain (fixture)
+    assert set(markers) == {f"high-risk-{r}" for r in high["run_id"]}
+    for _, run in high.iterrows():
+        x = markers[f"high-risk-{run['run_id']}"].get_xdata()[0]
+        day = run["start_local"].normalize()
+        assert x == pytest.approx(mdates.date2num(day) + 0.5)
+        # Above its week's bar.
+        monday = day - pd.Timedelta(days=day.day_of_week)
+        week_km = weeks.set_index("week_start").loc[monday, "distance_km"]
+        assert markers[f"high-risk-{run['run_id']}"].get_ydata()[0] > week_km
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert sum("knee_pain_recent" in t for t in texts) == len(high)
+    table = high_risk_runs(runs, flags)
+    assert set(table["run_id"]) >= set(high["run_id"])
+
+
+def test_acwr_line_and_band(png, data) -> None:
+    fig, _ = png
+    weeks = data[0]
+    line = _by_gid(fig, "acwr-line")["acwr-line"]
+    assert line.axes is fig.axes[1]
+    np.testing.assert_allclose(line.get_ydata(), weeks["acwr"].to_numpy(), equal_nan=True)
+    # Plotted at each week's Sunday (noon).
+    np.testing.assert_allclose(line.get_xdata(), mdates.date2num(weeks["week_start"]) + 6.5)
+    band = _by_gid(fig, "acwr-band")["acwr-band"]
+    assert ACWR_LABEL in band.get_label()
+    ys = band.get_paths()[0].vertices[:, 1]
+    assert ys.min() == pytest.approx(ACWR_SWEET_LOW) and ys.max() == pytest.approx(ACWR_SWEET_HIGH)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert any("training trend, not an injury predictor" in t for t in labels)
+    assert any("high-risk run" in t for t in labels)
+    assert "ACWR [ratio]" in fig.axes[1].get_ylabel()
+    assert "[km]" in fig.axes[0].get_ylabel()
+
+
+def test_title_has_the_period(png) -> None:
+    fig, _ = png
+    title = fig.get_suptitle()
+    assert "29 Jun 2020 – 4 Jul 2021" in title
+    assert "Not medical advice" in title
+
+
+def test_svg_is_xml_with_the_bar_ids(data, tmp_path: Path) -> None:
+    weeks, runs, flags = data
+    path = tmp_path / "weekly.svg"
+    render_chart(weeks, runs, flags, path, title_period="my year")
+    root = ET.parse(path).getroot()
+    assert root.tag.endswith("svg")
+    ids = {el.get("id") for el in root.iter()}
+    assert "week-bar-2020-12-28" in ids and "acwr-line" in ids
+    assert "week-bar-2021-01-04" not in ids    # an empty week: no bar
+    assert "my year" in path.read_text(encoding="utf-8")
+
+
+def test_pdf_and_case_insensitive_suffix(data, tmp_path: Path) -> None:
+    weeks, runs, flags = data
+    path = tmp_path / "weekly.PDF"
+    render_chart(weeks, runs, flags, path)
+    assert path.read_bytes()[:5] == b"%PDF-"
+
+
+@pytest.mark.parametrize("name", ["chart.jpg", "chart", "chart.png.txt"])
+def test_unknown_suffix_is_an_input_error(data, tmp_path: Path, name: str) -> None:
+    weeks, runs, flags = data
+    with pytest.raises(InputError) as err:
+        render_chart(weeks, runs, flags, tmp_path / name)
+    suffix = Path(name).suffix or "(none)"
+    assert repr(suffix) in str(err.value)
+    assert not (tmp_path / name).exists()
+    with pytest.raises(InputError):
+        check_format(name)
+
+
+def test_chart_from_log_defaults_to_the_last_52_weeks(log: runlog.RunLog,
+                                                      tmp_path: Path) -> None:
+    fig = chart_from_log(log, tmp_path / "c.png")
+    last_run = log.runs()["start_local"].max()
+    # 52 weeks: Monday 31 May 2021 to the Sunday of the last run's week.
+    assert "31 May 2021 – 29 May 2022" in fig.get_suptitle()
+    bars = _by_gid(fig, "week-bar-")
+    assert f"week-bar-{last_run - pd.Timedelta(days=last_run.day_of_week):%Y-%m-%d}" in bars
+    assert min(bars) == "week-bar-2021-05-31" and len(bars) == 6
+
+
+def test_empty_log_draws_a_message(tmp_path: Path) -> None:
+    weeks = weekly_table(pd.DataFrame(columns=["run_id", "start_utc", "tz_offset_min",
+                                               "distance_m"]), pd.DataFrame())
+    fig = render_chart(weeks, pd.DataFrame(), pd.DataFrame(), tmp_path / "e.png")
+    assert (tmp_path / "e.png").read_bytes()[:8] == PNG_MAGIC
+    assert any("No runs" in t.get_text() for t in fig.axes[0].texts)
+
+
+def test_sunday_night_marker_stays_in_its_week(log: runlog.RunLog, tmp_path: Path) -> None:
+    """A high-risk run on Sunday 23:30 local (21:30Z, UTC+2): marker on that Sunday."""
+    runs = log.runs().iloc[[20, 21]].copy()
+    runs["start_utc"] = pd.to_datetime(["2024-05-08T07:00:00Z", "2024-05-12T21:30:00Z"])
+    runs["tz_offset_min"] = 120
+    runs["start_local"] = runs["start_utc"].dt.tz_localize(None) + pd.Timedelta(hours=2)
+    runs["knee_risk"] = ["low", "high"]
+    weeks = weekly_table(runs, pd.DataFrame())
+    assert len(weeks) == 1
+    fig = render_chart(weeks, runs, pd.DataFrame(), tmp_path / "s.png")
+    (marker,) = _by_gid(fig, "high-risk-").values()
+    assert mdates.num2date(marker.get_xdata()[0]).date() == dt.date(2024, 5, 12)
