@@ -403,7 +403,7 @@ def compute_run_metrics(activity: Activity, *, hr_max_bpm: float | None = None,
         d = s["distance_m"].ffill().bfill().to_numpy()
         cum = np.maximum.accumulate(d)
         first = float(cum[0])
-        offset = first if first < FIRST_DISTANCE_SLACK_M and not q.trimmed_s else 0.0
+        offset = first if first < FIRST_DISTANCE_SLACK_M else 0.0
         distance = float(cum[-1] - first + offset)
         source = "device"
     elif q.segment_valid.any():
