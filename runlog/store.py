@@ -46,14 +46,13 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
+from runlog import schema
 from runlog.activity import SAMPLE_COLUMNS
 from runlog.errors import InputError, RunNotFoundError, StoreBusyError, StoreError
 from runlog.schema import (
     ANNOTATION_COLUMNS,
     CADENCE_BIN_COLUMNS,
     PROFILE_FIELDS,
-    RUN_IDENTITY_COLUMNS,
-    RUN_METRIC_COLUMNS,
     STORE_SCHEMA_VERSION,
 )
 
@@ -97,7 +96,7 @@ INT = "Int64"
 FLOAT = "float64"
 UTC = "datetime64[ns, UTC]"
 
-RUN_DTYPES: dict[str, str] = {
+_EXPLICIT_RUN_DTYPES: dict[str, str] = {
     "run_id": STR, "source_file": STR, "source_format": STR, "file_sha256": STR, "device": STR,
     "sport": STR, "sub_sport": STR, "sport_inferred": BOOL, "multisport_leg": INT, "name": STR,
     "gear": STR, "start_utc": UTC, "tz_offset_min": INT, "tz_source": STR,
@@ -129,16 +128,47 @@ ANNOTATION_DTYPES: dict[str, str] = {
 CADENCE_BIN_DTYPES: dict[str, str] = {"run_id": STR, "speed_bin_mps": FLOAT, "minutes": FLOAT,
                                       "median_cadence_spm": FLOAT}
 TABLE_DTYPES: dict[str, dict[str, str]] = {
-    "runs": RUN_DTYPES, "files": FILES_DTYPES, "annotations": ANNOTATION_DTYPES,
+    "runs": _EXPLICIT_RUN_DTYPES, "files": FILES_DTYPES, "annotations": ANNOTATION_DTYPES,
     "cadence_bins": CADENCE_BIN_DTYPES, "samples": SAMPLE_DTYPES,
 }
 #: Tables whose columns outside their dtype map are dropped (fixed schemas).
 _CLOSED_TABLES = {"files", "annotations", "cadence_bins", "samples"}
 
-assert set(RUN_DTYPES) == set(RUN_IDENTITY_COLUMNS) | set(RUN_METRIC_COLUMNS)
-assert set(ANNOTATION_DTYPES) == set(ANNOTATION_COLUMNS)
-assert set(CADENCE_BIN_DTYPES) == set(CADENCE_BIN_COLUMNS)
-assert set(FILES_DTYPES) == set(FILES_COLUMNS)
+
+
+def _with_schema_columns(explicit: dict[str, str], *contracts: dict[str, str]) -> dict[str, str]:
+    """Dtypes of every column the schema contracts list (in their order), explicit ones first
+    chosen, others inferred from the name, so a column added to runlog.schema is stored too."""
+    columns = [c for contract in contracts for c in contract]
+    columns += [c for c in explicit if c not in columns]
+    return {c: explicit.get(c) or infer_dtype(c) for c in columns}
+
+
+def infer_dtype(column: str) -> str:
+    """Store dtype for a column by its name: ``*_utc`` time, ``has_*`` boolean, unit suffix
+    float, ``*_version``/``*_count`` integer, anything else text."""
+    if column.endswith("_utc"):
+        return UTC
+    if column.startswith(("has_", "is_")):
+        return BOOL
+    if column.endswith(("_version", "_count", "_ns")):
+        return INT
+    units = ("_m", "_s", "_deg", "_c", "_pct", "_kmh", "_w_m2", "_mps", "_bpm", "_spm", "_min",
+             "_ratio", "_fraction", "_kg", "_cm", "_l", "_mg", "_w", "_hpa", "_mm")
+    return FLOAT if column.endswith(units) else STR
+
+
+def _run_contracts() -> list[dict[str, str]]:
+    """Every ``RUN_*_COLUMNS`` dict of runlog.schema, in the order the module defines them."""
+    return [value for name, value in vars(schema).items()
+            if name.startswith("RUN_") and name.endswith("_COLUMNS") and isinstance(value, dict)]
+
+
+RUN_DTYPES = _with_schema_columns(_EXPLICIT_RUN_DTYPES, *_run_contracts())
+ANNOTATION_DTYPES = _with_schema_columns(ANNOTATION_DTYPES, ANNOTATION_COLUMNS)
+CADENCE_BIN_DTYPES = _with_schema_columns(CADENCE_BIN_DTYPES, CADENCE_BIN_COLUMNS)
+TABLE_DTYPES.update(runs=RUN_DTYPES, annotations=ANNOTATION_DTYPES,
+                    cadence_bins=CADENCE_BIN_DTYPES)
 
 _SAMPLES_ARROW_SCHEMA = pa.schema(
     [("run_id", pa.string()), ("timestamp", pa.timestamp("ns", tz="UTC"))]
@@ -152,8 +182,13 @@ MIGRATIONS: dict[int, Callable[[Path, dict], dict]] = {}
 
 # --- dtype helpers ---------------------------------------------------------------------------
 
+_PANDAS_DTYPES = {name: pd.api.types.pandas_dtype(name) for name in (STR, BOOL, INT, FLOAT, UTC)}
+
+
 def _as_dtype(values: pd.Series, dtype: str) -> pd.Series:
     """``values`` converted to one of the store's dtypes (missing stays missing)."""
+    if values.dtype == _PANDAS_DTYPES[dtype]:
+        return values
     if dtype == UTC:
         return pd.to_datetime(values, utc=True).dt.as_unit("ns")
     if dtype == STR:
@@ -167,6 +202,19 @@ def _as_dtype(values: pd.Series, dtype: str) -> pd.Series:
     return values.astype(dtype)
 
 
+def _already_conforming(df: pd.DataFrame, table: str) -> bool:
+    dtypes = TABLE_DTYPES[table]
+    if list(df.columns[:len(dtypes)]) != list(dtypes):
+        return False
+    if table in _CLOSED_TABLES and len(df.columns) != len(dtypes):
+        return False
+    index = df.index
+    if not (isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1):
+        return False
+    actual = df.dtypes.tolist()
+    return all(a == _PANDAS_DTYPES[t] for a, t in zip(actual, dtypes.values(), strict=False))
+
+
 def conform(df: pd.DataFrame, table: str) -> pd.DataFrame:
     """``df`` with the store's columns, order and dtypes for ``table``, and a fresh RangeIndex.
 
@@ -175,6 +223,8 @@ def conform(df: pd.DataFrame, table: str) -> pd.DataFrame:
     """
     dtypes = TABLE_DTYPES[table]
     n = len(df)
+    if _already_conforming(df, table):
+        return df.copy(deep=False)  # the common case, kept cheap
     out = {}
     for col, dtype in dtypes.items():
         if col in df.columns:
