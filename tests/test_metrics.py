@@ -389,3 +389,20 @@ def test_corpus_session_year_is_believable(corpus: Path, catalogue):
     assert row["elapsed_s"] > 86_000 and left["elapsed_s"] < 70 * 60
     assert 5_500 < left["distance_m"] < 8_500
     assert "watch_left_running" in left["quality_issues"]
+
+
+@pytest.mark.parametrize("fmt, device, source", [
+    ("fit", "Garmin Forerunner 645 Music", "barometric"),
+    ("fit", "Garmin Forerunner 25", "gps"),
+    ("gpx", "Garmin Connect", "gps"),
+    ("tcx", None, "gps")])
+def test_altitude_source_and_its_hysteresis(fmt, device, source):
+    rng = np.random.default_rng(11)
+    # a flat run with ±4 m altitude noise: over the 3-m band only if the smoothing fails
+    alt = 50 + rng.uniform(-4, 4, 1800)
+    act = activity(run_frame(np.full(1800, 3.0), altitude_m=alt), source_format=fmt,
+                   device=device)
+    m, _, _ = compute_run_metrics(act)
+    assert m["altitude_source"] == source
+    assert m["ascent_m"] < 5.0 and m["descent_m"] < 5.0
+    assert m["steep_descent_min"] == 0.0
