@@ -95,6 +95,7 @@ def test_one_run_explained_with_sources(executed) -> None:
 
 def test_markdown_says_what_runlog_is_not() -> None:
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    text = " ".join(c.source for c in nb.cells if c.cell_type == "markdown").replace("*", "")
+    text = " ".join(" ".join(c.source for c in nb.cells if c.cell_type == "markdown")
+                    .replace("*", "").split())
     assert "not medical advice" in text
     assert "training trend, not an injury predictor" in text
