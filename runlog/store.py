@@ -640,6 +640,19 @@ class Store:
                          "annotations of runs not in the store (kept)")
         return problems
 
+    def rebuild(self, timeout_s: float = 10.0) -> list[str]:
+        """Make a damaged store consistent again; returns what was done, one sentence each.
+
+        Unreadable table files are replaced by empty tables, unreadable samples parts are
+        dropped, runs left without samples are removed (with their cadence bins), samples of
+        runs not in the store are removed, and files-table rows of runs that are gone are
+        forgotten so the next import reads those files again. Annotations are never touched.
+        """
+        actions: list[str] = []
+        with self.writer(timeout_s=timeout_s) as tx:
+            tx.rebuild_into(actions)
+        return actions
+
 
 def _problem(problems: list[str], ids: set[str], what: str) -> None:
     if ids:
@@ -920,6 +933,56 @@ class StoreWriter:
     def remove_runs(self, run_ids: Iterable[str]) -> None:
         """Remove runs, their samples and cadence bins; annotations are kept."""
         self._drop_runs({str(r) for r in run_ids})
+
+    def rebuild_into(self, actions: list[str]) -> None:
+        """The work of :meth:`Store.rebuild` inside this transaction (appends to actions)."""
+        for table in WHOLE_TABLES:
+            name = self._base["tables"].get(table)
+            if name is None:
+                continue
+            try:
+                self._current(table)
+            except StoreError:
+                self._tables[table] = empty_table(table)
+                actions.append(f"{table} table file {name} was unreadable: replaced by an "
+                               "empty table")
+        readable: list[dict] = []
+        sample_ids: set[str] = set()
+        for part in self._base["samples_parts"]:
+            try:
+                ids = self._read_part(part["file"]).column("run_id")
+            except StoreError:
+                actions.append(f"samples part {part['file']} was unreadable: dropped")
+                continue
+            readable.append({"file": part["file"], "rows": len(ids)})
+            sample_ids.update(ids.unique().to_pylist())
+        self._base = {**self._base, "samples_parts": readable}
+        run_ids = set(self._current("runs")["run_id"])
+        without_samples = run_ids - sample_ids
+        if without_samples:
+            self._drop_runs(without_samples)
+            actions.append(f"removed {len(without_samples)} runs without samples")
+        orphans = sample_ids - run_ids
+        if orphans:
+            self._dropped_sample_ids |= orphans
+            actions.append(f"removed samples of {len(orphans)} runs not in the store")
+        bins = self._current("cadence_bins")
+        stray_bins = ~bins["run_id"].isin(run_ids - without_samples)
+        if stray_bins.any():
+            self._tables["cadence_bins"] = bins[~stray_bins].reset_index(drop=True)
+            actions.append(f"removed {int(stray_bins.sum())} cadence bins of runs not in the "
+                           "store")
+        kept_ids = run_ids - without_samples
+        files = self._current("files")
+        listed = files["run_ids"].fillna("").str.split(",")
+        exploded = listed.explode()
+        missing = exploded[(exploded != "") & ~exploded.isin(kept_ids)]
+        lost = files.index.isin(missing.index.unique())
+        if lost.any():
+            self._tables["files"] = files[~lost].reset_index(drop=True)
+            actions.append(f"forgot {int(lost.sum())} files whose runs are gone (the next "
+                           "import reads them again)")
+        self._tables.setdefault("runs", self._current("runs"))  # always commit a fresh manifest
 
     # --- internals ------------------------------------------------------------------------------
     def _append(self, table: str, frame: pd.DataFrame) -> None:

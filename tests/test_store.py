@@ -633,6 +633,39 @@ def test_truncated_table_file_gives_clear_error_and_check_names_it(tmp_path: Pat
         tx.add_runs(make_runs(["r3"]), make_samples("r3", 2))
 
 
+def test_rebuild_recovers_from_a_lost_samples_part_and_a_lost_runs_file(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    add(store, ["r1"])
+    add(store, ["r2", "r3"], starts=[T0 + pd.Timedelta(days=3), T0 + pd.Timedelta(days=4)])
+    t = pd.Timestamp("2024-06-01", tz="UTC")
+    with store.writer() as tx:
+        tx.set_annotation("r2", knee_pain=4)
+        tx.record_files(pd.DataFrame({"path": ["one.fit", "two.fit"], "sha256": ["h1", "h2"],
+                                      "outcome": ["new", "new"], "run_ids": ["r1", "r2,r3"],
+                                      "first_seen_utc": [t, t], "last_seen_utc": [t, t]}))
+    manifest = json.loads((tmp_path / MANIFEST).read_text())
+    second_part = manifest["samples_parts"][1]["file"]
+    (tmp_path / second_part).write_bytes(b"garbage")
+    actions = store.rebuild()
+    assert any(second_part in a for a in actions)
+    assert "removed 2 runs without samples" in actions
+    assert store.runs()["run_id"].tolist() == ["r1"]
+    assert store.files()["path"].tolist() == ["one.fit"]  # two.fit will be read again
+    assert store.annotations()["run_id"].tolist() == ["r2"]  # kept
+    assert store.check() == ["1 annotations of runs not in the store (kept): r2"]
+
+    runs_file = json.loads((tmp_path / MANIFEST).read_text())["tables"]["runs"]
+    (tmp_path / runs_file).unlink()
+    with pytest.raises(StoreError):
+        Store(tmp_path).runs()  # (store itself still holds the frame it read: files are immutable)
+    actions = store.rebuild()
+    assert actions[0].startswith(f"runs table file {runs_file} was unreadable")
+    assert "removed samples of 1 runs not in the store" in actions
+    assert store.runs().empty and store.samples().empty and store.files().empty
+    assert store.check() == ["1 annotations of runs not in the store (kept): r2"]
+    assert store.rebuild() == []  # nothing left to do
+
+
 def test_missing_samples_part_is_reported(tmp_path: Path) -> None:
     store = Store(tmp_path)
     add(store, ["r1"])
