@@ -155,8 +155,10 @@ def _stationary_tail_start(s: pd.DataFrame, t: np.ndarray) -> int | None:
     elif np.isfinite(s["distance_m"].to_numpy()).sum() >= 2:
         d = s["distance_m"].ffill().bfill().to_numpy()
         r = np.abs(d[-1] - d)
-    else:
+    elif s["speed_mps"].notna().any():
         r = np.zeros(n)
+    else:
+        return None                      # no movement signal: nothing tells run from rest
     far = np.maximum.accumulate(r[::-1])[::-1]
     speed = s["speed_mps"]
     if speed.notna().any():
@@ -280,7 +282,8 @@ def assess_quality(samples: pd.DataFrame, *, sport_sub: str | None,
     elapsed0 = t[-1]
     moving, dt = _rough_moving(s, t)
     moving_s = float(dt[moving].sum())
-    if elapsed0 > ELAPSED_FAR_S and elapsed0 > ELAPSED_OVER_MOVING * moving_s:
+    # (without any movement signal there is nothing to tell the run from the rest)
+    if moving_s > 0 and elapsed0 > ELAPSED_FAR_S and elapsed0 > ELAPSED_OVER_MOVING * moving_s:
         piece = _idle_pieces(s, t)
         per_piece = pd.Series(np.where(moving, dt, 0.0)).groupby(piece).sum()
         keep_to = int(np.flatnonzero(piece == per_piece.idxmax())[-1])

@@ -218,3 +218,12 @@ def test_corpus_watch_left_running_24h(corpus: Path, catalogue):
     assert 40 * 60 < kept_s < 70 * 60
     assert 5_500 < track_m(q) < 8_500
     assert q.trimmed_s > 20 * 3600
+
+
+def test_no_movement_signal_is_never_trimmed():
+    s = empty_samples(3 * 3600 // 5)
+    s["timestamp"] = START + pd.to_timedelta(np.arange(len(s)) * 5, unit="s")
+    s = s.drop(index=range(300, 500)).reset_index(drop=True)   # a 16-min recording gap
+    s["hr_bpm"] = 120 + (np.arange(len(s)) % 20)
+    q = assess_quality(s, sport_sub="treadmill", summary={"distance_m": 8000.0})
+    assert "watch_left_running" not in q.issues and len(q.samples) == len(s)
