@@ -501,8 +501,8 @@ class Store:
             if index is not None and index[0] == name:
                 return frame, index[1], index[2]
             # later rows win (the table is unique by key anyway)
-            by_hash = dict(zip(frame["sha256"], range(len(frame)), strict=True))
-            by_hash.pop(np.nan, None)
+            hashed = frame["sha256"].notna().to_numpy()
+            by_hash = dict(zip(frame["sha256"][hashed], np.flatnonzero(hashed), strict=True))
             stat_keys = zip(frame["path"], frame["size_bytes"], frame["mtime_ns"], strict=True)
             by_stat = dict(zip(stat_keys, range(len(frame)), strict=True))
             self._file_index = (name, by_hash, by_stat)

@@ -577,6 +577,7 @@ def test_concurrent_readers_while_writing(tmp_path: Path, monkeypatch) -> None:
                 assert (counts == 50).all()
                 reader.annotations()
                 reader.known_file(sha256="x")
+                time.sleep(0.005)  # let the writer run too
             except BaseException as err:  # collected and re-raised in the main thread
                 errors.append(err)
                 return
@@ -597,6 +598,23 @@ def test_concurrent_readers_while_writing(tmp_path: Path, monkeypatch) -> None:
     assert not errors, errors[0]
     assert store.check() == []
     assert len(json.loads((tmp_path / MANIFEST).read_text())["samples_parts"]) <= 4
+
+
+def test_reader_retries_when_a_writer_collected_its_file(tmp_path: Path, monkeypatch) -> None:
+    store = Store(tmp_path)
+    add(store, ["r1"])
+    real_read = store_module._read_parquet
+    collected: list[str] = []
+
+    def read_after_a_commit(root: Path, name: str, **kwargs):
+        if not collected:  # the first read: a writer commits (and collects `name`) just before
+            collected.append(name)
+            add(store, ["r2"], starts=[T0 + pd.Timedelta(days=1)])
+        return real_read(root, name, **kwargs)
+
+    monkeypatch.setattr(store_module, "_read_parquet", read_after_a_commit)
+    assert Store(tmp_path).runs()["run_id"].tolist() == ["r1", "r2"]
+    assert collected and not (tmp_path / collected[0]).exists()
 
 
 def test_parts_are_appended_then_compacted(tmp_path: Path, monkeypatch) -> None:
