@@ -199,9 +199,9 @@ def _top(flags: pd.DataFrame, risk: str, run_ids: pd.Index) -> pd.Series:
     """Top-3 messages by w·ℓ (modifiers ranked by MODIFIER_RANK·ℓ), joined with ' | '."""
     f = flags[(flags["risk"] == risk) & (flags["message"] != "")].copy()
     lvl = f["level"].astype("float64").fillna(0)
-    rank = f["rule"].map(MODIFIER_RANK).fillna(0)
+    rank = f["rule"].map(MODIFIER_RANK).astype("float64").fillna(0)
     f["key"] = np.where(rank > 0, rank * lvl, f["weight"] * lvl)
-    f["order"] = f["rule"].map({r: i for i, r in enumerate(RULE_IDS)})
+    f["order"] = f["rule"].map({r: i for i, r in enumerate(RULE_IDS)}).astype("float64")
     f = f[f["key"] > 0].sort_values(["run_id", "key", "order"], ascending=[True, False, True])
     top = f.groupby("run_id").head(3).groupby("run_id")["message"].agg(SEP.join)
     return top.reindex(run_ids).fillna("")

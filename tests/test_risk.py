@@ -114,6 +114,13 @@ def test_empty_runs():
     assert list(levels.columns) == LEVEL_COLUMNS and list(flags.columns) == FLAG_COLUMNS
 
 
+def test_single_run_without_messages():
+    runs = history(1).iloc[:1]
+    levels, flags = assess(runs, pd.DataFrame(), {}, pd.DataFrame())
+    assert levels["knee_risk"].tolist() == ["low"] and levels["knee_top"].tolist() == [""]
+    assert len(flags) == 22
+
+
 # --- steady history ----------------------------------------------------------------------------
 def test_steady_history_is_low():
     runs = history(8)

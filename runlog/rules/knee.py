@@ -56,6 +56,8 @@ def low_cadence(run_id: pd.Series, start_local: pd.Series, quality_ok: pd.Series
     cols = ["run_id", "speed_bin_mps", "minutes", "median_cadence_spm"]
     bins = (cadence_bins[cols] if len(cadence_bins) else pd.DataFrame(columns=cols))
     b = bins.merge(runs, on="run_id", how="inner")
+    for c in ("speed_bin_mps", "minutes", "median_cadence_spm"):
+        b[c] = pd.to_numeric(b[c], errors="coerce").astype("float64")
     b = b[(b["minutes"] > 0) & b["median_cadence_spm"].notna()]
     b = b.sort_values(["speed_bin_mps", "t"], kind="stable").reset_index(drop=True)
     cad = b["median_cadence_spm"].astype("float64").where(b["good"])
@@ -67,7 +69,8 @@ def low_cadence(run_id: pd.Series, start_local: pd.Series, quality_ok: pd.Series
     ok = (b["count"] >= T.CADENCE_MIN_RUNS_PER_BIN) & (b["base"] > 0)
     b["w_rel"] = ((b["median_cadence_spm"] - b["base"]) / b["base"] * b["minutes"]).where(ok, 0.0)
     b["w_ok"] = b["minutes"].where(ok, 0.0)
-    per = b.groupby("pos")[["w_rel", "w_ok", "minutes"]].sum().reindex(np.arange(n))
+    per = b.groupby("pos")[["w_rel", "w_ok", "minutes"]].sum().reindex(np.arange(n)).astype(
+        "float64")
     delta = np.round((per["w_rel"] / per["w_ok"].where(per["w_ok"] > 0)).to_numpy(), 9)
     coverage = (per["w_ok"] / per["minutes"]).to_numpy()
     no_cad = per["minutes"].isna().to_numpy() | (per["minutes"].fillna(0) <= 0).to_numpy()
