@@ -94,7 +94,11 @@ def _is_running(activity: Activity, extra: dict[str, str]) -> tuple[bool, str, b
     latest word. Untagged files are decided later from their speeds.
     """
     sport = normalise_sport(extra.get("type")) or activity.sport
-    if sport is None or (sport == "other" and activity.sport_raw in (None, "", "generic")):
+    untagged = sport is None or (sport == "other" and activity.sport_raw in (None, "", "generic"))
+    if untagged and activity.leg_index is not None:
+        # A multisport file labels each leg; a "generic" leg there is not a run.
+        return False, f"{activity.sport_raw or 'untagged'} leg of a multisport file", False
+    if untagged:
         return True, "", True
     if sport == RUNNING:
         return True, "", False
