@@ -42,9 +42,12 @@ def normalise_samples(df: pd.DataFrame) -> pd.DataFrame:
     kept in file order (sorting and de-duplication are data-quality decisions made later).
     """
     out = pd.DataFrame(index=pd.RangeIndex(len(df)))
-    ts = pd.to_datetime(df["timestamp"], utc=True) if "timestamp" in df else pd.NaT
-    out["timestamp"] = pd.Series(ts).dt.as_unit("ns").to_numpy() if len(df) else ts
-    out["timestamp"] = out["timestamp"].astype("datetime64[ns, UTC]")
+    if "timestamp" in df:
+        ts = pd.to_datetime(pd.Series(df["timestamp"]).reset_index(drop=True), utc=True)
+        # Stay in datetime64 all the way: no object arrays of Timestamps on the hot path.
+        out["timestamp"] = ts.dt.tz_convert("UTC").dt.as_unit("ns")
+    else:
+        out["timestamp"] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns, UTC]")
     for col in FLOAT_SAMPLE_COLUMNS:
         if col in df:
             out[col] = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype="float64")
