@@ -141,15 +141,24 @@ def render_chart(weeks: pd.DataFrame, runs: pd.DataFrame, flags: pd.DataFrame,
         ax.set_axis_off()
         ax2.set_axis_off()
         fig.suptitle("Weekly running distance and knee/cramp risk")
-        fig.savefig(path, format=fmt)
+        _save(fig, path, fmt)
         return fig
 
     _draw_bars(ax, weeks)
     _draw_acwr(ax, ax2, weeks)
     _draw_markers(ax, weeks, runs, flags)
     _decorate(fig, ax, ax2, weeks, title_period)
-    fig.savefig(path, format=fmt)
+    _save(fig, path, fmt)
     return fig
+
+
+def _save(fig: Figure, path: str | Path, fmt: str) -> None:
+    """Save, turning an unwritable path into an InputError naming it."""
+    try:
+        fig.savefig(path, format=fmt)
+    except OSError as err:
+        raise InputError(f"cannot write the chart: {err.strerror or err}", path=str(path)
+                         ) from err
 
 
 def _draw_bars(ax, weeks: pd.DataFrame) -> None:

@@ -300,8 +300,19 @@ def write_csv(frame: pd.DataFrame, path_or_dash: str | Path) -> None:
     if not path.parent.exists():
         raise InputError("folder does not exist", path=str(path.parent))
     tmp = path.with_name(f".{path.name}.tmp")
-    frame.to_csv(tmp, index=False, lineterminator="\n", encoding="utf-8")
-    tmp.replace(path)
+    try:
+        frame.to_csv(tmp, index=False, lineterminator="\n", encoding="utf-8")
+        tmp.replace(path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"cannot write the CSV: {err.strerror or err}", path=str(path)) from err
+
+
+def records(frame: pd.DataFrame) -> list[dict]:
+    """JSON-ready rows of an export frame: missing values → None, numpy scalars → Python."""
+    clean = frame.astype("object").where(frame.notna(), None)
+    return [{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+            for row in clean.to_dict(orient="records")]
 
 
 def export_frame(log, what: str, *, since: str | None = None, until: str | None = None,

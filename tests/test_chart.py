@@ -192,3 +192,10 @@ def test_sunday_night_marker_stays_in_its_week(log: runlog.RunLog, tmp_path: Pat
     fig = render_chart(weeks, runs, pd.DataFrame(), tmp_path / "s.png")
     (marker,) = _by_gid(fig, "high-risk-").values()
     assert mdates.num2date(marker.get_xdata()[0]).date() == dt.date(2024, 5, 12)
+
+
+def test_unwritable_path_is_an_input_error(data, tmp_path: Path) -> None:
+    weeks, runs, flags = data
+    with pytest.raises(InputError, match="cannot write the chart") as err:
+        render_chart(weeks, runs, flags, tmp_path / "no-such-folder" / "c.png")
+    assert "no-such-folder" in err.value.one_line()

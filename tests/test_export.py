@@ -4,6 +4,7 @@ numbers equal to the API / weekly frames, ISO 8601 times with offsets, privacy o
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ from runlog.export import (
     export_weeks,
     iso_local,
     iso_utc,
+    records,
     write_csv,
 )
 from runlog.weekly import weekly_table
@@ -170,3 +172,15 @@ def test_column_docs_have_units_or_meaning() -> None:
         assert name in RUN_CSV_COLUMNS
     assert "[km]" in RUN_CSV_COLUMNS["distance_km"] and "[s/km]" in RUN_CSV_COLUMNS[
         "pace_s_per_km"]
+
+
+def test_week_records_are_strict_json(log: runlog.RunLog) -> None:
+    weeks = weekly_table(log.runs(), log.flags(), since="2020-12-20", until="2021-01-10")
+    rows = records(export_weeks(weeks))
+    text = json.dumps(rows, allow_nan=False)          # no NaN sneaks into JSON
+    assert [r["week_start"] for r in rows] == ["2020-12-14", "2020-12-21", "2020-12-28",
+                                               "2021-01-04"]
+    empty = rows[-1]
+    assert empty["runs"] == 0 and empty["distance_km"] is None and empty["knee_level"] is None
+    assert rows[2]["distance_km"] == pytest.approx(18.245, abs=1e-3)
+    assert '"runs": 2' in text
