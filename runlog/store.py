@@ -20,6 +20,10 @@ Readers take no lock: they read ``manifest.json`` (always complete) and then the
 When a file vanished because a writer committed and collected it meanwhile, they re-read the
 manifest and retry.
 
+Damage (a listed file missing or unreadable) raises StoreError naming the file;
+:meth:`Store.check` lists every problem and :meth:`Store.rebuild` makes the store consistent
+again without touching annotations. Older stores are upgraded in place by :data:`MIGRATIONS`.
+
 Samples are never rewritten on import: each commit that adds runs adds one part, sorted by
 ``run_id`` and ``timestamp``. Above :data:`COMPACT_PARTS_ABOVE` parts a commit streams them into
 one. Parts are only rewritten when runs are removed or replaced.
