@@ -386,8 +386,8 @@ def compute_run_metrics(activity: Activity, *, hr_max_bpm: float | None = None,
              quality_issues=";".join(q.issues), quality_notes=" ".join(q.notes),
              quality_ok=bool(q.ok), metrics_version=METRICS_VERSION,
              hr_max_used_bpm=float(hr_max_bpm) if hr_max_bpm else np.nan,
-             elapsed_s=0.0, moving_s=0.0, distance_m=0.0, ascent_m=0.0, descent_m=0.0,
-             steep_descent_min=0.0)
+             # Climbing stays unknown (NaN) unless the file has altitude: 0 would be a claim.
+             elapsed_s=0.0, moving_s=0.0, distance_m=0.0)
     if len(s) < 2:
         summ = activity.summary.get("distance_m")
         m["distance_m"] = float(summ) if summ else 0.0

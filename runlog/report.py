@@ -114,14 +114,28 @@ def _round(value: Any, digits: int) -> float | None:
     return None if value is None else round(float(value), digits)
 
 
+def top_reason(runs: pd.DataFrame) -> pd.Series:
+    """The first message behind the higher of the knee and cramp levels; '' when both are low.
+
+    A low run may still carry a moderate flag (a tip-level score below the moderate cut-off);
+    the one-line table keeps quiet about it, ``report --run`` shows it.
+    """
+    rank = {"low": 0, "moderate": 1, "high": 2}
+    empty = pd.Series("", index=runs.index)
+    knee = runs.get("knee_risk", empty).map(rank).fillna(0)
+    cramp = runs.get("cramp_risk", empty).map(rank).fillna(0)
+    knee_top = runs.get("knee_top", empty).fillna("").astype(str)
+    cramp_top = runs.get("cramp_top", empty).fillna("").astype(str)
+    chosen = knee_top.where(knee >= cramp, cramp_top).where((knee > 0) | (cramp > 0), "")
+    return chosen.str.split(" | ", regex=False).str[0].fillna("")
+
+
 def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
     """The terminal table: one line per run, the columns a runner reads first."""
     if runs.empty:
         return pd.DataFrame()
     pace = _pace(runs)
-    top = runs.get("knee_top", pd.Series("", index=runs.index)).fillna("")
-    cramp_top = runs.get("cramp_top", pd.Series("", index=runs.index)).fillna("")
-    reason = top.where(top != "", cramp_top).str.split(" | ", regex=False).str[0]
+    reason = top_reason(runs)
     table = pd.DataFrame({
         "run": runs["run_id"].str[:8],
         "date": runs["start_local"].dt.strftime("%Y-%m-%d %H:%M"),

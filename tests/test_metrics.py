@@ -216,7 +216,8 @@ def test_metrics_have_exactly_the_schema_keys():
     assert m["hr_max_used_bpm"] == 190
     assert m["main_hr_pct_max"] == pytest.approx(m["main_hr_bpm"] / 190)
     assert m["temp_source"] == "missing" and np.isnan(m["temp_c"])
-    assert m["altitude_source"] == "none" and m["ascent_m"] == 0.0
+    # No altitude channel: climbing is unknown, not zero.
+    assert m["altitude_source"] == "none" and np.isnan(m["ascent_m"])
     assert len(samples) == 1800
 
 
