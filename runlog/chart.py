@@ -129,7 +129,8 @@ def render_chart(weeks: pd.DataFrame, runs: pd.DataFrame, flags: pd.DataFrame,
     Returns
     -------
     The :class:`~matplotlib.figure.Figure` (Agg canvas): ``fig.axes[0]`` holds the bars
-    [km] and markers, ``fig.axes[1]`` the ACWR [ratio].
+    [km] and the ACWR band, ``fig.axes[1]`` the ACWR line [ratio] and, on top, the
+    high-risk markers and their labels (positioned in ``fig.axes[0]``'s km coordinates).
     """
     fmt = check_format(path)
     fig = Figure(figsize=FIG_SIZE_IN, dpi=DPI, layout="constrained")
@@ -146,7 +147,7 @@ def render_chart(weeks: pd.DataFrame, runs: pd.DataFrame, flags: pd.DataFrame,
 
     _draw_bars(ax, weeks)
     _draw_acwr(ax, ax2, weeks)
-    _draw_markers(ax, weeks, runs, flags)
+    _draw_markers(ax, ax2, weeks, runs, flags)
     _decorate(fig, ax, ax2, weeks, title_period)
     _save(fig, path, fmt)
     return fig
@@ -200,8 +201,13 @@ def _draw_acwr(ax, ax2, weeks: pd.DataFrame) -> None:
                  transform=ax2.transAxes, ha="center", va="top", fontsize=8, color=ACWR_COLOUR)
 
 
-def _draw_markers(ax, weeks: pd.DataFrame, runs: pd.DataFrame, flags: pd.DataFrame) -> None:
-    """A marker above the week's bar on the day of each high-risk run, labelled with rules."""
+def _draw_markers(ax, ax2, weeks: pd.DataFrame, runs: pd.DataFrame,
+                  flags: pd.DataFrame) -> None:
+    """A marker above the week's bar on the day of each high-risk run, labelled with rules.
+
+    Positioned in km (the bar axes' data coordinates) but drawn in the top (ACWR) axes so
+    the ACWR line never covers a marker or its label.
+    """
     hr = high_risk_runs(runs, flags)
     if hr.empty:
         return
@@ -216,14 +222,16 @@ def _draw_markers(ax, weeks: pd.DataFrame, runs: pd.DataFrame, flags: pd.DataFra
     y = heights.reindex(hr["week_start"]).fillna(0).to_numpy() + gap * (1 + stack)
     x = mdates.date2num(pd.to_datetime(hr["day"]).to_numpy()) + 0.5
     for xi, yi, rid, rules in zip(x, y, hr["run_id"], hr["rules"], strict=True):
-        (m,) = ax.plot([xi], [yi], linestyle="none", marker="v", markersize=8,
-                       color=MARKER_COLOUR, markeredgecolor="white", zorder=5,
-                       label=f"_high {rid}")
+        (m,) = ax2.plot([xi], [yi], linestyle="none", marker="v", markersize=8,
+                        color=MARKER_COLOUR, markeredgecolor="white", zorder=5,
+                        label=f"_high {rid}", transform=ax.transData)
         m.set_gid(f"high-risk-{rid}")
-        ax.annotate(rules, (xi, yi), xytext=(0, 6), textcoords="offset points", ha="center",
-                    va="bottom", fontsize=7.5, color=MARKER_COLOUR, rotation=0, zorder=6)
-    if len(y):
-        ax.set_ylim(0, max(ymax, float(np.max(y)) + 3 * gap))
+        ax2.annotate(rules, (xi, yi), xycoords=ax.transData, xytext=(0, 6),
+                     textcoords="offset points", ha="center", va="bottom", fontsize=7.5,
+                     color=MARKER_COLOUR, zorder=6,
+                     bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none",
+                           "alpha": 0.8})
+    ax.set_ylim(0, max(ymax, float(np.max(y)) + 3 * gap))
 
 
 

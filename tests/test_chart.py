@@ -98,7 +98,7 @@ def test_high_risk_markers_on_their_days_with_rule_ids(png, data) -> None:
         monday = day - pd.Timedelta(days=day.day_of_week)
         week_km = weeks.set_index("week_start").loc[monday, "distance_km"]
         assert markers[f"high-risk-{run['run_id']}"].get_ydata()[0] > week_km
-    texts = [t.get_text() for t in fig.axes[0].texts]
+    texts = [t.get_text() for t in fig.axes[1].texts]
     assert sum("knee_pain_recent" in t for t in texts) == len(high)
     table = high_risk_runs(runs, flags)
     assert set(table["run_id"]) >= set(high["run_id"])
