@@ -140,7 +140,9 @@ def evaluate_rules(frame: pd.DataFrame, profile: dict,
         rate, low, high, tier, dur_h, _col(frame, "electrolytes", "object"),
         _col(frame, "sodium_mg"), mass, wbgt)
     bins = cadence_bins if cadence_bins is not None else pd.DataFrame()
-    out["low_cadence"] = K.low_cadence(frame["run_id"], t, q, bins)
+    easy = _col(frame, "main_hr_pct_max") < T.VIGOROUS_HR_FRAC
+    out["low_cadence"] = K.low_cadence(frame["run_id"], t, q, bins,
+                                       _col(frame, "avg_cadence_spm"), easy)
     out["descent_spike"] = K.descent_spike(t, _col(frame, "descent_m"),
                                            _col(frame, "steep_descent_min"), q)
     out["shoes"] = K.shoes(t, dist, shoe_name, _col(frame, "shoe_type", "object"))

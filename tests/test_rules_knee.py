@@ -73,6 +73,20 @@ def test_low_cadence_time_weighted_over_bins():
     assert out["value"].iloc[-1] == pytest.approx(-2.5) and lv(out)[-1] == 0
 
 
+def test_low_cadence_easy_pace_tip_is_not_scored():
+    ids = [f"r{i}" for i in range(4)]
+    cb = pd.DataFrame({"run_id": ids, "speed_bin_mps": 2.75, "minutes": 30.0,
+                       "median_cadence_spm": 160.0})
+    out = K.low_cadence(pd.Series(ids), times([0, 1, 2, 3]), pd.Series([True] * 4), cb,
+                        pd.Series([160.0, 160.0, 160.0, 164.0]), pd.Series([True] * 4))
+    assert lv(out)[-1] == 0
+    assert out["message"].iloc[-1].startswith("Tip: easy-pace cadence 164 spm")
+    assert "180 is not a norm" in out["message"].iloc[-1]
+    out = K.low_cadence(pd.Series(ids), times([0, 1, 2, 3]), pd.Series([True] * 4), cb,
+                        pd.Series([166.0] * 4), pd.Series([True] * 4))
+    assert out["message"].iloc[-1] == ""
+
+
 # --- K2 descent_spike -------------------------------------------------------------------------
 def descent(d_last, s_last=0.0, prev=(200.0,), prev_s=(0.0,), days=None, quality=None):
     d = [*list(prev), d_last]

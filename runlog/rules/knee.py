@@ -26,7 +26,8 @@ RULES = [
 
 
 def low_cadence(run_id: pd.Series, start_local: pd.Series, quality_ok: pd.Series,
-                cadence_bins: pd.DataFrame) -> pd.DataFrame:
+                cadence_bins: pd.DataFrame, avg_cadence_spm=np.nan,
+                easy=False) -> pd.DataFrame:
     """K1: cadence below the runner's own usual at the same grade-adjusted speed.
 
     Baseline per 0.25 m/s bin = median of the per-run median cadences of good runs in the 60
@@ -40,6 +41,9 @@ def low_cadence(run_id: pd.Series, start_local: pd.Series, quality_ok: pd.Series
     start_local : local start times (naive) [datetime]
     quality_ok : False for runs too damaged to assess or to count
     cadence_bins : rows (run_id, speed_bin_mps [m/s], minutes [min], median_cadence_spm [spm])
+    avg_cadence_spm : the run's mean cadence [steps/min], for the easy-pace tip (level 0)
+    easy : True where the run was easy (main HR < 77 % HRmax); with cadence < 166 spm a tip
+        is shown, never scored
 
     References
     ----------
@@ -83,6 +87,13 @@ def low_cadence(run_id: pd.Series, start_local: pd.Series, quality_ok: pd.Series
     msg = messages(level == MODERATE,
                    lambda d: (f"Cadence {abs(d) * 100:.0f} % below your usual at this pace — "
                               "longer strides load the knee more; often fatigue."), d=delta)
+    avg = np.broadcast_to(np.asarray(avg_cadence_spm, dtype="float64"), (n,))
+    is_easy = np.broadcast_to(pd.Series(np.atleast_1d(np.asarray(easy, dtype=object)))
+                              .astype("boolean").fillna(False).to_numpy(dtype=bool), (n,))
+    tip = (level == NONE) & is_easy & (avg < T.CADENCE_EASY_TIP_SPM)
+    msg = np.where(tip, messages(tip, lambda c: (
+        f"Tip: easy-pace cadence {c:.0f} spm. Slightly quicker, shorter steps lower knee load "
+        "in lab studies; there is no universal target (180 is not a norm)."), c=avg), msg)
     value = np.where(np.isnan(level), np.nan, delta * 100)
     return rule_frame(idx, level, value, T.CADENCE_DROP_FRAC * 100, "%", msg, note)
 
