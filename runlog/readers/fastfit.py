@@ -37,15 +37,15 @@ Values (``record``, FIT profile, message 20)
 
 CRC
     Both the header CRC (14-byte headers; 0 means "not computed") and the file CRC of every
-    chained file are checked. The file CRC (CRC-16/ARC, the FIT SDK's) is computed with a
-    256-entry table over ~√n interleaved chunks at once with numpy, and the chunk CRCs are
-    combined with the linear "append k zero bytes" map; see :func:`crc16`.
+    chained file are checked (a mismatch declines: read_fit then imports the file with a
+    note). The file CRC (CRC-16/ARC, the FIT SDK's) is computed with numpy over 256-byte
+    chunks at once, two bytes per step, and the chunk CRCs are combined with the linear
+    "append k zero bytes" map; see :func:`crc16` (~2 ms per MB instead of ~1 s in Python).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import struct
 from dataclasses import dataclass, field
 from typing import Any
@@ -149,42 +149,61 @@ def _crc16_loop(data: bytes | memoryview, crc: int = 0) -> int:
     return crc
 
 
-def _zero_shift_tables(n_zero_bytes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Tables for the linear map "CRC state after n more zero bytes" (low byte, high byte)."""
+def _word_table() -> np.ndarray:
+    """65,536-entry table: CRC state after two zero bytes from state x (two bytes per step).
+
+    Processing bytes b0, b1 from state s equals processing two zero bytes from
+    s ^ (b0 | b1 << 8), because the register is 16 bits wide.
+    """
+    state = np.arange(1 << 16, dtype=np.uint32)
+    for _ in range(2):
+        state = (state >> 8) ^ _CRC_TABLE[state & 0xFF]
+    return state.astype(np.uint16)
+
+
+_CRC_WORD_TABLE = _word_table()
+
+
+def _zero_shift_tables(n_zero_bytes: int) -> tuple[list[int], list[int]]:
+    """Tables of the linear map "CRC state after n more zero bytes" (low byte, high byte)."""
     state = np.concatenate([np.arange(256, dtype=np.uint32),
                             np.arange(256, dtype=np.uint32) << 8])
-    for _ in range(n_zero_bytes):
-        state = (state >> 8) ^ _CRC_TABLE[state & 0xFF]
-    return state[:256], state[256:]
+    for _ in range(n_zero_bytes // 2):
+        state = _CRC_WORD_TABLE[state].astype(np.uint32)
+    return state[:256].tolist(), state[256:].tolist()
+
+
+#: Bytes per chunk of the vectorised CRC (even; ~256 balances numpy and Python steps) [bytes].
+_CRC_CHUNK_BYTES = 256
+_CRC_SHIFT_TABLES = _zero_shift_tables(_CRC_CHUNK_BYTES)
 
 
 def crc16(data: bytes | memoryview | np.ndarray) -> int:
-    """CRC-16 of ``data`` as the FIT SDK computes it (CRC-16/ARC), vectorised.
+    """CRC-16 of ``data`` as the FIT SDK computes it (CRC-16/ARC), vectorised with numpy.
 
     The CRC has init 0 and no final xor, so leading zero bytes do not change it and it is
-    linear over GF(2). The data are left-padded with zeros to ``rows × k`` bytes (k ≈ √n),
-    the k columns are processed for all rows at once with the 256-entry table, and the row
-    CRCs are combined in order with the "shift by k zero bytes" map (two 256-entry tables).
-    Cost: ~3√n numpy operations instead of n Python steps (~5 ms for 1 MB).
+    linear over GF(2). The data are left-padded with zeros to whole chunks of k bytes; the
+    k/2 byte pairs of every chunk are processed for all chunks at once with a 65,536-entry
+    table, and the chunk CRCs are combined in order with the "shift by k zero bytes" map.
+    Cost: k/2 numpy steps plus one cheap Python step per chunk (~2 ms per MB).
     """
     buf = np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data
     n = len(buf)
     if n < _CRC_SMALL_BYTES:
         return _crc16_loop(buf.tobytes())
-    k = math.isqrt(n) + 1
+    k = _CRC_CHUNK_BYTES
     rows = -(-n // k)
     padded = np.zeros(rows * k, dtype=np.uint8)
     padded[rows * k - n:] = buf
-    columns = np.ascontiguousarray(padded.reshape(rows, k).T).astype(np.uint32)
-    state = np.zeros(rows, dtype=np.uint32)
-    table = _CRC_TABLE
-    for column in columns:
-        state = (state >> 8) ^ table[(state ^ column) & 0xFF]
-    low, high = _zero_shift_tables(k)
-    low_list, high_list = low.tolist(), high.tolist()
+    words = np.ascontiguousarray(padded.view("<u2").reshape(rows, k // 2).T)
+    state = np.zeros(rows, dtype=np.uint16)
+    table = _CRC_WORD_TABLE
+    for column in words:
+        state = table[state ^ column]
+    low, high = _CRC_SHIFT_TABLES
     crc = 0
     for row_crc in state.tolist():
-        crc = low_list[crc & 0xFF] ^ high_list[crc >> 8] ^ row_crc
+        crc = low[crc & 0xFF] ^ high[crc >> 8] ^ row_crc
     return crc
 
 
