@@ -25,7 +25,7 @@ from matplotlib.transforms import blended_transform_factory
 
 from runlog.errors import InputError
 from runlog.rules.thresholds import ACWR_SWEET_HIGH, ACWR_SWEET_LOW
-from runlog.weekly import WEEK_DAYS, week_of
+from runlog.weekly import WEEK_DAYS, run_local_start, week_of
 
 #: Output formats by file suffix.
 FORMATS: dict[str, str] = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
@@ -79,11 +79,9 @@ def high_risk_runs(runs: pd.DataFrame, flags: pd.DataFrame) -> pd.DataFrame:
     high = runs[((knee == "high") | (cramp == "high")).to_numpy(dtype=bool)]
     if high.empty:
         return pd.DataFrame(columns=cols)
-    from runlog.weekly import _local_start
-
     out = pd.DataFrame({
         "run_id": high["run_id"].to_numpy(),
-        "day": _local_start(high).dt.normalize().to_numpy(),
+        "day": run_local_start(high).dt.normalize().to_numpy(),
         "distance_km": pd.to_numeric(high["distance_m"], errors="coerce").to_numpy() / 1000.0,
     })
     rules = out["run_id"].map(_top_rules(flags, set(out["run_id"]))).astype("object")

@@ -327,7 +327,7 @@ def export_frame(log, what: str, *, since: str | None = None, until: str | None 
         if run is None:
             raise InputError("--what samples needs --run RUN (id, prefix or 'last')")
         samples = log.samples(run)
-        runs = log.runs()
+        runs = log.store.runs()          # the offset only: no need for the risk assessment
         run_id = log.store.resolve_run(run)
         offset = runs.loc[runs["run_id"] == run_id, "tz_offset_min"]
         return export_samples(samples, offset.iloc[0] if len(offset) else None,

@@ -53,7 +53,7 @@ WEEK_COLUMNS: dict[str, str] = {
 }
 
 
-def _local_start(runs: pd.DataFrame) -> pd.Series:
+def run_local_start(runs: pd.DataFrame) -> pd.Series:
     """``start_local`` if present, else computed from start_utc and tz_offset_min."""
     if "start_local" in runs.columns:
         return pd.to_datetime(runs["start_local"])
@@ -136,7 +136,7 @@ def weekly_table(runs: pd.DataFrame, flags: pd.DataFrame, *,
     """
     if runs.empty:
         return _empty()
-    start = _local_start(runs)
+    start = run_local_start(runs)
     week = week_of(start)
     dist_km = pd.to_numeric(runs["distance_m"], errors="coerce") / M_PER_KM
     moving = pd.to_numeric(runs.get("moving_s", pd.Series(np.nan, index=runs.index)),
