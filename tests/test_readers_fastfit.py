@@ -374,6 +374,31 @@ def test_corpus_damaged_files_are_declined(corpus_outcomes) -> None:
     assert damaged >= 5          # bad CRC ×2, truncated ×2, corrupt header, undefined type
 
 
+@pytest.mark.corpus
+def test_corpus_compressed_timestamps_equal_fitparse(corpus: Path) -> None:
+    """antfs-dump.63.fit: 686 records with compressed-timestamp headers (device-relative
+    times, so both readers skip the file): every raw record column equals fitparse's."""
+    from runlog.readers import fastfit
+    from runlog.readers import fit as fit_module
+
+    data = (corpus / "dtcooper__python-fitparse/tests/files/antfs-dump.63.fit").read_bytes()
+    walk = fastfit._walk(data)
+    data_np = np.frombuffer(data, dtype=np.uint8)
+    positions, lids = walk.log >> 16, walk.log & 0xFFFF
+    compressed = (data_np[positions] & 0x80) != 0
+    assert compressed.sum() >= 600
+    stamps = fastfit._message_timestamps(data_np, walk, positions, lids)
+    kinds = np.array([layout.mesg_num for layout in walk.layouts])[lids]
+    names = list(fit_module._RECORD_FIELDS)
+    columns = fastfit._record_columns(data_np, walk, positions, lids, stamps, kinds == 20, names)
+    reference = pd.DataFrame.from_records(fit_module._decode(data, True).records, columns=names)
+    assert len(reference) == len(columns["timestamp"])
+    for name in names:
+        expected = pd.to_numeric(reference[name], errors="coerce").to_numpy(dtype="float64")
+        np.testing.assert_array_equal(columns[name], expected, err_msg=name)
+    assert np.isfinite(columns["timestamp"]).all()
+
+
 def test_mutated_files_decline_or_equal_read_fit() -> None:
     """Random bytes changed inside the messages (CRCs then recomputed, so the walk sees them):
     the fast path declines, raises what read_fit raises, or equals read_fit."""

@@ -76,11 +76,14 @@ MESG_EVENT = 21
 MESG_ACTIVITY = 34
 MESG_FIELD_DESCRIPTION = 206
 MESG_DEVELOPER_DATA_ID = 207
+_DEV_DESCRIPTION_MESGS = (MESG_FIELD_DESCRIPTION, MESG_DEVELOPER_DATA_ID)
 #: Metadata messages decoded one by one (they are few), as fit.read_fit collects them.
 _METADATA_MESGS = frozenset({MESG_FILE_ID, MESG_SPORT, MESG_SESSION, MESG_LAP, MESG_EVENT,
                              MESG_ACTIVITY})
 #: Field number of ``timestamp`` in every message.
 FIELD_TIMESTAMP = 253
+#: Base types accepted for ``timestamp`` fields (uint32, uint32z); others are declined.
+_TIMESTAMP_BASE_TYPES = (0x86, 0x8C)
 #: Compressed-timestamp headers carry the low 5 bits of the time [s]; they roll over at 32 s.
 COMPRESSED_TIME_BITS = 5
 COMPRESSED_TIME_MASK = (1 << COMPRESSED_TIME_BITS) - 1
@@ -231,7 +234,9 @@ class _Layout:
     dev_fields: list[tuple[int, int, int, int]]   # (num, size, dev_data_index, offset)
     size: int
     mesg_type: Any = None
-    field_defs: list[_FieldDef] = field(default_factory=list)  # alias used by subfield lookup
+    #: record producers per (developer field names, wanted names), computed once per layout
+    producers: dict[tuple[frozenset[str], frozenset[str]], dict[str, tuple]] = field(
+        default_factory=dict)
 
     @property
     def endian(self) -> str:
@@ -257,9 +262,9 @@ def _parse_definition(body: bytes, has_dev: bool) -> _Layout:
         if base is None:
             raise _Decline(f"unknown base type 0x{base_num:02X}")
         profile = mesg_type.fields.get(num) if mesg_type else None
+        if num == FIELD_TIMESTAMP and base_num not in _TIMESTAMP_BASE_TYPES:
+            raise _Decline("timestamp field not a 32-bit unsigned integer")
         if size % base.size:
-            if num == FIELD_TIMESTAMP:
-                raise _Decline("misaligned timestamp field")
             base, profile = BASE_TYPE_BYTE, None
         fields.append(_FieldDef(num, size, base_num, base, profile, offset))
         offset += size
@@ -272,8 +277,23 @@ def _parse_definition(body: bytes, has_dev: bool) -> _Layout:
                 raise _Decline("odd developer field")
             dev_fields.append((num, size, index, offset))
             offset += size
-    layout = _Layout(mesg_num, big, fields, dev_fields, offset, mesg_type)
-    layout.field_defs = fields
+    return _Layout(mesg_num, big, fields, dev_fields, offset, mesg_type)
+
+
+#: Parsed definitions shared across files: an archive repeats the same few layouts. Keyed by
+#: the definition's bytes (after its header byte, plus a developer flag) [entries].
+_LAYOUT_CACHE_MAX = 4096
+_LAYOUT_CACHE: dict[bytes, _Layout] = {}
+
+
+def _layout_for(key: bytes, has_dev: bool) -> _Layout:
+    """The (cached) layout of a definition's bytes; _Decline when odd (never cached)."""
+    layout = _LAYOUT_CACHE.get(key)
+    if layout is None:
+        layout = _parse_definition(key, has_dev)
+        if len(_LAYOUT_CACHE) >= _LAYOUT_CACHE_MAX:
+            _LAYOUT_CACHE.clear()
+        _LAYOUT_CACHE[key] = layout
     return layout
 
 
@@ -383,6 +403,14 @@ def _raw_named(fields: list[tuple[str, Any, Any, Any]], name: str) -> Any:
 #: Header byte → local message slot of a data message (compressed: 0–3), −1 for definitions.
 _SLOT: tuple[int, ...] = tuple(
     (h >> 5) & 0x3 if h & 0x80 else (-1 if h & 0x40 else h & 0x0F) for h in range(256))
+#: Local slot → the normal data-message header bytes that address it (bits 4–5 are free).
+_HEADERS_OF_SLOT: tuple[tuple[int, ...], ...] = tuple(
+    tuple(h for h in range(0x40) if h & 0x0F == slot) for slot in range(16))
+#: Bits of a definition message header.
+_HEADER_DEFINITION = 0x40
+_HEADER_COMPRESSED = 0x80
+_HEADER_DEVELOPER = 0x20
+_HEADER_LOCAL_MASK = 0x0F
 
 
 @dataclass
@@ -397,7 +425,15 @@ class _Walk:
 
 
 def _walk(data: bytes) -> _Walk:
-    """Walk every chained FIT file's headers; _Decline on anything unusual."""
+    """Walk every chained FIT file's headers; _Decline on anything unusual.
+
+    One Python step per message: a 256-entry table maps a normal header byte straight to the
+    layout of its local type (4 entries updated when a definition changes a slot), the
+    message's offset and layout are logged as one integer, and the walk jumps by the layout's
+    size. Compressed-timestamp headers look their slot up; developer_data_id and
+    field_description messages are applied at once (fitparse resolves developer fields when
+    it reads their definition, so the order matters).
+    """
     total = len(data)
     layouts: list[_Layout] = []
     steps: list[int] = []
@@ -406,31 +442,40 @@ def _walk(data: bytes) -> _Walk:
     chain_starts: list[int] = []
     dev_types: dict[Any, dict[int, tuple[BaseType, str]]] = {}
     dev_names_by_layout: dict[int, set[str]] = {}
-    dev_state = {"cursor": 0}
     pos = 0
     while pos < total:
         end = _check_file_header(data, pos)
         chain_starts.append(len(log))
         local = [-1] * 16
+        by_header = [-1] * 256
         append = log.append
-        slot_of = _SLOT
         pos += data[pos]
         while pos < end:
-            slot = slot_of[data[pos]]
-            if slot >= 0:
+            header = data[pos]
+            lid = by_header[header]
+            if lid >= 0:
+                append((pos << 16) | lid)
+                pos += steps[lid]
+                continue
+            if header & _HEADER_COMPRESSED or not header & _HEADER_DEFINITION:
+                # compressed-timestamp header, developer-description message, or undefined
+                slot = (header >> 5) & 0x3 if header & _HEADER_COMPRESSED else header & 0x0F
                 lid = local[slot]
                 if lid < 0:
                     raise _Decline("data message of an undefined local type")
-                append((pos << _LID_BITS) | lid)
+                if layouts[lid].mesg_num in _DEV_DESCRIPTION_MESGS:
+                    _register_dev_message(layouts[lid], data, pos + 1, dev_types)
+                append((pos << 16) | lid)
                 pos += steps[lid]
                 continue
             length = _definition_length(data, pos)
-            key = data[pos + 1:pos + length] + (b"D" if data[pos] & 0x20 else b"")
+            has_dev = bool(header & _HEADER_DEVELOPER)
+            key = data[pos + 1:pos + length] + (b"D" if has_dev else b"")
             lid = layout_ids.get(key)
             if lid is None:
                 if pos + length > end:
                     raise _Decline("definition beyond the data")
-                layout = _parse_definition(key, bool(data[pos] & 0x20))
+                layout = _layout_for(key, has_dev)
                 lid = len(layouts)
                 if lid > _LID_MASK:
                     raise _Decline("too many definitions")
@@ -438,10 +483,14 @@ def _walk(data: bytes) -> _Walk:
                 steps.append(1 + layout.size)
                 layout_ids[key] = lid
             if layouts[lid].dev_fields:
-                _register_dev_types(data, layouts, log, dev_state, dev_types)
                 names = _check_dev_fields(layouts[lid], dev_types)
                 dev_names_by_layout.setdefault(lid, set()).update(names)
-            local[data[pos] & 0x0F] = lid
+            slot = header & _HEADER_LOCAL_MASK
+            if local[slot] != lid:
+                local[slot] = lid
+                fast = -1 if layouts[lid].mesg_num in _DEV_DESCRIPTION_MESGS else lid
+                for data_header in _HEADERS_OF_SLOT[slot]:
+                    by_header[data_header] = fast
             pos += length
         if pos != end:
             raise _Decline("last message runs past the data size")
@@ -473,37 +522,29 @@ def _check_file_header(data: bytes, pos: int) -> int:
     return end
 
 
-def _register_dev_types(data: bytes, layouts: list[_Layout], log: list[int],
-                        state: dict[str, int],
-                        dev_types: dict[Any, dict[int, tuple[BaseType, str]]]) -> None:
-    """Apply developer_data_id / field_description messages logged since the last call.
+def _register_dev_message(layout: _Layout, data: bytes, start: int,
+                          dev_types: dict[Any, dict[int, tuple[BaseType, str]]]) -> None:
+    """Apply one developer_data_id / field_description message, as fitparse does on reading it.
 
     Mirrors fitparse's ``add_dev_data_id`` / ``add_dev_field_description`` within this file
     (fitparse keeps them in a process-wide table; anything this file does not declare itself
     is declined here rather than guessed).
     """
-    new = np.asarray(log[state["cursor"]:], dtype=np.int64)
-    state["cursor"] = len(log)
-    if not len(new):
+    if layout.dev_fields:
+        raise _Decline("developer fields inside developer definitions")
+    fields = _message_fields(layout, data, start, None)
+    index = _raw_named(fields, "developer_data_index")
+    if layout.mesg_num == MESG_DEVELOPER_DATA_ID:
+        dev_types[index] = {}
         return
-    kinds = np.array([lay.mesg_num for lay in layouts], dtype=np.int64)[new & _LID_MASK]
-    for packed in new[np.isin(kinds, (MESG_FIELD_DESCRIPTION, MESG_DEVELOPER_DATA_ID))]:
-        layout = layouts[int(packed) & _LID_MASK]
-        if layout.dev_fields:
-            raise _Decline("developer fields inside developer definitions")
-        fields = _message_fields(layout, data, (int(packed) >> _LID_BITS) + 1, None)
-        index = _raw_named(fields, "developer_data_index")
-        if layout.mesg_num == MESG_DEVELOPER_DATA_ID:
-            dev_types[index] = {}
-            continue
-        if index not in dev_types:
-            raise _Decline("field description for an undeclared developer")
-        base_id = _raw_named(fields, "fit_base_type_id")
-        if base_id not in BASE_TYPES:
-            raise _Decline("developer field of an unknown base type")
-        num = _raw_named(fields, "field_definition_number")
-        name = _raw_named(fields, "field_name") or f"unnamed_dev_field_{num}"
-        dev_types[index][num] = (BASE_TYPES[base_id], name)
+    if index not in dev_types:
+        raise _Decline("field description for an undeclared developer")
+    base_id = _raw_named(fields, "fit_base_type_id")
+    if base_id not in BASE_TYPES:
+        raise _Decline("developer field of an unknown base type")
+    num = _raw_named(fields, "field_definition_number")
+    name = _raw_named(fields, "field_name") or f"unnamed_dev_field_{num}"
+    dev_types[index][num] = (BASE_TYPES[base_id], name)
 
 
 def _check_dev_fields(layout: _Layout,
@@ -552,7 +593,8 @@ def _message_timestamps(data_np: np.ndarray, walk: _Walk, positions: np.ndarray,
     result = np.full(n, -1, dtype=np.int64)
     if not compressed.any():
         return result
-    anchor = np.full(n, -1, dtype=np.int64)
+    anchor = np.zeros(n, dtype=np.int64)
+    is_anchor = np.zeros(n, dtype=bool)
     for lid in np.unique(lids):
         layout = walk.layouts[int(lid)]
         stamp = [f for f in layout.fields if f.num == FIELD_TIMESTAMP]
@@ -563,7 +605,7 @@ def _message_timestamps(data_np: np.ndarray, walk: _Walk, positions: np.ndarray,
             raise _Decline("compressed header on a message with a timestamp field")
         raw, valid = _field_column(data_np, positions[sel] + 1, layout, stamp[0])
         anchor[sel[valid]] = raw[valid].astype(np.int64)
-    is_anchor = anchor >= 0
+        is_anchor[sel[valid]] = True
     starts = np.asarray(walk.chain_starts, dtype=np.int64)
     marks = is_anchor.copy()
     marks[starts[starts < n]] = True            # the accumulator restarts at 0 in each file
@@ -659,8 +701,12 @@ def _record_columns(data_np: np.ndarray, walk: _Walk, positions: np.ndarray,
     for i, lid in enumerate(uniq.tolist()):
         sel = order[bounds[i]:bounds[i + 1]]
         layout = walk.layouts[lid]
-        producers = _record_producers(layout, walk.dev_names_by_layout.get(lid, set()),
-                                      frozenset(names))
+        dev_names = frozenset(walk.dev_names_by_layout.get(lid, ()))
+        cache_key = (dev_names, frozenset(names))
+        producers = layout.producers.get(cache_key)
+        if producers is None:
+            producers = layout.producers[cache_key] = _record_producers(
+                layout, set(dev_names), cache_key[1])
         offsets = rec_pos[sel] + 1
         for name, spec in producers.items():
             columns[name][sel] = _produce(data_np, offsets, layout, spec)
