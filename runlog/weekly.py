@@ -44,7 +44,8 @@ WEEK_COLUMNS: dict[str, str] = {
     "change_pct": "distance change vs the previous week [%]; empty if either week had no runs",
     "acwr": ("acute:chronic ratio of daily km, rolling 7-d mean / 28-d mean (coupled), at the "
              "week's last day (the last run's day for the final week); empty with < 28 days "
-             "of history. Training trend, not an injury predictor [ratio]"),
+             "of history or no running in the 3 weeks before the last 7 days. Training "
+             "trend, not an injury predictor [ratio]"),
     "knee_level": "highest knee level of the week's runs: low | moderate | high",
     "cramp_level": "highest cramp level of the week's runs: low | moderate | high",
     "risk_level": "the higher of knee_level and cramp_level",
@@ -97,8 +98,10 @@ def daily_km(start_local: pd.Series, distance_m: pd.Series) -> pd.Series:
 def acwr_daily(daily: pd.Series) -> pd.Series:
     """Coupled acute:chronic workload ratio per day [ratio] (RULES.md L3, display only).
 
-    ``ACWR_t = mean(km, t−6…t) / mean(km, t−27…t)`` over daily km including rest days;
-    NaN for the first 27 days of history (< 28 days) and when the chronic mean is 0.
+    ``ACWR_t = mean(km, t−6…t) / mean(km, t−27…t)`` over daily km including rest days.
+    NaN for the first 27 days of history (< 28 days), when the chronic mean is 0, and when
+    nothing was run in days t−27…t−7: then the ratio is 4.0 whatever the load (only the
+    acute week in the window, e.g. the first week back after months off) and says nothing.
 
     References
     ----------
@@ -108,7 +111,10 @@ def acwr_daily(daily: pd.Series) -> pd.Series:
     """
     acute = daily.rolling(ACWR_ACUTE_DAYS, min_periods=ACWR_ACUTE_DAYS).mean()
     chronic = daily.rolling(ACWR_CHRONIC_DAYS, min_periods=ACWR_MIN_HISTORY_DAYS).mean()
-    return acute / chronic.where(chronic > 0)
+    before_acute = ACWR_CHRONIC_DAYS - ACWR_ACUTE_DAYS
+    earlier_km = daily.shift(ACWR_ACUTE_DAYS).rolling(before_acute,
+                                                      min_periods=before_acute).sum()
+    return (acute / chronic.where(chronic > 0)).where(earlier_km > 0)
 
 
 def weekly_table(runs: pd.DataFrame, flags: pd.DataFrame, *,

@@ -133,8 +133,22 @@ def test_acwr_coupled_7_over_28_day_means(weeks: pd.DataFrame, log: runlog.RunLo
     # Under 28 days of history: the first week (2015, a single FIT run) has no ACWR.
     assert math.isnan(weeks["acwr"].iloc[0])
     # The final week: evaluated at the last run's day (later days are unknown, not rest).
-    last_day = _local(runs.iloc[-1]).date()
-    assert weeks["acwr"].iloc[-1] == pytest.approx(mean_km(last_day, 7) / mean_km(last_day, 28))
+    # Last week of the GPX year, Sunday 4 Jul 2021 is its last run: nothing after it.
+    monday = dt.date(2021, 6, 28)
+    assert got.loc[monday, "acwr"] == pytest.approx(
+        mean_km(dt.date(2021, 7, 4), 7) / mean_km(dt.date(2021, 7, 4), 28))
+    # Cut the log on Wednesday 23 Jun 2021 (a run): its final week's ACWR is taken that day,
+    # not on Sunday 27 Jun with four unknown days counted as rest.
+    cut = weekly_table(runs[runs["start_local"] < "2021-06-24"], log.flags())
+    wed, sun = dt.date(2021, 6, 23), dt.date(2021, 6, 27)
+    assert wed in km_by_day and cut["week_start"].iloc[-1].date() == dt.date(2021, 6, 21)
+    assert cut["acwr"].iloc[-1] == pytest.approx(mean_km(wed, 7) / mean_km(wed, 28))
+    km_by_day = {d: km for d, km in km_by_day.items() if d <= wed}
+    assert cut["acwr"].iloc[-1] != pytest.approx(mean_km(sun, 7) / mean_km(sun, 28), rel=1e-3)
+    # First run after ten months off (29 May 2022): the 28 days hold only the acute week, the
+    # ratio would be 4.0 whatever the load → not shown. Same for the first 2020 week.
+    assert math.isnan(weeks["acwr"].iloc[-1])
+    assert math.isnan(got.loc[dt.date(2020, 6, 29), "acwr"])
 
 
 def test_levels_flags_and_high_risk_runs(weeks: pd.DataFrame, log: runlog.RunLog) -> None:
