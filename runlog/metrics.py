@@ -397,6 +397,11 @@ def compute_run_metrics(activity: Activity, *, hr_max_bpm: float | None = None,
     t = _seconds(ts)
     dt = np.r_[0.0, np.diff(t)]
     m["elapsed_s"] = float(t[-1])
+    summary_elapsed = activity.summary.get("elapsed_s")
+    if summary_elapsed and q.trimmed_s == 0 and np.isfinite(summary_elapsed):
+        # The file's own total is the truth (records may stop a second or two before the
+        # session ends); after a trim it no longer describes the run, so the track wins.
+        m["elapsed_s"] = float(summary_elapsed)
 
     # --- distance: device channel > positions > file summary -------------------------------
     if has_distance_channel(s):
