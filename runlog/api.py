@@ -129,6 +129,53 @@ class RunLog:
         run_id = self.store.resolve_run(run)
         return self.store.samples([run_id])
 
+    def weeks(self, since: str | None = None, until: str | None = None) -> pd.DataFrame:
+        """One row per local week (Monday–Sunday); see :func:`runlog.weekly.weekly_table`."""
+        from runlog.weekly import weekly_table
+
+        return weekly_table(self.runs(), self.flags(), since=since, until=until)
+
+    def chart(self, path: str | os.PathLike, since: str | None = None,
+              until: str | None = None):
+        """Save the weekly risk chart (.png/.svg/.pdf); returns the matplotlib Figure."""
+        from runlog.chart import chart_from_log
+
+        return chart_from_log(self, path, since=since, until=until)
+
+    def export(self, what: str, out: str | os.PathLike, **options) -> pd.DataFrame:
+        """Write runs | flags | weeks | samples as CSV to ``out`` ('-' = standard output)."""
+        from runlog.export import export_csv
+
+        return export_csv(self, what, out, **options)
+
+    def original_paths(self) -> list[str]:
+        """The files and archives on disk that runs were imported from, where still present."""
+        files = self.store.files()
+        if files.empty:
+            return []
+        on_disk = files.loc[files["outcome"] == "new", "path"].str.split("!").str[0]
+        return sorted(p for p in set(on_disk) if Path(p).exists())
+
+    # --- weather ------------------------------------------------------------------------
+    def fetch_weather(self, since: str | None = None, until: str | None = None,
+                      client=None) -> tuple[pd.DataFrame, list[str]]:
+        """Fill in hourly archive weather for runs that lack it (needs the network).
+
+        Returns (weather rows written, messages for runs left without weather). Offline or
+        when the service fails, nothing else changes: the runs keep what they had.
+        """
+        from runlog.weather import STORE_COLUMNS, WeatherClient, weather_for_runs
+
+        runs = self.runs(since, until)
+        if "weather_source" in runs:
+            runs = runs[runs["weather_source"].isna()]
+        client = client or WeatherClient(cache_dir=self.root / "cache" / "weather")
+        weather, messages = weather_for_runs(runs, client)
+        if len(weather):
+            with self.store.writer() as tx:
+                tx.update_runs(weather.rename(columns=STORE_COLUMNS))
+        return weather, messages
+
     # --- what the runner tells us ---------------------------------------------------------
     def annotate(self, run: str, **fields) -> pd.Series:
         """Record what the runner says about a run; None leaves a field unchanged."""

@@ -160,14 +160,19 @@ def _disclaimer() -> None:
               help="Explain one run (id, unique prefix or 'last'): every flag and its source.")
 @click.option("--since", metavar="YYYY-MM-DD", help="First local day to include.")
 @click.option("--until", metavar="YYYY-MM-DD", help="Last local day to include.")
+@click.option("--weeks", "weekly", is_flag=True,
+              help="One line per local week (Monday–Sunday) instead of one per run.")
 @FORMAT_OPTION
 @click.pass_context
 def report(ctx: click.Context, run_ref: str | None, since: str | None, until: str | None,
-           fmt: str) -> None:
+           weekly: bool, fmt: str) -> None:
     """Show runs with distance, time, pace, HR, cadence, ascent, temperature and risk."""
     log = _log(ctx)
     if run_ref:
         _report_one(log, run_ref, fmt)
+        return
+    if weekly:
+        _report_weeks(log, since, until, fmt)
         return
     runs = log.runs(since, until)
     if fmt == "json":
@@ -182,6 +187,23 @@ def report(ctx: click.Context, run_ref: str | None, since: str | None, until: st
     if quality is not None and (quality.fillna("") != "").any():
         click.echo("\n* data-quality problems were found and cleaned; "
                    "see `runlog report --run RUN`.")
+    _disclaimer()
+
+
+def _report_weeks(log: RunLog, since: str | None, until: str | None, fmt: str) -> None:
+    from runlog.export import export_weeks, records
+    from runlog.weekly import weeks_table
+
+    weeks = log.weeks(since, until)
+    if fmt == "json":
+        click.echo(json.dumps({"weeks": records(export_weeks(weeks))}, indent=2,
+                              ensure_ascii=False))
+        return
+    if weeks.empty:
+        click.echo(f"No runs in {log.root}. Import some with: runlog import PATH")
+        return
+    click.echo(render_table(weeks_table(weeks)))
+    click.echo("\n– = no runs that week. ACWR: training trend, not an injury predictor.")
     _disclaimer()
 
 
@@ -282,6 +304,100 @@ def profile(ctx: click.Context, fmt: str, **fields) -> None:
         click.echo("Profile is empty. Set values with e.g. `runlog profile --mass-kg 70`.")
     for key, value in data.items():
         click.echo(f"{key}: {value}")
+
+
+@cli.command()
+@click.option("-o", "--output", "out", required=True, metavar="FILE",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Chart file; the suffix picks the format: .png, .svg or .pdf.")
+@click.option("--since", metavar="YYYY-MM-DD",
+              help="First local day to show [default: the last 52 weeks up to the last run].")
+@click.option("--until", metavar="YYYY-MM-DD", help="Last local day to show.")
+@click.pass_context
+def chart(ctx: click.Context, out: Path, since: str | None, until: str | None) -> None:
+    """Weekly risk chart: km per local week coloured by the week's highest knee/cramp
+    level, the ACWR training trend (not an injury predictor) and the high-risk runs."""
+    _log(ctx).chart(out, since=since, until=until)
+    click.echo(f"Chart written to {out}")
+
+
+@cli.command()
+@click.option("-o", "--output", "out", default="-", show_default=True, metavar="FILE",
+              help="CSV file, or - for standard output.")
+@click.option("--what", type=click.Choice(["runs", "flags", "weeks", "samples"]),
+              default="runs", show_default=True,
+              help="One row per run, per flag, per local week, or per sample of --run.")
+@click.option("--since", metavar="YYYY-MM-DD", help="First local day to include.")
+@click.option("--until", metavar="YYYY-MM-DD", help="Last local day to include.")
+@click.option("--run", "run_ref", metavar="RUN",
+              help="The run for --what samples (id, unique prefix or 'last').")
+@click.option("--drop-positions", is_flag=True,
+              help="Leave latitude/longitude empty in --what samples (privacy).")
+@click.pass_context
+def export(ctx: click.Context, out: str, what: str, since: str | None, until: str | None,
+           run_ref: str | None, drop_positions: bool) -> None:
+    """Export runs, flags, weeks or one run's samples as CSV (units in the column names,
+    ISO 8601 times with your UTC offset, empty cells for missing values)."""
+    frame = _log(ctx).export(what, out, since=since, until=until, run=run_ref,
+                             drop_positions=drop_positions)
+    if out != "-":
+        click.echo(f"{len(frame)} rows written to {out}")
+
+
+@cli.command()
+@click.option("--since", metavar="YYYY-MM-DD", help="First local day to include.")
+@click.option("--until", metavar="YYYY-MM-DD", help="Last local day to include.")
+@click.pass_context
+def weather(ctx: click.Context, since: str | None, until: str | None) -> None:
+    """Fetch hourly historical weather for runs that lack it (the only command that uses
+    the network).
+
+    Sends each run's place (rounded to 0.1°, about 11 km) and dates to the Open-Meteo
+    archive; answers are cached in the store, so nothing is fetched twice. Offline, runlog
+    keeps working and says which runs lack weather. Your own annotation always wins.
+    Weather data by Open-Meteo.com (CC BY 4.0).
+    """
+    filled, messages = _log(ctx).fetch_weather(since, until)
+    click.echo(f"Weather for {len(filled)} runs; {len(messages)} without.")
+    for line in messages:
+        click.echo(f"  {line}")
+
+
+@cli.group()
+def store() -> None:
+    """Check or repair the store."""
+
+
+@store.command("check")
+@click.pass_context
+def store_check(ctx: click.Context) -> None:
+    """List problems in the store (missing or unreadable files, orphaned rows)."""
+    problems = _log(ctx.find_root()).store.check()
+    if not problems:
+        click.echo("Store is consistent.")
+        return
+    for line in problems:
+        click.echo(f"- {line}")
+    click.echo("Repair with: runlog store rebuild")
+    ctx.exit(EXIT_ERROR)
+
+
+@store.command("rebuild")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.pass_context
+def store_rebuild(ctx: click.Context, paths: tuple[Path, ...]) -> None:
+    """Make a damaged store consistent again, keeping every annotation, then re-import
+    the runs it lost from their original files (or from PATHS, if given)."""
+    log = _log(ctx.find_root())
+    for line in log.store.rebuild():
+        click.echo(f"- {line}")
+    sources = [str(p) for p in paths] or log.original_paths()
+    if sources:
+        result = log.import_paths(sources)
+        counts = result.counts()
+        click.echo(f"Re-imported {counts['new_runs']} runs from {len(sources)} paths.")
+    click.echo("Store is consistent." if not log.store.check() else
+               "Problems remain: see `runlog store check`.")
 
 
 def main() -> None:
