@@ -389,9 +389,10 @@ def store_rebuild(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     """Make a damaged store consistent again, keeping every annotation, then re-import
     the runs it lost from their original files (or from PATHS, if given)."""
     log = _log(ctx.find_root())
+    # Where the runs came from, read before the rebuild forgets the files of lost runs.
+    sources = [str(p) for p in paths] or log.original_paths()
     for line in log.store.rebuild():
         click.echo(f"- {line}")
-    sources = [str(p) for p in paths] or log.original_paths()
     if sources:
         result = log.import_paths(sources)
         counts = result.counts()

@@ -135,3 +135,63 @@ def test_annotate_and_profile_round_trip(runner: CliRunner, tmp_path: Path) -> N
     assert json.loads(prof.output)["mass_kg"] == 70
     shown = invoke(runner, store, "profile")
     assert "default_tz: Europe/Berlin" in shown.output
+
+
+def test_weeks_chart_and_export_commands(runner: CliRunner, tmp_path: Path) -> None:
+    store = tmp_path / "s"
+    session = sorted((SAMPLE / "runpandas-session").glob("*.gpx.gz"))[:6]
+    invoke(runner, store, "import", "--quiet", *map(str, session))
+    weeks = invoke(runner, store, "report", "--weeks", "--format", "json")
+    assert weeks.exit_code == EXIT_OK
+    rows = json.loads(weeks.output)["weeks"]
+    runs = json.loads(invoke(runner, store, "report", "--format", "json").output)["runs"]
+    assert sum(r["runs"] for r in rows) == len(runs) == 6
+    assert sum(r["distance_km"] or 0 for r in rows) == pytest.approx(
+        sum(r["distance_km"] for r in runs), abs=0.01)
+    png = tmp_path / "chart.png"
+    result = invoke(runner, store, "chart", "-o", str(png), "--since", "2020-01-01")
+    assert result.exit_code == EXIT_OK and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bad = runner.invoke(cli, ["--store", str(store), "chart", "-o", str(tmp_path / "c.bmp")])
+    assert bad.exit_code == EXIT_USAGE and ".bmp" in bad.output
+    csv_out = invoke(runner, store, "export", "--what", "runs")
+    assert csv_out.output.splitlines()[0].startswith("run_id,start_local,start_utc")
+    assert len(csv_out.output.splitlines()) == 7
+
+
+def test_store_check_detects_damage_and_rebuild_repairs_keeping_annotations(
+        runner: CliRunner, tmp_path: Path) -> None:
+    store = tmp_path / "s"
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for f in sorted((SAMPLE / "runpandas-session").glob("*.gpx.gz"))[:3]:
+        shutil.copy(f, folder)
+    invoke(runner, store, "import", "--quiet", str(folder))
+    invoke(runner, store, "annotate", "last", "--knee-pain", "2", "--cramp")
+    assert invoke(runner, store, "store", "check").output.strip() == "Store is consistent."
+    manifest = json.loads((store / "manifest.json").read_text())
+    runs_file = store / manifest["tables"]["runs"]
+    runs_file.write_bytes(runs_file.read_bytes()[:100])  # a table damaged by hand
+    check = runner.invoke(cli, ["--store", str(store), "store", "check"])
+    assert check.exit_code == EXIT_ERROR and "rebuild" in check.output
+    report = runner.invoke(cli, ["--store", str(store), "report"])
+    assert report.exit_code == EXIT_ERROR and report.output.startswith("runlog: ")
+    rebuilt = invoke(runner, store, "store", "rebuild")
+    assert rebuilt.exit_code == EXIT_OK, rebuilt.output
+    assert "Re-imported 3 runs" in rebuilt.output
+    runs = json.loads(invoke(runner, store, "report", "--format", "json").output)["runs"]
+    assert len(runs) == 3
+    note = json.loads(invoke(runner, store, "annotate", "last", "--rpe", "5",
+                             "--format", "json").output)
+    assert note["knee_pain"] == 2 and note["cramp"] is True
+
+
+def test_weather_offline_keeps_working(runner: CliRunner, tmp_path: Path, monkeypatch) -> None:
+    import runlog.weather as weather
+
+    monkeypatch.setattr(weather, "ARCHIVE_URL", "http://127.0.0.1:9/v1/archive")
+    store = tmp_path / "s"
+    invoke(runner, store, "import", "--quiet", str(LANDAL_FIT))
+    result = invoke(runner, store, "weather")
+    assert result.exit_code == EXIT_OK
+    assert "Weather for 0 runs; 1 without." in result.output
+    assert invoke(runner, store, "report").exit_code == EXIT_OK
