@@ -242,7 +242,11 @@ def _corrupt_variants() -> dict[str, bytes]:
                             b"\x01\x96", *session())
     accumulated = fit_file(*file_id(), definition(1, 20, [(253, UINT32), (8, UINT8)]),
                            data_message(1, [(253, UINT32), (8, UINT8)], [T0, 1]), *session())
+    twice = [(253, UINT32), (3, UINT8), (3, UINT8)]
+    duplicate_field = fit_file(*file_id(), definition(1, 20, twice),
+                               data_message(1, twice, [T0, 140, 150]), *session())
     return {
+        "field defined twice": duplicate_field,
         "bad file CRC": bad_crc,
         "truncated": good[:-7],
         "trailing garbage": good + b"\x00\x01",
@@ -374,29 +378,59 @@ def test_corpus_damaged_files_are_declined(corpus_outcomes) -> None:
     assert damaged >= 5          # bad CRC ×2, truncated ×2, corrupt header, undefined type
 
 
-@pytest.mark.corpus
-def test_corpus_compressed_timestamps_equal_fitparse(corpus: Path) -> None:
-    """antfs-dump.63.fit: 686 records with compressed-timestamp headers (device-relative
-    times, so both readers skip the file): every raw record column equals fitparse's."""
+def _fast_columns(data: bytes) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """The fast path's raw record columns, chained-file part per record, compressed flags."""
     from runlog.readers import fastfit
-    from runlog.readers import fit as fit_module
 
-    data = (corpus / "dtcooper__python-fitparse/tests/files/antfs-dump.63.fit").read_bytes()
     walk = fastfit._walk(data)
     data_np = np.frombuffer(data, dtype=np.uint8)
     positions, lids = walk.log >> 16, walk.log & 0xFFFF
     compressed = (data_np[positions] & 0x80) != 0
-    assert compressed.sum() >= 600
     stamps = fastfit._message_timestamps(data_np, walk, positions, lids)
     kinds = np.array([layout.mesg_num for layout in walk.layouts])[lids]
-    names = list(fit_module._RECORD_FIELDS)
+    names = list(fastfit._RECORD_FRAME_COLUMNS)
     columns = fastfit._record_columns(data_np, walk, positions, lids, stamps, kinds == 20, names)
+    parts = (np.cumsum(kinds == 0) - 1)[kinds == 20]
+    return columns, parts, compressed
+
+
+@pytest.mark.corpus
+def test_corpus_compressed_timestamps_equal_fitparse(corpus: Path) -> None:
+    """antfs-dump.63.fit: 686 records with compressed-timestamp headers (device-relative
+    times, so both readers skip the file): every raw record column equals fitparse's."""
+    from runlog.readers import fit as fit_module
+
+    data = (corpus / "dtcooper__python-fitparse/tests/files/antfs-dump.63.fit").read_bytes()
+    columns, _, compressed = _fast_columns(data)
+    assert compressed.sum() >= 600
+    names = list(fit_module._RECORD_FIELDS)
     reference = pd.DataFrame.from_records(fit_module._decode(data, True).records, columns=names)
     assert len(reference) == len(columns["timestamp"])
     for name in names:
         expected = pd.to_numeric(reference[name], errors="coerce").to_numpy(dtype="float64")
         np.testing.assert_array_equal(columns[name], expected, err_msg=name)
     assert np.isfinite(columns["timestamp"]).all()
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("path", [
+    "corriporai__runpandas/runpandas/tests/io/data/fit/run.fit",
+    "dtcooper__python-fitparse/tests/files/2019-02-17-062644-ELEMNT-297E-195-0.fit",
+    "dtcooper__python-fitparse/tests/files/developer-types-sample.fit",
+    "polyvertex__fitdecode/tests/files/garmin-fr935-cr.fit",
+    "dtcooper__python-fitparse/tests/files/antfs-dump.63.fit",
+])
+def test_record_frame_identical_to_fit_module(corpus: Path, path: str) -> None:
+    """The fast path builds fit.py's internal record frame itself: it must be identical
+    (columns, order, dtypes, values) to fit.py's ``_record_frame`` of fitparse's records."""
+    from runlog.readers import fastfit
+    from runlog.readers import fit as fit_module
+
+    data = (corpus / path).read_bytes()
+    columns, parts, _ = _fast_columns(data)
+    fast = fastfit._record_frame(columns, parts, fit_module)
+    reference = fit_module._record_frame(fit_module._decode(data, True))
+    pd.testing.assert_frame_equal(fast, reference, check_exact=True)
 
 
 def test_mutated_files_decline_or_equal_read_fit() -> None:

@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from fitparse.profile import MESSAGE_TYPES
 from fitparse.records import BASE_TYPE_BYTE, BASE_TYPES, BaseType
 
@@ -87,6 +88,15 @@ _TIMESTAMP_BASE_TYPES = (0x86, 0x8C)
 #: Compressed-timestamp headers carry the low 5 bits of the time [s]; they roll over at 32 s.
 COMPRESSED_TIME_BITS = 5
 COMPRESSED_TIME_MASK = (1 << COMPRESSED_TIME_BITS) - 1
+#: fit.py's record fields (fitparse name → its internal column); this module builds that
+#: frame itself and declines if fit.py ever reads other fields.
+_RECORD_FRAME_COLUMNS: dict[str, str] = {
+    "timestamp": "t_fit_s", "position_lat": "lat_semicircles",
+    "position_long": "lon_semicircles", "enhanced_altitude": "enhanced_altitude",
+    "altitude": "altitude", "enhanced_speed": "enhanced_speed", "speed": "speed",
+    "distance": "distance_m", "heart_rate": "hr_bpm", "cadence": "cadence",
+    "fractional_cadence": "fractional_cadence", "temperature": "temp_c", "power": "power_w",
+}
 #: What fit.py's ``_Decoded`` holds; if it ever collects more, this module declines until
 #: it collects the same (so a fast result can never miss something read_fit uses).
 _DECODED_FIELDS = frozenset({"file_ids", "records", "record_part", "sessions", "session_part",
@@ -112,19 +122,6 @@ _INVALID: dict[int, int | None] = {
 
 class _Decline(Exception):
     """Internal: the fast path does not handle this file with certainty."""
-
-
-class _RecordTable(np.ndarray):
-    """All records as one structured float64 array (one field per fitparse record name).
-
-    It stands where fit.py's ``_Decoded.records`` holds one dict per record: fit.py's
-    ``_record_frame`` builds its frame with ``DataFrame.from_records``, which reads a
-    structured array column by column (no per-record Python). ``bool()`` means "has records",
-    as for the list it replaces.
-    """
-
-    def __bool__(self) -> bool:
-        return self.size > 0
 
 
 # --- CRC ----------------------------------------------------------------------------------------
@@ -268,6 +265,8 @@ def _parse_definition(body: bytes, has_dev: bool) -> _Layout:
             base, profile = BASE_TYPE_BYTE, None
         fields.append(_FieldDef(num, size, base_num, base, profile, offset))
         offset += size
+    if len({f.num for f in fields}) != len(fields):
+        raise _Decline("a field number defined twice")
     dev_fields: list[tuple[int, int, int, int]] = []
     if has_dev:
         start = 5 + 3 * n_fields
@@ -793,11 +792,41 @@ def _read(data: bytes, name: str, fit_module: Any) -> list[Activity]:
     n_records = int(is_record.sum())
     if not n_records and not decoded.sessions:
         raise SkippedFile("activity file without any records", path=name)
-    names = list(fit_module._RECORD_FIELDS)
+    if dict(fit_module._RECORD_FIELDS) != _RECORD_FRAME_COLUMNS:
+        raise _Decline("fit.py reads other record fields than this module knows")
+    names = list(_RECORD_FRAME_COLUMNS)
     columns = _record_columns(data_np, walk, positions, lids, timestamps, is_record, names)
-    table = np.empty(n_records, dtype=[(n, np.float64) for n in names]).view(_RecordTable)
-    for key, values in columns.items():
-        table[key] = values
-    decoded.records = table
-    decoded.record_part = part_of_message[is_record]
-    return fit_module._build_activities(decoded, name, [])
+    records = _record_frame(columns, part_of_message[is_record], fit_module)
+    return fit_module._build_activities(decoded, name, [], records=records)
+
+
+def _record_frame(columns: dict[str, np.ndarray], parts: np.ndarray,
+                  fit_module: Any) -> pd.DataFrame:
+    """fit.py's internal record frame (its ``_record_frame`` columns), built from columns.
+
+    Same rules as ``runlog.readers.fit._record_frame``: FIT times → UTC (relative times NaT),
+    semicircles → degrees with impossible positions dropped, enhanced_* preferred, raw
+    cadence kept for the sport-dependent doubling. One DataFrame constructor instead of
+    column-by-column conversion (a test checks the two frames are identical).
+    """
+    lat = columns["position_lat"] * fit_module.DEGREES_PER_SEMICIRCLE
+    lon = columns["position_long"] * fit_module.DEGREES_PER_SEMICIRCLE
+    with np.errstate(invalid="ignore"):
+        bad_position = ~(np.abs(lat) <= 90) | ~(np.abs(lon) <= 180)
+    altitude = columns["enhanced_altitude"]
+    speed = columns["enhanced_speed"]
+    stamps = fit_module._fit_times(pd.Series(columns["timestamp"]))
+    return pd.DataFrame({
+        "timestamp": stamps,
+        "lat_deg": np.where(bad_position, np.nan, lat),
+        "lon_deg": np.where(bad_position, np.nan, lon),
+        "altitude_m": np.where(np.isnan(altitude), columns["altitude"], altitude),
+        "distance_m": columns["distance"],
+        "speed_mps": np.where(np.isnan(speed), columns["speed"], speed),
+        "hr_bpm": columns["heart_rate"],
+        "cadence_raw": columns["cadence"],
+        "fractional_cadence": columns["fractional_cadence"],
+        "temp_c": columns["temperature"],
+        "power_w": columns["power"],
+        "part": np.asarray(parts, dtype="int64"),
+    })
