@@ -148,6 +148,13 @@ class RunLog:
 
         return export_csv(self, what, out, **options)
 
+    def refresh_metrics(self, on_run: Callable[[str], None] | None = None,
+                        ) -> tuple[int, list[str]]:
+        """Recompute runs whose metrics came from an older runlog; annotations untouched."""
+        from runlog.refresh import refresh_metrics
+
+        return refresh_metrics(self.store, on_run=on_run)
+
     def original_paths(self) -> list[str]:
         """The files and archives on disk that runs were imported from, where still present."""
         files = self.store.files()

@@ -101,6 +101,7 @@ def import_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str, quiet: boo
     summary, then the new runs with their knee and cramp levels. Re-running is safe.
     """
     log = _log(ctx)
+    _refresh(log, quiet=quiet or fmt == "json")
     sources = list(discover(str(p) for p in paths))
     show_bar = (fmt == "table" and len(sources) >= PROGRESS_MIN_FILES
                 and sys.stderr.isatty())
@@ -147,6 +148,15 @@ def import_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str, quiet: boo
             _disclaimer()
     if counts[FAILED]:
         ctx.exit(EXIT_SOME_FAILED)
+
+
+def _refresh(log: RunLog, quiet: bool) -> None:
+    """Bring runs computed by an older runlog up to date before anything new goes in."""
+    count, problems = log.refresh_metrics()
+    if not quiet and (count or problems):
+        click.echo(f"Recomputed {count} runs with this version of runlog.", err=True)
+        for line in problems:
+            click.echo(f"  {line}", err=True)
 
 
 def _disclaimer() -> None:
@@ -380,6 +390,17 @@ def store_check(ctx: click.Context) -> None:
         click.echo(f"- {line}")
     click.echo("Repair with: runlog store rebuild")
     ctx.exit(EXIT_ERROR)
+
+
+@store.command("refresh")
+@click.pass_context
+def store_refresh(ctx: click.Context) -> None:
+    """Recompute runs whose metrics came from an older runlog, from their original files
+    (annotations and export names/gear are kept). `runlog import` does this too."""
+    count, problems = _log(ctx.find_root()).refresh_metrics()
+    click.echo(f"Recomputed {count} runs.")
+    for line in problems:
+        click.echo(f"  {line}")
 
 
 @store.command("rebuild")

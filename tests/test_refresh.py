@@ -1,0 +1,58 @@
+"""Runs computed by an older runlog are recomputed from their files; nothing else changes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import runlog
+from runlog.refresh import stale_runs
+from runlog.schema import METRICS_VERSION
+
+STRAVA = "martin-ueding__geo-activity-playground/testdata/Strava Export"
+
+
+def age_runs(log: runlog.RunLog) -> pd.DataFrame:
+    """Make every stored run look computed by the previous metrics version, with a wrong
+    elapsed time, as an older runlog would have left it."""
+    before = log.store.runs()
+    with log.store.writer() as tx:
+        tx.update_runs(before[["run_id"]].assign(metrics_version=METRICS_VERSION - 1,
+                                                 elapsed_s=1.0))
+    return before
+
+
+def test_refresh_recomputes_stale_runs_and_keeps_identity_and_annotations(
+        corpus: Path, tmp_path: Path) -> None:
+    log = runlog.open_store(tmp_path / "s")
+    log.import_paths([corpus / STRAVA])
+    log.annotate("last", knee_pain=3, shoes="Pegasus")
+    before = age_runs(log)
+    assert len(stale_runs(log.store.runs())) == 1
+    count, problems = log.refresh_metrics()
+    assert (count, problems) == (1, [])
+    after = log.store.runs()
+    assert after["metrics_version"].tolist() == [METRICS_VERSION]
+    assert after["elapsed_s"].iloc[0] == before["elapsed_s"].iloc[0] == pytest.approx(1428, abs=0.1)
+    # The Strava name came from activities.csv, which the lone file does not carry.
+    assert after["name"].iloc[0] == "Laufen Landal Park"
+    assert log.store.annotations().set_index("run_id").loc[after["run_id"].iloc[0],
+                                                           "knee_pain"] == 3
+    assert len(log.store.samples(after["run_id"])) == len(log.store.samples(before["run_id"]))
+    assert log.refresh_metrics() == (0, [])
+
+
+def test_refresh_names_runs_whose_file_is_gone(tmp_path: Path) -> None:
+    src = (Path(__file__).resolve().parents[1] / "data" / "sample" / "fit"
+           / "workoutizer-run_with_coordinates.fit")
+    copy = tmp_path / "run.fit"
+    copy.write_bytes(src.read_bytes())
+    log = runlog.open_store(tmp_path / "s")
+    log.import_paths([copy])
+    age_runs(log)
+    copy.unlink()
+    count, problems = log.refresh_metrics()
+    assert count == 0 and len(problems) == 1 and "is gone; old metrics kept" in problems[0]
+    assert log.store.runs()["elapsed_s"].iloc[0] == 1.0  # kept, not guessed
