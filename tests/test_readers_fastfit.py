@@ -103,9 +103,27 @@ def simple_run(big: bool = False) -> bytes:
 
 
 def _read_fit():
+    """read_fit forced onto its fitparse path: the reference the fast path is compared with.
+
+    Once read_fit tries the fast path first, comparing with plain read_fit would compare the
+    fast path with itself; here every fast-path call inside read_fit declines.
+    """
+    from runlog.readers import fastfit
     from runlog.readers.fit import read_fit
 
-    return read_fit
+    def fitparse_only(data: bytes, name: str):
+        real = fastfit._read
+
+        def declined(*_args, **_kwargs):
+            raise fastfit._Decline("reference run through fitparse")
+
+        fastfit._read = declined
+        try:
+            return read_fit(data, name)
+        finally:
+            fastfit._read = real
+
+    return fitparse_only
 
 
 # --- synthetic files ------------------------------------------------------------------------

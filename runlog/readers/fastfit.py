@@ -4,8 +4,9 @@ Why
     fitparse builds Python objects for every field of every message (~5,000 records/s).
     An archive of years of runs holds millions of records. This module walks only the
     message *headers* in Python (one step per message, jumping by the known message size),
-    groups the data messages by their definition layout, and decodes all ``record``
-    messages of one layout at once with ``np.frombuffer``-style structured views.
+    groups the data messages by their definition layout, and decodes each field of all
+    ``record`` messages of one layout at once (the bytes gathered with one numpy index and
+    viewed as the field's dtype and byte order).
 
 Contract
     :func:`read_fit_fast` returns exactly what :func:`runlog.readers.fit.read_fit` returns
@@ -22,7 +23,10 @@ Contract
     time-zone offset, multisport legs, dropping relative/stray record times) is *shared*
     with :mod:`runlog.readers.fit`: this module produces the same raw values fitparse
     produces (field name → value after fitparse's subfield, component, enum and
-    scale/offset rules) and hands them to that module's helpers.
+    scale/offset rules) and hands them to ``fit._build_activities``; only fit.py's internal
+    record frame is built here, from whole columns (a test asserts it is identical to
+    ``fit._record_frame``). If fit.py starts reading other messages or record fields, this
+    module declines until it is taught them.
 
 Values (``record``, FIT profile, message 20)
     timestamp (253) uint32 [s since 1989-12-31T00:00:00Z]; position_lat/long (0/1) sint32
@@ -649,6 +653,11 @@ def _record_producers(layout: _Layout, dev_names: set[str],
         profile = fdef.profile
         if profile is None:
             continue
+        for sub in profile.subfields or ():     # resolved per message by fitparse: decline
+            names = {sub.name} | {layout.mesg_type.fields[c.def_num].name
+                                  for c in sub.components or ()}
+            if names & wanted:
+                raise _Decline("record subfield producing a record value")
         for component in profile.components or ():
             cmp_field = layout.mesg_type.fields[component.def_num]
             if cmp_field.name not in wanted:
