@@ -201,9 +201,9 @@ def hypothetical_run(runs: pd.DataFrame, typical: pd.DataFrame, start_utc: pd.Ti
     """One runs-table row for the planned run, modelled on ``typical`` and scaled to distance.
 
     Pace = median moving seconds per metre [s/m]; moving_s = pace × distance; elapsed_s keeps
-    the median elapsed/moving ratio. Heart rate and cadence are medians; warm-up and finish are
-    unknown (the runner's choice); descent and ascent scale per metre; no device temperature (the day's
-    weather is unknown unless the runner gives it). quality_ok is True.
+    the median elapsed/moving ratio. Heart rate and cadence are medians; warm-up and finish
+    are unknown (the runner's choice); descent and ascent scale per metre; no device
+    temperature (the day's weather is unknown unless the runner gives it). quality_ok is True.
     """
     row: dict = {c: None for c in runs.columns}
     dist = _numeric(typical, "distance_m")
