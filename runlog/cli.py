@@ -296,12 +296,22 @@ def _jsonable(value):
               help="A previous knee injury.")
 @click.option("--default-tz", help="IANA time zone for files that carry none, "
                                    "e.g. Europe/Berlin.")
+@click.option("--privacy-zone", "privacy_zones", multiple=True, metavar="LAT,LON,RADIUS_M",
+              help="A place whose positions never leave runlog in exports (repeatable; "
+                   "adds to the zones you have).")
+@click.option("--clear-privacy-zones", is_flag=True, help="Remove every privacy zone.")
 @FORMAT_OPTION
 @click.pass_context
-def profile(ctx: click.Context, fmt: str, **fields) -> None:
+def profile(ctx: click.Context, fmt: str, privacy_zones: tuple[str, ...],
+            clear_privacy_zones: bool, **fields) -> None:
     """Show or set the runner's profile (used by the rules). No options: show it."""
+    from runlog.privacy import parse_zone
+
     log = _log(ctx)
     given = {k: v for k, v in fields.items() if v is not None}
+    if privacy_zones or clear_privacy_zones:
+        kept = [] if clear_privacy_zones else list(log.profile().get("privacy_zones", []))
+        given["privacy_zones"] = kept + [parse_zone(z) for z in privacy_zones]
     if "default_tz" in given:
         from runlog.localtime import check_zone
 
@@ -342,7 +352,8 @@ def chart(ctx: click.Context, out: Path, since: str | None, until: str | None) -
 @click.option("--run", "run_ref", metavar="RUN",
               help="The run for --what samples (id, unique prefix or 'last').")
 @click.option("--drop-positions", is_flag=True,
-              help="Leave latitude/longitude empty in --what samples (privacy).")
+              help="Leave every latitude/longitude empty in --what samples. Without it, "
+                   "positions inside your privacy zones (runlog profile) are left out.")
 @click.pass_context
 def export(ctx: click.Context, out: str, what: str, since: str | None, until: str | None,
            run_ref: str | None, drop_positions: bool) -> None:

@@ -259,7 +259,8 @@ def export_weeks(weeks: pd.DataFrame) -> pd.DataFrame:
 
 
 def export_samples(samples: pd.DataFrame, tz_offset_min: float | int | None, *,
-                   drop_positions: bool = False) -> pd.DataFrame:
+                   drop_positions: bool = False,
+                   privacy_zones: list[dict] | None = None) -> pd.DataFrame:
     """One row per sample of one run with SAMPLE_CSV_COLUMNS.
 
     Parameters
@@ -267,6 +268,8 @@ def export_samples(samples: pd.DataFrame, tz_offset_min: float | int | None, *,
     samples : ``RunLog.samples(run)`` (run_id, timestamp UTC, lat_deg, ... power_w).
     tz_offset_min : the run's UTC offset [min] for ``time_local`` (None → 0, UTC).
     drop_positions : leave ``lat_deg``/``lon_deg`` empty (privacy: where you live and run).
+    privacy_zones : the profile's zones ({lat_deg, lon_deg, radius_m}); positions inside
+        any of them are left empty, the rest of the sample (time, HR, ...) is kept.
     """
     ts = pd.to_datetime(samples["timestamp"], utc=True)
     offset = 0 if tz_offset_min is None or pd.isna(tz_offset_min) else tz_offset_min
@@ -281,6 +284,12 @@ def export_samples(samples: pd.DataFrame, tz_offset_min: float | int | None, *,
     out[["lat_deg", "lon_deg"]] = out[["lat_deg", "lon_deg"]].round(DEGREE_DECIMALS)
     if drop_positions:
         out[["lat_deg", "lon_deg"]] = np.nan
+    elif privacy_zones:
+        from runlog.privacy import inside_zones
+
+        private = inside_zones(_num(samples, "lat_deg").to_numpy(),
+                               _num(samples, "lon_deg").to_numpy(), privacy_zones)
+        out.loc[private, ["lat_deg", "lon_deg"]] = np.nan
     return out[list(SAMPLE_CSV_COLUMNS)].reset_index(drop=True)
 
 
@@ -331,7 +340,8 @@ def export_frame(log, what: str, *, since: str | None = None, until: str | None 
         run_id = log.store.resolve_run(run)
         offset = runs.loc[runs["run_id"] == run_id, "tz_offset_min"]
         return export_samples(samples, offset.iloc[0] if len(offset) else None,
-                              drop_positions=drop_positions)
+                              drop_positions=drop_positions,
+                              privacy_zones=log.profile().get("privacy_zones"))
     if what == "weeks":
         from runlog.weekly import weekly_table
 
