@@ -1,0 +1,39 @@
+"""The README documents what the code does: every command, JSON field and CSV column."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from runlog.cli import cli
+from runlog.export import FLAG_CSV_COLUMNS, RUN_CSV_COLUMNS, SAMPLE_CSV_COLUMNS, WEEK_CSV_COLUMNS
+from runlog.report import FLAG_JSON_FIELDS, RUN_JSON_FIELDS
+from runlog.rules import REGISTRY
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+
+
+def test_readme_starts_with_the_two_commands() -> None:
+    blocks = re.findall(r"```sh\n(.*?)\n```", README, flags=re.S)
+    assert "runlog --store demo-store import data/sample" in blocks[0]
+    assert "pytest" in blocks[1]
+    ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
+    assert blocks[1].replace(" && .venv/bin/python -m pytest", "") in ci
+
+
+def test_every_command_is_documented() -> None:
+    for name, command in cli.commands.items():
+        assert f"runlog {name}" in README or f"{name} " in README, name
+        for sub in getattr(command, "commands", {}):
+            assert sub in README, f"{name} {sub}"
+
+
+def test_every_json_field_and_csv_column_is_documented() -> None:
+    for name in [*RUN_JSON_FIELDS, *FLAG_JSON_FIELDS, *RUN_CSV_COLUMNS, *FLAG_CSV_COLUMNS,
+                 *WEEK_CSV_COLUMNS, *SAMPLE_CSV_COLUMNS]:
+        assert f"`{name}`" in README or f"{name}," in README or f" {name}" in README, name
+
+
+def test_every_rule_id_is_named() -> None:
+    for rule_id in REGISTRY:
+        assert f"`{rule_id}`" in README, rule_id
