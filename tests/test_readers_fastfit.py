@@ -195,6 +195,34 @@ def test_repeated_identical_definition_is_one_layout() -> None:
     assert activity.samples["hr_bpm"].tolist() == [140, 141, 142, 143, 144]
 
 
+def _speed_distance(speed_cms: int, distance_16ths: int) -> bytes:
+    """compressed_speed_distance: 12 bits speed [1/100 m/s], 12 bits distance [1/16 m]."""
+    return (speed_cms | (distance_16ths & 0xFFF) << 12).to_bytes(3, "little")
+
+
+def test_compressed_speed_distance_accumulates_and_restarts() -> None:
+    """Distance 4000 → 50 (rolled: 4096 + 50) → 0xFFFFFF (invalid) → 100, then a re-sent
+    definition restarts the accumulator: 30 is 30/16 m again."""
+    fields = [(253, UINT32), (3, UINT8)]
+    definition_bytes = definition(1, 20, fields)
+    csd = definition_bytes[:5] + bytes([len(fields) + 1]) + definition_bytes[6:] + bytes(
+        [8, 3, 0x0D])                                        # field 8, 3 bytes, byte type
+
+    def row(t: int, payload: bytes) -> bytes:
+        return b"\x01" + struct.pack("<IB", T0 + t, 150) + payload
+
+    data = fit_file(*file_id(), csd, row(0, _speed_distance(250, 4000)),
+                    row(1, _speed_distance(260, 50)), row(2, b"\xff\xff\xff"),
+                    row(3, _speed_distance(270, 100)), csd, row(4, _speed_distance(280, 30)),
+                    *session())
+    (activity,) = read_fit_fast(data, "csd.fit")
+    s = activity.samples
+    np.testing.assert_allclose(s["distance_m"].to_numpy(),
+                               [4000 / 16, 4146 / 16, np.nan, 4196 / 16, 30 / 16])
+    np.testing.assert_allclose(s["speed_mps"].to_numpy(), [2.5, 2.6, np.nan, 2.7, 2.8])
+    _assert_same([activity], _read_fit()(data, "csd.fit"), "compressed speed/distance")
+
+
 def test_invalid_sentinels_become_nan() -> None:
     """0x7FFFFFFF sint32, 0xFFFF uint16, 0xFF uint8, 0x7F sint8, 0xFFFFFFFF uint32, 0 uint8z."""
     fields = [*RECORD_FIELDS[:5], (4, UINT8Z), *RECORD_FIELDS[6:]]
@@ -272,7 +300,7 @@ def _corrupt_variants() -> dict[str, bytes]:
         "undefined local type": undefined_local,
         "architecture byte 2": bytes(odd_arch),
         "unknown base type": unknown_base,
-        "accumulated component": accumulated,
+        "compressed_speed_distance of 1 byte": accumulated,
         "empty": b"",
     }
 

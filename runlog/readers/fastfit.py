@@ -15,7 +15,8 @@ Contract
     ("declined") whenever the file is anything but clean and fully understood: bad or short
     header, CRC mismatch, truncation, a data message of an undefined local type, unknown base
     types, odd architecture bytes, developer fields fitparse could not resolve or whose name
-    collides with a record field, accumulated (``compressed_speed_distance``) components, a
+    collides with a record field, accumulated components other than the 3-byte
+    ``compressed_speed_distance`` (decoded here, roll-over and restarts included), a
     relevant field stored as an array, string or 64-bit type, and so on. The caller then
     falls back to fitparse, so the fast path can only make an import faster, never different.
 
@@ -85,6 +86,12 @@ _DEV_DESCRIPTION_MESGS = (MESG_FIELD_DESCRIPTION, MESG_DEVELOPER_DATA_ID)
 #: Metadata messages decoded one by one (they are few), as fit.read_fit collects them.
 _METADATA_MESGS = frozenset({MESG_FILE_ID, MESG_SPORT, MESG_SESSION, MESG_LAP, MESG_EVENT,
                              MESG_ACTIVITY})
+#: ``record`` field 8, compressed_speed_distance: 3 bytes, little-endian; bits 0–11 speed
+#: [1/100 m/s], bits 12–23 distance [1/16 m] accumulated with 12-bit roll-over. Definitions
+#: holding it restart the distance accumulator (fitparse, FIT SDK).
+FIELD_COMPRESSED_SPEED_DISTANCE = 8
+FIELD_DISTANCE = 5
+COMPRESSED_SPEED_DISTANCE_BYTES = 3
 #: Field number of ``timestamp`` in every message.
 FIELD_TIMESTAMP = 253
 #: Base types accepted for ``timestamp`` fields (uint32, uint32z); others are declined.
@@ -235,6 +242,8 @@ class _Layout:
     dev_fields: list[tuple[int, int, int, int]]   # (num, size, dev_data_index, offset)
     size: int
     mesg_type: Any = None
+    #: True when parsing this definition restarts fitparse's record distance accumulator
+    resets_distance: bool = False
     #: record producers per (developer field names, wanted names), computed once per layout
     producers: dict[tuple[frozenset[str], frozenset[str]], dict[str, tuple]] = field(
         default_factory=dict)
@@ -280,7 +289,10 @@ def _parse_definition(body: bytes, has_dev: bool) -> _Layout:
                 raise _Decline("odd developer field")
             dev_fields.append((num, size, index, offset))
             offset += size
-    return _Layout(mesg_num, big, fields, dev_fields, offset, mesg_type)
+    resets = mesg_num == MESG_RECORD and any(
+        c.accumulate and c.def_num == FIELD_DISTANCE for f in fields if f.profile is not None
+        for c in f.profile.components or ())
+    return _Layout(mesg_num, big, fields, dev_fields, offset, mesg_type, resets)
 
 
 #: Parsed definitions shared across files: an archive repeats the same few layouts. Keyed by
@@ -425,6 +437,7 @@ class _Walk:
     chain_starts: list[int]             # message index where each chained file starts
     dev_types: dict[Any, dict[int, tuple[BaseType, str]]]
     dev_names_by_layout: dict[int, set[str]]
+    distance_resets: list[int]          # message index after each accumulator restart
 
 
 def _walk(data: bytes) -> _Walk:
@@ -445,6 +458,7 @@ def _walk(data: bytes) -> _Walk:
     chain_starts: list[int] = []
     dev_types: dict[Any, dict[int, tuple[BaseType, str]]] = {}
     dev_names_by_layout: dict[int, set[str]] = {}
+    distance_resets: list[int] = []
     pos = 0
     while pos < total:
         end = _check_file_header(data, pos)
@@ -485,6 +499,8 @@ def _walk(data: bytes) -> _Walk:
                 layouts.append(layout)
                 steps.append(1 + layout.size)
                 layout_ids[key] = lid
+            if layouts[lid].resets_distance:
+                distance_resets.append(len(log))
             if layouts[lid].dev_fields:
                 names = _check_dev_fields(layouts[lid], dev_types)
                 dev_names_by_layout.setdefault(lid, set()).update(names)
@@ -499,7 +515,7 @@ def _walk(data: bytes) -> _Walk:
             raise _Decline("last message runs past the data size")
         pos = end + FIT_CRC_BYTES
     return _Walk(layouts, np.asarray(log, dtype=np.int64), chain_starts, dev_types,
-                 dev_names_by_layout)
+                 dev_names_by_layout, distance_resets)
 
 
 def _check_file_header(data: bytes, pos: int) -> int:
@@ -644,7 +660,8 @@ def _record_producers(layout: _Layout, dev_names: set[str],
 
     Follows fitparse's field order (components before their field, later fields win) so the
     value is the one fit.py's ``{f.name: f.value}`` keeps. Entries are
-    ``(field def, scale, offset, bit_offset, bits)``; bits None for plain fields.
+    ``(field def, scale, offset, bit_offset, bits, kind)``, kind one of plain, component,
+    packed (bits of compressed_speed_distance) and accumulate (its distance).
     """
     if dev_names & wanted:
         raise _Decline("developer field named like a record field")
@@ -662,24 +679,78 @@ def _record_producers(layout: _Layout, dev_names: set[str],
             cmp_field = layout.mesg_type.fields[component.def_num]
             if cmp_field.name not in wanted:
                 continue
-            if component.accumulate:
-                raise _Decline("accumulated record component (compressed_speed_distance)")
             if cmp_field.subfields or cmp_field.type.values or profile.subfields:
                 raise _Decline("record component with subfields or enum values")
+            kind = "component"
+            if fdef.num == FIELD_COMPRESSED_SPEED_DISTANCE:
+                if fdef.base.name != "byte" or fdef.size != COMPRESSED_SPEED_DISTANCE_BYTES:
+                    raise _Decline("compressed_speed_distance of an unusual type or size")
+                kind = "accumulate" if component.accumulate else "packed"
+            elif component.accumulate:
+                raise _Decline("accumulated record component")
             producers[cmp_field.name] = (fdef, component.scale, component.offset,
-                                         component.bit_offset, component.bits)
+                                         component.bit_offset, component.bits, kind)
         if profile.name in wanted:
             if profile.subfields or profile.type.values:
                 raise _Decline("record field with subfields or enum values")
-            producers[profile.name] = (fdef, profile.scale, profile.offset, None, None)
+            producers[profile.name] = (fdef, profile.scale, profile.offset, None, None, "plain")
     return producers
+
+
+def _packed_column(data_np: np.ndarray, offsets: np.ndarray,
+                   fdef: _FieldDef) -> tuple[np.ndarray, np.ndarray]:
+    """A byte-array field read as one little-endian integer (fitparse's component rule);
+    invalid when every byte is 0xFF."""
+    index = (offsets + fdef.offset)[:, None] + np.arange(fdef.size)
+    raw = data_np[index].astype(np.int64)
+    valid = ~(raw == 0xFF).all(axis=1)
+    return (raw << (8 * np.arange(fdef.size))).sum(axis=1), valid
+
+
+def _accumulated_distance(data_np: np.ndarray, walk: _Walk, rec_msg: np.ndarray,
+                          rec_pos: np.ndarray, rec_lid: np.ndarray,
+                          field_of: dict[int, _FieldDef], spec: tuple) -> np.ndarray:
+    """Distance [m] of every record carrying compressed_speed_distance, in file order.
+
+    fitparse accumulates the 12-bit distance over all such records: each new value adds a
+    roll-over of 4096 when it is below the previous one's low 12 bits; the accumulator
+    restarts at 0 whenever a definition holding the field is read. NaN where invalid.
+    """
+    _fdef, scale, _offset, bit_offset, bits, _kind = spec
+    carrying = np.isin(rec_lid, list(field_of))
+    idx = np.flatnonzero(carrying)
+    values = np.full(len(rec_pos), np.nan)
+    if not len(idx):
+        return values
+    raw = np.zeros(len(idx), dtype=np.int64)
+    valid = np.zeros(len(idx), dtype=bool)
+    for lid, fdef in field_of.items():
+        sel = np.flatnonzero(rec_lid[idx] == lid)
+        packed, ok = _packed_column(data_np, rec_pos[idx[sel]] + 1, fdef)
+        raw[sel] = (packed >> bit_offset) & ((1 << bits) - 1)
+        valid[sel] = ok
+    idx, raw = idx[valid], raw[valid]
+    group = np.searchsorted(np.asarray(walk.distance_resets, dtype=np.int64),
+                            rec_msg[idx], side="right")
+    first = np.ones(len(idx), dtype=bool)
+    first[1:] = group[1:] != group[:-1]
+    roll = np.zeros(len(idx), dtype=np.int64)
+    roll[1:] = raw[1:] < raw[:-1]
+    roll[first] = 0
+    cum = np.cumsum(roll)
+    rolls = cum - np.maximum.accumulate(np.where(first, cum, 0))
+    values[idx] = ((rolls << bits) + raw) / float(scale)
+    return values
 
 
 def _produce(data_np: np.ndarray, offsets: np.ndarray, layout: _Layout,
              spec: tuple) -> np.ndarray:
     """float64 values (NaN for invalid) of one producer over many messages."""
-    fdef, scale, offset, bit_offset, bits = spec
-    raw, valid = _field_column(data_np, offsets, layout, fdef)
+    fdef, scale, offset, bit_offset, bits, kind = spec
+    if kind == "packed":
+        raw, valid = _packed_column(data_np, offsets, fdef)
+    else:
+        raw, valid = _field_column(data_np, offsets, layout, fdef)
     if bits is None:
         values = raw.astype(np.float64)
     else:
@@ -703,6 +774,9 @@ def _record_columns(data_np: np.ndarray, walk: _Walk, positions: np.ndarray,
     rec_ts = timestamps[is_record]
     n = len(rec_pos)
     columns = {name: np.full(n, np.nan) for name in names}
+    accumulating: dict[int, _FieldDef] = {}       # layout id → its compressed_speed_distance
+    accumulate_spec: tuple | None = None
+    winners: list[tuple[np.ndarray, str]] = []   # records whose value is the accumulated one
     order = np.argsort(rec_lid, kind="stable")
     uniq, first = np.unique(rec_lid[order], return_index=True)
     bounds = [*first.tolist(), n]
@@ -716,12 +790,35 @@ def _record_columns(data_np: np.ndarray, walk: _Walk, positions: np.ndarray,
             producers = layout.producers[cache_key] = _record_producers(
                 layout, set(dev_names), cache_key[1])
         offsets = rec_pos[sel] + 1
+        for fdef in layout.fields:
+            if fdef.num == FIELD_COMPRESSED_SPEED_DISTANCE and fdef.profile is not None:
+                accumulating[lid] = fdef         # advances the accumulator, wins or not
         for name, spec in producers.items():
+            if spec[-1] == "accumulate":
+                accumulate_spec = spec
+                winners.append((sel, name))
+                continue
             columns[name][sel] = _produce(data_np, offsets, layout, spec)
         stamped = rec_ts[sel] >= 0
         if stamped.any():
             columns["timestamp"][sel[stamped]] = rec_ts[sel][stamped].astype(np.float64)
+    if accumulating and accumulate_spec is None:
+        accumulate_spec = next(s for lay in (walk.layouts[k] for k in accumulating)
+                               for s in _distance_specs(lay))
+    if accumulating:
+        accumulated = _accumulated_distance(data_np, walk, np.flatnonzero(is_record), rec_pos,
+                                            rec_lid, accumulating, accumulate_spec)
+        for sel, name in winners:
+            columns[name][sel] = accumulated[sel]
     return columns
+
+
+def _distance_specs(layout: _Layout) -> list[tuple]:
+    """The accumulated-distance component spec of a layout holding compressed_speed_distance."""
+    return [(fdef, c.scale, c.offset, c.bit_offset, c.bits, "accumulate")
+            for fdef in layout.fields
+            if fdef.num == FIELD_COMPRESSED_SPEED_DISTANCE and fdef.profile is not None
+            for c in fdef.profile.components or () if c.accumulate]
 
 
 # --- the reader -------------------------------------------------------------------------------
