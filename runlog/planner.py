@@ -289,6 +289,15 @@ class _Probe:
         moving.loc[PLANNED_ID] = float(moving_s)
         return C.longer_than_usual(self.t, moving, self.q)
 
+    def cramp_history(self, moving_s: float, profile: dict) -> pd.DataFrame:
+        """C3's frame with the planned run at ``moving_s`` [s] of moving time."""
+        moving = self.moving.copy()
+        moving.loc[PLANNED_ID] = float(moving_s)
+        cramp = (self.frame["cramp"] if "cramp" in self.frame.columns
+                 else pd.Series(None, index=self.frame.index, dtype=object))
+        return C.cramp_history(self.t, moving, cramp, self.q,
+                               bool((profile or {}).get("cramp_prone") or False))
+
     def ceiling(self, rule_id: str, below: int = MODERATE) -> tuple[int | None, str]:
         return largest_quiet(lambda d: _level(self.distance_rule(rule_id, d)), below)
 
@@ -388,9 +397,20 @@ def _time_block(probe: _Probe, pace_s_m: float, source: str) -> dict:
     return block
 
 
-def _holds(info: dict, restart: dict) -> list[dict]:
-    """Messages that should hold the runner back: K4, C3 (their own words), L4."""
+def _holds(info: dict, restart: dict, usual_c3: pd.Series | None) -> list[dict]:
+    """Messages that should hold the runner back: K4, C3 (their own words), L4.
+
+    C3 compares runs of similar moving time: it is checked for the run talked about (planned
+    or ceiling) and, through ``usual_c3`` (C3 at the runner's usual moving time), for a run of
+    their usual length.
+    """
     holds = []
+    c3_seen = any(f["rule"] == "cramp_history" and (f["level"] or 0) >= 1
+                  for f in info["all_flags"])
+    if not c3_seen and usual_c3 is not None and float(usual_c3["level"] or 0) >= 1:
+        holds.append({"rule": "cramp_history", "level": int(usual_c3["level"]),
+                      "message": f"{usual_c3['message']} (runs of your usual length)",
+                      "source": REGISTRY["cramp_history"].source})
     for flag in info["all_flags"]:
         if flag["rule"] in ("knee_pain_recent", "cramp_history") and (flag["level"] or 0) >= 1:
             message = flag["message"]
@@ -524,6 +544,11 @@ def plan_next(runs: pd.DataFrame, annotations: pd.DataFrame, profile: dict, *,
             "note": WEATHER_NOTE,
         }
 
+    usual_c3 = None
+    if len(typical):
+        usual_s = float(np.nanmedian(_numeric(typical, "moving_s").to_numpy()))
+        if np.isfinite(usual_s):
+            usual_c3 = probe.cramp_history(usual_s, profile).loc[PLANNED_ID]
     typical_block = {
         "based_on_runs": len(typical), "window": source,
         "pace_s_per_km": _plain(round(pace_s_m * 1000.0, 1) if np.isfinite(pace_s_m) else None),
@@ -541,7 +566,7 @@ def plan_next(runs: pd.DataFrame, annotations: pd.DataFrame, profile: dict, *,
         "week_distance_left_m": week_left,
         "week": week,
         "restart": restart,
-        "holds": _holds(info, restart),
+        "holds": _holds(info, restart, usual_c3),
         "time_ceiling": time_ceiling,
         "typical_run": typical_block,
         "planned": planned,
