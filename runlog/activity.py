@@ -41,18 +41,18 @@ def normalise_samples(df: pd.DataFrame) -> pd.DataFrame:
     Missing columns are added as NaN; the timestamp becomes ``datetime64[ns, UTC]``; rows are
     kept in file order (sorting and de-duplication are data-quality decisions made later).
     """
-    out = pd.DataFrame(index=pd.RangeIndex(len(df)))
+    n = len(df)
     if "timestamp" in df:
         ts = pd.to_datetime(pd.Series(df["timestamp"]).reset_index(drop=True), utc=True)
         # Stay in datetime64 all the way: no object arrays of Timestamps on the hot path.
-        out["timestamp"] = ts.dt.tz_convert("UTC").dt.as_unit("ns")
+        columns: dict[str, object] = {"timestamp": ts.dt.tz_convert("UTC").dt.as_unit("ns")}
     else:
-        out["timestamp"] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns, UTC]")
+        columns = {"timestamp": pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns, UTC]")}
     for col in FLOAT_SAMPLE_COLUMNS:
-        if col in df:
-            out[col] = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype="float64")
-        else:
-            out[col] = np.nan
+        columns[col] = (pd.to_numeric(pd.Series(df[col]), errors="coerce")
+                        .to_numpy(dtype="float64", na_value=np.nan)
+                        if col in df else np.full(n, np.nan))
+    out = pd.DataFrame(columns, index=pd.RangeIndex(n))
     return out
 
 
