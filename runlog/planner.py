@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from runlog.errors import InputError
+from runlog.localtime import offset_minutes
 from runlog.risk import DISCLAIMER, assess, explain, prepare
 from runlog.rules import REGISTRY
 from runlog.rules import cramp as C
@@ -162,6 +163,18 @@ def largest_quiet(level_at: Callable[[int], float], below: int = MODERATE,
 
 
 # --- the hypothetical run ------------------------------------------------------------------------
+def parse_when(text: str | None) -> pd.Timestamp | None:
+    """The planned start from the command line: 'YYYY-MM-DD HH:MM' (the runner's local time,
+    naive) or an ISO time with offset; None = now. InputError for anything else."""
+    if text is None or not str(text).strip():
+        return None
+    try:
+        return pd.Timestamp(str(text).strip())
+    except (ValueError, TypeError) as err:
+        raise InputError(f"not a date/time: {text!r} (use 'YYYY-MM-DD HH:MM', your local "
+                         "time)") from err
+
+
 def _start_utc(when: pd.Timestamp | None, offset_min: float) -> pd.Timestamp:
     """UTC start of the planned run; a naive ``when`` is the runner's local time."""
     if when is None:
@@ -447,8 +460,8 @@ def plan_next(runs: pd.DataFrame, annotations: pd.DataFrame, profile: dict, *,
     runs : the runs table (RUN_IDENTITY_COLUMNS + RUN_METRIC_COLUMNS), any order
     annotations : the runner's annotations (ANNOTATION_COLUMNS)
     profile : PROFILE_FIELDS (missing keys = unknown)
-    when : planned start; naive = the runner's local time (offset of the latest run, else
-        UTC), tz-aware = that instant. Default: now.
+    when : planned start; naive = the runner's local time (offset of the latest run, else of
+        the profile's ``default_tz``, else UTC), tz-aware = that instant. Default: now.
     planned_distance_m : a distance the runner has in mind [m]; its flags and levels are
         returned under ``planned``
     cadence_bins : CADENCE_BIN_COLUMNS rows (K1 baseline for the history; the planned run has
@@ -477,6 +490,9 @@ def plan_next(runs: pd.DataFrame, annotations: pd.DataFrame, profile: dict, *,
         latest_id = str(latest["run_id"])
     else:
         offset, latest_id = 0.0, None
+        zone = (profile or {}).get("default_tz")
+        if zone:
+            offset = float(offset_minutes(_start_utc(when, 0.0), zone))
     start_utc = _start_utc(when, offset)
     ann = _annotations_with(annotations, weather, latest_id)
 
@@ -586,11 +602,12 @@ def render_plan(plan: dict) -> str:
         lines.append(f"  Source: {plan['ceiling_reason']['source']}")
     else:
         lines.append("Longest run without a load flag: no ceiling from your history")
-    if plan["week"]["message"]:
+    history = plan["history_runs"] > 0
+    if history and plan["week"]["message"]:
         lines.append(f"This week: {plan['week']['message']}")
     if plan["restart"]["restart"]:
         lines.append(f"Restart: {plan['restart']['message']}")
-    if plan["time_ceiling"]["message"]:
+    if history and plan["time_ceiling"]["message"]:
         lines.append(f"Time: {plan['time_ceiling']['message']}")
     if plan["holds"]:
         lines.append("Hold back:")

@@ -21,7 +21,7 @@ import pytest
 
 import runlog
 from runlog.errors import InputError
-from runlog.planner import largest_quiet, plan_next, render_plan
+from runlog.planner import largest_quiet, parse_when, plan_next, render_plan
 from runlog.risk import DISCLAIMER, assess
 
 REPO = Path(__file__).resolve().parents[1]
@@ -299,6 +299,12 @@ def test_empty_history_gives_a_clear_answer() -> None:
     assert p["restart"]["restart"] is False and p["holds"] == []
     text = render_plan(p)
     assert "start gently" in text and DISCLAIMER in text
+    assert "This week" not in text and "Time:" not in text     # nothing to compare yet
+    # the profile's time zone places a naive time when there are no runs to take it from
+    east = plan_next(empty, empty, {"default_tz": "Europe/Berlin"},
+                     when=pd.Timestamp("2021-05-01 08:00"))
+    assert east["when_utc"] == "2021-05-01T06:00:00+00:00"
+    assert east["when_local"] == "2021-05-01T08:00:00"
     planned = plan_next(empty, empty, {}, when=pd.Timestamp("2021-05-01 08:00"),
                         planned_distance_m=5000)
     assert planned["planned"]["knee_risk"] == "low"
@@ -340,3 +346,11 @@ def test_largest_quiet_on_a_step() -> None:
     assert largest_quiet(lambda x: np.nan) == (None, "not_assessed")
     assert largest_quiet(lambda x: 0.0, limit=10_000) == (None, "unbounded")
     assert largest_quiet(lambda x: float(x >= 5000) * 2, below=2) == (4999, "ok")
+
+
+def test_parse_when() -> None:
+    assert parse_when(None) is None and parse_when("  ") is None
+    assert parse_when("2021-03-28 06:00") == pd.Timestamp("2021-03-28 06:00")
+    assert parse_when("2021-03-28T09:00Z") == pd.Timestamp("2021-03-28 09:00", tz="UTC")
+    with pytest.raises(InputError, match="YYYY-MM-DD HH:MM"):
+        parse_when("tomorrow-ish")
