@@ -50,6 +50,8 @@ from runlog.readers.xmlsafe import iter_xml_events
 MAX_TRACK_JOIN_GAP_S = 3600.0
 #: A median cadence below this is strides/min of one foot and gets doubled [1/min].
 STRIDES_PER_MIN_BELOW = 120.0
+#: Points further than this from the median time of their activity are corrupt (as in FIT).
+MAX_POINT_SPREAD = pd.Timedelta(days=3)
 #: Times before the GPS epoch cannot come from a GPS receiver: treated as "no time".
 GPS_EPOCH = pd.Timestamp("1980-01-06", tz="UTC")
 
@@ -69,6 +71,8 @@ _TRACK_STATS: dict[str, str] = {
 }
 _UTC_OFFSET = re.compile(r"([+-])(\d{2}):?(\d{2})$")
 _UNKNOWN_SPORTS = {None, "other"}
+_NS_MIN = pd.Timestamp.min.tz_localize("UTC")
+_NS_MAX = pd.Timestamp.max.tz_localize("UTC")
 
 
 @dataclass
@@ -194,13 +198,15 @@ def read_gpx(data: bytes, name: str) -> list[Activity]:
     activities = []
     for group in _group_tracks(frame, tracks):
         part = frame.loc[frame["_track"].isin(group)].reset_index(drop=True)
+        part, stray_notes = drop_stray_times(part)
         first = tracks[group[0]]
         sport_raw = next((tracks[i].sport_raw for i in group if tracks[i].sport_raw), None)
         activity = Activity(
             samples=pd.DataFrame(), source_format="gpx", sport=normalise_sport(sport_raw),
             sport_raw=sport_raw, device=creator, start_utc=part["timestamp"].min(),
             tz_offset_min=tz_offset_min, summary=_group_stats([tracks[i] for i in group]),
-            pauses=_segment_pauses(part), name=first.name or metadata_name, notes=list(notes),
+            pauses=_segment_pauses(part), name=first.name or metadata_name,
+            notes=[*notes, *stray_notes],
         )
         if len(group) > 1:
             activity.notes.append(f"{len(group)} <trk> elements joined into one activity "
@@ -209,6 +215,27 @@ def read_gpx(data: bytes, name: str) -> list[Activity]:
         activity.samples = normalise_samples(part.drop(columns=["_track", "_segment"]))
         activities.append(activity)
     return activities
+
+
+def drop_stray_times(part: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Drop the points of one activity whose time is far from the others' (FIT's rule).
+
+    A point more than :data:`MAX_POINT_SPREAD` from the activity's (lower) median time is
+    corrupt, not a sample (the FIT reader drops such records too). Without this a point dated
+    2200 (or a year off) among 2020 points made one "run" span 180 years, and the metrics'
+    1 Hz grid over that span took minutes and gigabytes (found by fuzzing). Returns the kept
+    rows and a note when some were dropped. ``part`` must hold only valid times.
+    """
+    times = part["timestamp"]
+    if len(times) < 2:
+        return part, []
+    middle = times.sort_values().iloc[(len(times) - 1) // 2]   # a real point's time, never all
+    stray = ((times - middle).abs() > MAX_POINT_SPREAD).to_numpy()
+    if not stray.any():
+        return part, []
+    note = (f"{int(stray.sum())} point(s) with a time more than {MAX_POINT_SPREAD.days} days "
+            "from the others dropped")
+    return part.loc[~stray].reset_index(drop=True), [note]
 
 
 def _clean(text: str | None) -> str | None:
@@ -235,9 +262,9 @@ def columns_from_texts(n_points: int, field_points: dict[str, list[int]],
         if column == "timestamp":
             naive_utc = np.full(n_points, np.datetime64("NaT"), dtype="datetime64[ns]")
             if len(points):
-                parsed = pd.to_datetime(texts, utc=True, format="ISO8601", errors="coerce")
+                parsed = parse_utc_times(texts)
                 naive_utc[np.asarray(points)] = (
-                    parsed.dt.tz_convert(None).dt.as_unit("ns").to_numpy("datetime64[ns]"))
+                    parsed.dt.tz_convert(None).to_numpy("datetime64[ns]"))
             columns[column] = pd.Series(pd.DatetimeIndex(naive_utc).tz_localize("UTC"))
         else:
             array = np.full(n_points, np.nan)
@@ -245,6 +272,19 @@ def columns_from_texts(n_points: int, field_points: dict[str, list[int]],
                 array[np.asarray(points)] = pd.to_numeric(texts, errors="coerce").to_numpy(float)
             columns[column] = array
     return columns
+
+
+def parse_utc_times(texts: pd.Series) -> pd.Series:
+    """ISO 8601 texts → ``datetime64[ns, UTC]``; unparsable *and out-of-range* times → NaT.
+
+    pandas parses years such as 9999 or -1 into a coarser unit; converting those to
+    nanoseconds raised ``OutOfBoundsDatetime`` (found by fuzzing: a GPX/TCX whose ``<time>``
+    says ``9999-12-31T23:59:59Z``). Times outside 1677-09-21 … 2262-04-11 cannot be a
+    sample time and become NaT, like any other unparsable time.
+    """
+    parsed = pd.to_datetime(texts, utc=True, format="ISO8601", errors="coerce")
+    in_range = (parsed >= _NS_MIN) & (parsed <= _NS_MAX)
+    return parsed.where(in_range).dt.as_unit("ns")
 
 
 def _utc_offset_minutes(time_texts: list[str]) -> int | None:

@@ -49,7 +49,13 @@ import pandas as pd
 
 from runlog.activity import Activity, normalise_samples
 from runlog.errors import SkippedFile
-from runlog.readers.gpx import GPS_EPOCH, STRIDES_PER_MIN_BELOW, columns_from_texts
+from runlog.readers.gpx import (
+    GPS_EPOCH,
+    STRIDES_PER_MIN_BELOW,
+    columns_from_texts,
+    drop_stray_times,
+    parse_utc_times,
+)
 from runlog.readers.sport import normalise_sport
 from runlog.readers.xmlsafe import iter_xml_events
 
@@ -234,6 +240,11 @@ def _build_activity(parsed: _TcxActivity, part: pd.DataFrame, track_starts: np.n
     part = part.loc[good_time].copy()
     point_track = point_track[good_time]
     part = part.reset_index(drop=True)
+    kept, stray_notes = drop_stray_times(part.assign(_track=point_track))
+    if stray_notes:
+        notes += stray_notes
+        point_track = kept.pop("_track").to_numpy()
+        part = kept
 
     part["cadence_spm"] = _steps_per_minute(part, notes)
     hr = part["hr_bpm"]
@@ -241,8 +252,7 @@ def _build_activity(parsed: _TcxActivity, part: pd.DataFrame, track_starts: np.n
         notes.append(f"{int((hr <= 0).sum())} heart-rate value(s) of 0 read as 'no sensor'")
         part.loc[hr <= 0, "hr_bpm"] = np.nan
 
-    lap_starts = pd.to_datetime(pd.Series(parsed.lap_starts, dtype=object), utc=True,
-                                format="ISO8601", errors="coerce")
+    lap_starts = parse_utc_times(pd.Series(parsed.lap_starts, dtype=object))
     summary = _lap_summary(parsed.laps)
     if len(part):
         start = part["timestamp"].iloc[0]
@@ -256,7 +266,7 @@ def _build_activity(parsed: _TcxActivity, part: pd.DataFrame, track_starts: np.n
             summary["elapsed_s"] = float((lap_end - start).total_seconds())
         notes.append("no trackpoints: start and elapsed time from the laps")
     else:
-        start = pd.to_datetime(parsed.activity_id, utc=True, format="ISO8601", errors="coerce")
+        start = parse_utc_times(pd.Series([parsed.activity_id], dtype=object)).iloc[0]
         start = None if pd.isna(start) else start
 
     device = parsed.device_name or author_name
