@@ -179,6 +179,28 @@ def test_restart_after_four_weeks_off(tmp_path: Path) -> None:
     assert r["high_from_m"] == math.ceil(before.max())
 
 
+def test_shorter_break_is_a_restart_without_a_high_band(tmp_path: Path) -> None:
+    starts = every("2021-04-01T09:00:00Z", 4, 7)
+    log = build(tmp_path, SIX_KM[1:], starts)
+    r = plan(log, starts[-1] + pd.Timedelta(days=20))["restart"]
+    assert r["restart"] is True and r["gap_days"] == 20
+    assert r["flag_from_m"] is not None and r["high_from_m"] is None   # high needs ≥ 28 days
+    assert "20 days off" in r["message"] and "rates them high" not in r["message"]
+    assert plan(log, starts[-1] + pd.Timedelta(days=10))["restart"]["restart"] is False
+
+
+def test_week_already_above_the_jump(tmp_path: Path) -> None:
+    # one 6.3 km run, a week off, then three runs on three days: 16 km vs 6.3 km
+    stems = [SIX_KM[0], FIVE_KM[0], FIVE_KM[1], SIX_KM[1]]
+    starts = [pd.Timestamp("2021-06-01T09:00:00Z") + pd.Timedelta(days=d) for d in (0, 8, 9, 10)]
+    log = build(tmp_path, stems, starts)
+    when = starts[-1] + pd.Timedelta(days=1)
+    p = plan(log, when)
+    assert p["week_distance_left_m"] == 0 and p["week"]["status"] == "already"
+    assert "already more than 30 % above" in p["week"]["message"]
+    assert report_level(log, when, "weekly_jump", 0) == 1
+
+
 # --- holds (K4, C3) ----------------------------------------------------------------------------
 def test_knee_pain_three_days_ago_is_a_hold(tmp_path: Path) -> None:
     starts = every("2021-03-01T09:00:00Z", len(STEADY), 3)
