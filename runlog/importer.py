@@ -5,14 +5,40 @@ Every file gets exactly one outcome — ``new``, ``duplicate`` (with the key tha
 stops an import. Work is committed to the store in batches, each batch atomically, so an
 interrupted import keeps every batch it finished and re-running it is safe: files already in
 the store are recognised by path, size and modification time, or by content hash, unparsed.
+
+Parallel, streaming
+    Files are parsed and their metrics computed by :func:`process_file` in a process pool
+    (``jobs`` workers, default ``os.cpu_count()``; ``jobs=1`` keeps everything in this
+    process, for debugging). The pool is started only once :data:`POOL_MIN_FILES` files
+    need parsing, so small imports never pay its start-up. The main process reads each file
+    (the :class:`~runlog.sources.SourceFile` opener is a closure, not picklable), hashes it,
+    and sends ``(display, fmt, extra, size, mtime, bytes, sha256)`` to a worker. Results are
+    consumed strictly in discovery order, so duplicate detection, outcomes and run ids are
+    exactly those of a serial import; at most ``2 × workers`` files are in flight, so memory
+    stays flat however large the archive. A worker that raises gives that file a ``failed``
+    outcome; a worker that dies (killed, crash in native code) breaks the pool: each file it
+    held is retried alone in a fresh one-worker pool, and only the file that kills that one
+    too is ``failed``.
+
+Unchanged files
+    The store's files table is loaded once at the start into two dicts — by
+    ``(path, size, mtime_ns)`` and by ``sha256`` — so recognising an already imported file is
+    a dict look-up, before any read or parse. (A path repeated within one import is caught
+    by its content hash: "same content as ... (identical file)".)
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
+import os
+from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,6 +64,14 @@ INFERRED_RUN_MAX_SPEED_MPS = 6.5
 DUPLICATE_START_TOLERANCE_S = 60.0
 #: ... and distances within this fraction of the larger one.
 DUPLICATE_DISTANCE_TOLERANCE = 0.02
+#: A process pool is started only once this many files need parsing (its start-up, ~1 s,
+#: costs more than it saves on a handful of files).
+POOL_MIN_FILES = 16
+#: Files in flight per worker (submitted, result not yet consumed): bounds memory.
+IN_FLIGHT_PER_WORKER = 2
+#: Outcome reason of a file whose worker process died twice on it.
+WORKER_DIED = ("internal error: the process reading this file died "
+               "(killed, or crashed in native code)")
 
 
 @dataclass
@@ -67,6 +101,8 @@ class ImportResult:
 
     outcomes: list[FileOutcome] = field(default_factory=list)
     ignored: list[Ignored] = field(default_factory=list)
+    #: Worker processes used to parse (0: everything was parsed in this process).
+    workers: int = 0
 
     @property
     def new_run_ids(self) -> list[str]:
@@ -255,112 +291,303 @@ class RunIndex:
 
 def import_paths(store: Store, paths: Iterable[str], *,
                  on_file: Callable[[FileOutcome], None] | None = None,
-                 batch_files: int = BATCH_FILES) -> ImportResult:
+                 batch_files: int = BATCH_FILES, jobs: int | None = None) -> ImportResult:
     """Import every activity file under ``paths`` (files, folders, archives) into ``store``.
 
     Raises only for problems with the whole import (a path that does not exist, a busy or
-    damaged store); every per-file problem becomes that file's outcome.
+    damaged store); every per-file problem becomes that file's outcome. ``jobs`` is the
+    number of worker processes (None: ``os.cpu_count()``; 1: parse in this process).
     """
-    return import_sources(store, discover(paths), on_file=on_file, batch_files=batch_files)
+    return import_sources(store, discover(paths), on_file=on_file, batch_files=batch_files,
+                          jobs=jobs)
+
+
+class KnownFiles:
+    """The store's files table as two dicts, loaded once per import.
+
+    ``by_stat`` maps ``(path, size_bytes, mtime_ns)`` and ``by_hash`` maps ``sha256`` to the
+    row (a plain dict); later rows win, as in :meth:`runlog.store.Store.known_file`.
+    """
+
+    COLUMNS = ("path", "sha256", "size_bytes", "mtime_ns", "outcome", "reason", "run_ids",
+               "matched_run_id")
+
+    def __init__(self, files: pd.DataFrame) -> None:
+        cols = {c: _plain(files[c].tolist()) for c in self.COLUMNS if c in files.columns}
+        n = len(files)
+        rows = [{c: cols[c][i] for c in cols} for i in range(n)]
+        self.by_hash: dict[str, dict] = {r["sha256"]: r for r in rows
+                                         if isinstance(r.get("sha256"), str)}
+        self.by_stat: dict[tuple[str, int, int], dict] = {}
+        for r in rows:
+            size, mtime = r.get("size_bytes"), r.get("mtime_ns")
+            if size is not None and mtime is not None:
+                self.by_stat[(r["path"], int(size), int(mtime))] = r
+
+    def unchanged(self, item: SourceFile) -> FileOutcome | None:
+        """Outcome of a file seen before with the same path, size and mtime, unread."""
+        if item.size_bytes is None or item.mtime_ns is None:
+            return None
+        row = self.by_stat.get((item.display, int(item.size_bytes), int(item.mtime_ns)))
+        return _repeat_outcome(item, row, "unchanged since the last import")
+
+    def same_content(self, item: SourceFile, sha256: str) -> FileOutcome | None:
+        """Outcome of a file whose content the store has seen under any path."""
+        row = self.by_hash.get(sha256)
+        return _repeat_outcome(item, row, f"same content as {row['path']}" if row is not None
+                               else "")
+
+
+def _plain(values: list[Any]) -> list[Any]:
+    """NA/NaN → None so that rows read like the store's (``isinstance(x, str)`` checks)."""
+    return [None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else v
+            for v in values]
+
+
+def _parse_job(display: str, fmt: str | None, extra: dict[str, str], size: int | None,
+               mtime: int | None, data: bytes, sha256: str, profile: dict,
+               ) -> tuple[FileOutcome, list[tuple[dict, pd.DataFrame, pd.DataFrame]]]:
+    """Worker entry point: rebuild the SourceFile from picklable parts, run process_file.
+
+    Any exception becomes the file's ``failed`` outcome, so nothing a reader does can stop
+    the import (a dying process is handled by the caller).
+    """
+    source = SourceFile(display, fmt, size, mtime, lambda: data, extra=dict(extra))
+    try:
+        return process_file(source, data, sha256, profile)
+    except Exception as err:  # a reader bug must not stop the import: say so, go on
+        log.debug("unexpected error on %s", display, exc_info=True)
+        return FileOutcome(display, fmt, FAILED,
+                           f"internal error while reading ({type(err).__name__}: {err})",
+                           sha256=sha256, size_bytes=size, mtime_ns=mtime), []
+
+
+@dataclass
+class _Entry:
+    """One discovered file on its way through the import, in discovery order."""
+
+    item: SourceFile
+    outcome: FileOutcome | None = None       # known before parsing (or after, when done)
+    record: bool = False                     # goes into the files table (read failures)
+    job: tuple | None = None                 # _parse_job arguments, until consumed
+    future: Future | None = None
+    runs: list | None = None                 # process_file result, when parsed
+
+    @property
+    def waiting(self) -> bool:
+        """Needs parsing and has no result yet."""
+        return self.job is not None and self.runs is None
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """forkserver (a clean process with runlog preloaded) where available, else spawn.
+
+    fork is avoided: the parent may hold pyarrow/OpenMP threads, which fork cannot copy.
+    """
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if "forkserver" in methods:
+        ctx.set_forkserver_preload(["runlog.importer"])
+    return ctx
+
+
+class _Parser:
+    """Runs _parse_job in this process or in a lazily started pool, retrying dead workers."""
+
+    def __init__(self, jobs: int | None) -> None:
+        self.workers = max(1, int(jobs if jobs is not None else (os.cpu_count() or 1)))
+        self.pool: ProcessPoolExecutor | None = None
+        self.used_pool = False
+        self.in_flight = 0  # submitted, result not yet collected
+
+    @property
+    def parallel(self) -> bool:
+        return self.workers > 1
+
+    def start(self) -> None:
+        if self.pool is None:
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=_pool_context())
+            self.used_pool = True
+
+    def submit(self, entry: _Entry) -> None:
+        assert self.pool is not None and entry.job is not None
+        entry.future = self.pool.submit(_parse_job, *entry.job)
+        self.in_flight += 1
+
+    def run_here(self, entry: _Entry) -> None:
+        assert entry.job is not None
+        entry.outcome, entry.runs = _parse_job(*entry.job)
+
+    def collect(self, entry: _Entry) -> None:
+        """Wait for ``entry``'s result; a dead worker → retry alone → failed if it dies again."""
+        assert entry.future is not None and entry.job is not None
+        try:
+            entry.outcome, entry.runs = entry.future.result()
+        except BrokenProcessPool:
+            self._replace_broken_pool()
+            log.debug("worker died on %s (or on a file beside it); retrying it alone",
+                      entry.item.display)
+            entry.outcome, entry.runs = self._isolated(entry.job)
+        entry.future = None
+        self.in_flight -= 1
+
+    def _replace_broken_pool(self) -> None:
+        if self.pool is not None and getattr(self.pool, "_broken", False):
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = None
+            self.start()
+
+    def _isolated(self, job: tuple) -> tuple[FileOutcome, list]:
+        display, fmt, _extra, size, mtime, _data, sha256, _profile = job
+        with ProcessPoolExecutor(1, mp_context=_pool_context()) as alone:
+            try:
+                return alone.submit(_parse_job, *job).result()
+            except BrokenProcessPool:
+                return FileOutcome(display, fmt, FAILED, WORKER_DIED, sha256=sha256,
+                                   size_bytes=size, mtime_ns=mtime), []
+
+    def close(self, cancel: bool) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=cancel)
+            self.pool = None
 
 
 def import_sources(store: Store, sources: Iterable[SourceFile | Ignored], *,
                    on_file: Callable[[FileOutcome], None] | None = None,
-                   batch_files: int = BATCH_FILES) -> ImportResult:
+                   batch_files: int = BATCH_FILES, jobs: int | None = None) -> ImportResult:
     """Import already discovered sources (see :func:`runlog.sources.discover`).
 
-    ``on_file`` is called once per file as soon as its outcome is known (progress, printing).
+    ``on_file`` is called once per file, in discovery order, as soon as its outcome is known
+    (progress, printing). ``jobs``: worker processes (None: ``os.cpu_count()``; 1: none).
+    Outcomes, run ids and duplicates do not depend on ``jobs``.
     """
     result = ImportResult()
     profile = store.profile()
     index = RunIndex(store.runs())
+    known = KnownFiles(store.files())
     seen_hashes: dict[str, str] = {}
     batch = _Batch()
+    parser = _Parser(jobs)
+    queue: deque[_Entry] = deque()
+    held: list[_Entry] = []  # waiting for the pool to be worth starting
 
     def report(outcome: FileOutcome) -> None:
         result.outcomes.append(outcome)
         if on_file:
             on_file(outcome)
 
-    for item in sources:
-        if isinstance(item, Ignored):
-            result.ignored.append(item)
-            continue
-        outcome = _known_unchanged(store, item)
-        if outcome is not None:
+    def finish(entry: _Entry) -> None:
+        nonlocal batch
+        outcome = entry.outcome
+        assert outcome is not None
+        if entry.runs is None:  # known before parsing
+            if entry.record:
+                batch.files.append(outcome)
             report(outcome)
-            continue
-        try:
-            data = item.read_bytes()
-        except FileReadError as err:
-            outcome = FileOutcome(item.display, item.fmt, FAILED, err.reason,
-                                  offset=err.offset, size_bytes=item.size_bytes,
-                                  mtime_ns=item.mtime_ns)
+        else:
+            _place_runs(outcome, entry.runs, index, batch)
             batch.files.append(outcome)
             report(outcome)
-            continue
-        sha256 = hashlib.sha256(data).hexdigest()
-        known = _known_content(store, seen_hashes, item, sha256)
-        if known is not None:
-            report(known)
-            continue
-        seen_hashes[sha256] = item.display
-        try:
-            outcome, runs = process_file(item, data, sha256, profile)
-        except Exception as err:  # a reader bug must not stop the import: say so, go on
-            log.debug("unexpected error on %s", item.display, exc_info=True)
-            outcome = FileOutcome(item.display, item.fmt, FAILED,
-                                  f"internal error while reading ({type(err).__name__}: {err})",
-                                  sha256=sha256, size_bytes=item.size_bytes,
-                                  mtime_ns=item.mtime_ns)
-            runs = []
-        new_ids: list[str] = []
-        for row, samples, bins in runs:
-            match = index.match(row["run_id"], row["start_utc"], row["distance_m"])
-            if match:
-                outcome.matched_run_id = match
-                continue
-            new_ids.append(row["run_id"])
-            batch.rows.append(row)
-            batch.samples.append(samples.assign(run_id=row["run_id"]))
-            bins = bins.assign(run_id=row["run_id"]) if bins is not None else None
-            if bins is not None:
-                batch.bins.append(bins)
-            index.add(row["run_id"], row["start_utc"], row["distance_m"])
-        if runs and not new_ids:
-            outcome.outcome = DUPLICATE
-            outcome.reason = (f"same activity as run {outcome.matched_run_id} (same start "
-                              "second, or start within 60 s and distance within 2 %)")
-        outcome.run_ids = new_ids
-        batch.files.append(outcome)
-        report(outcome)
+        entry.job = entry.runs = None
         if len(batch) >= batch_files:
             _commit(store, batch)
             batch = _Batch()
-    if len(batch):
-        _commit(store, batch)
+
+    def drain(limit: int) -> None:
+        """Finish entries from the head; block on the head while > ``limit`` are parsing."""
+        while queue:
+            head = queue[0]
+            if head.waiting and head.future is None:
+                return  # held for the pool decision
+            if head.waiting:
+                if parser.in_flight <= limit and not head.future.done():
+                    return
+                parser.collect(head)
+            finish(queue.popleft())
+
+    limit = IN_FLIGHT_PER_WORKER * parser.workers
+    completed = False
+    try:
+        for item in sources:
+            if isinstance(item, Ignored):
+                result.ignored.append(item)
+                continue
+            entry = _prepare(item, known, seen_hashes, profile)
+            queue.append(entry)
+            if entry.waiting:
+                if not parser.parallel:
+                    parser.run_here(entry)
+                elif parser.pool is not None:
+                    parser.submit(entry)
+                else:
+                    held.append(entry)
+                    if len(held) >= POOL_MIN_FILES:
+                        parser.start()
+                        for waiting in held:
+                            parser.submit(waiting)
+                        held.clear()
+            drain(limit)
+        for waiting in held:  # too few files for a pool: parse them here
+            parser.run_here(waiting)
+        drain(0)
+        if len(batch):
+            _commit(store, batch)
+        completed = True
+    finally:
+        parser.close(cancel=not completed)
+    result.workers = parser.workers if parser.used_pool else 0
     return result
 
 
-def _known_unchanged(store: Store, item: SourceFile) -> FileOutcome | None:
-    """Recognise an unchanged file by path, size and mtime, without reading it."""
-    if item.size_bytes is None or item.mtime_ns is None:
-        return None
-    row = store.known_file(path=item.display, size=item.size_bytes, mtime_ns=item.mtime_ns)
-    return _repeat_outcome(item, row, "unchanged since the last import")
+def _prepare(item: SourceFile, known: KnownFiles, seen_hashes: dict[str, str],
+             profile: dict) -> _Entry:
+    """Everything before parsing: unchanged? readable? content already seen?"""
+    outcome = known.unchanged(item)
+    if outcome is not None:
+        return _Entry(item, outcome)
+    try:
+        data = item.read_bytes()
+    except FileReadError as err:
+        outcome = FileOutcome(item.display, item.fmt, FAILED, err.reason, offset=err.offset,
+                              size_bytes=item.size_bytes, mtime_ns=item.mtime_ns)
+        return _Entry(item, outcome, record=True)
+    sha256 = hashlib.sha256(data).hexdigest()
+    if sha256 in seen_hashes:
+        return _Entry(item, FileOutcome(item.display, item.fmt, DUPLICATE,
+                                        f"same content as {seen_hashes[sha256]} "
+                                        "(identical file)", sha256=sha256))
+    outcome = known.same_content(item, sha256)
+    if outcome is not None:
+        return _Entry(item, outcome)
+    seen_hashes[sha256] = item.display
+    job = (item.display, item.fmt, dict(item.extra), item.size_bytes, item.mtime_ns, data,
+           sha256, profile)
+    return _Entry(item, job=job)
 
 
-def _known_content(store: Store, seen: dict[str, str], item: SourceFile,
-                   sha256: str) -> FileOutcome | None:
-    if sha256 in seen:
-        return FileOutcome(item.display, item.fmt, DUPLICATE,
-                           f"same content as {seen[sha256]} (identical file)", sha256=sha256)
-    row = store.known_file(sha256=sha256)
-    return _repeat_outcome(item, row, f"same content as {row['path']}" if row is not None
-                           else "")
+def _place_runs(outcome: FileOutcome, runs: list[tuple[dict, pd.DataFrame, pd.DataFrame]],
+                index: RunIndex, batch: _Batch) -> None:
+    """Match a parsed file's runs against known runs; new ones go into the batch."""
+    new_ids: list[str] = []
+    for row, samples, bins in runs:
+        match = index.match(row["run_id"], row["start_utc"], row["distance_m"])
+        if match:
+            outcome.matched_run_id = match
+            continue
+        new_ids.append(row["run_id"])
+        batch.rows.append(row)
+        batch.samples.append(samples.assign(run_id=row["run_id"]))
+        if bins is not None:
+            batch.bins.append(bins.assign(run_id=row["run_id"]))
+        index.add(row["run_id"], row["start_utc"], row["distance_m"])
+    if runs and not new_ids:
+        outcome.outcome = DUPLICATE
+        outcome.reason = (f"same activity as run {outcome.matched_run_id} (same start "
+                          "second, or start within 60 s and distance within 2 %)")
+    outcome.run_ids = new_ids
 
 
-def _repeat_outcome(item: SourceFile, row: pd.Series | None, why: str) -> FileOutcome | None:
+def _repeat_outcome(item: SourceFile, row: dict | None, why: str) -> FileOutcome | None:
     # Failed files are tried again: a newer runlog may read them.
     if row is None or row["outcome"] == FAILED:
         return None
