@@ -362,6 +362,14 @@ def _parse_job(display: str, fmt: str | None, extra: dict[str, str], size: int |
                            sha256=sha256, size_bytes=size, mtime_ns=mtime), []
 
 
+def _failed(job: tuple, err: BaseException) -> FileOutcome:
+    """``failed`` outcome of a job whose worker raised outside process_file."""
+    display, fmt, _extra, size, mtime, _data, sha256, _profile = job
+    return FileOutcome(display, fmt, FAILED,
+                       f"internal error while reading ({type(err).__name__}: {err})",
+                       sha256=sha256, size_bytes=size, mtime_ns=mtime)
+
+
 @dataclass
 class _Entry:
     """One discovered file on its way through the import, in discovery order."""
@@ -428,6 +436,9 @@ class _Parser:
             log.debug("worker died on %s (or on a file beside it); retrying it alone",
                       entry.item.display)
             entry.outcome, entry.runs = self._isolated(entry.job)
+        except Exception as err:  # e.g. a result that cannot be sent back: this file fails
+            log.debug("worker error on %s", entry.item.display, exc_info=True)
+            entry.outcome, entry.runs = _failed(entry.job, err), []
         entry.future = None
         self.in_flight -= 1
 
@@ -445,6 +456,8 @@ class _Parser:
             except BrokenProcessPool:
                 return FileOutcome(display, fmt, FAILED, WORKER_DIED, sha256=sha256,
                                    size_bytes=size, mtime_ns=mtime), []
+            except Exception as err:
+                return _failed(job, err), []
 
     def close(self, cancel: bool) -> None:
         if self.pool is not None:

@@ -1,0 +1,154 @@
+"""Parallel import: same outcomes as a serial one, unchanged files never parsed, dead workers.
+
+The pool runs :func:`runlog.importer._parse_job` in worker processes (forkserver); functions
+of this module stand in for it where a worker must raise or die, and are found there by
+import (pytest puts ``tests/`` on sys.path, which the workers inherit).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import signal
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from runlog import importer
+from runlog.importer import DUPLICATE, FAILED, NEW, import_paths
+from runlog.sources import SourceFile
+from runlog.store import Store
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "data" / "sample"
+#: A few corpus running FIT files (different devices) added to the sample.
+CORPUS_FIT = 4
+
+
+def _corpus_running_fit(corpus: Path, catalogue: pd.DataFrame, n: int) -> list[Path]:
+    rows = catalogue[(catalogue["format"] == "fit") & (catalogue["sport_norm"] == "run")
+                     & (catalogue["fitparse"] == "ok")]
+    return [corpus / p for p in sorted(rows["path"])[:n]]
+
+
+@pytest.fixture
+def archive(tmp_path: Path, corpus: Path, catalogue: pd.DataFrame) -> Path:
+    """data/sample + a few corpus FIT runs + an identical copy + a gzipped copy of one."""
+    root = tmp_path / "archive"
+    shutil.copytree(SAMPLE, root / "sample")
+    extra = root / "corpus"
+    extra.mkdir()
+    fits = _corpus_running_fit(corpus, catalogue, CORPUS_FIT)
+    assert len(fits) == CORPUS_FIT
+    for i, path in enumerate(fits):
+        shutil.copyfile(path, extra / f"{i:02d}_{path.name}")
+    shutil.copyfile(fits[0], extra / "zz_same_bytes.fit")          # identical content
+    (extra / "zz_gzipped.fit.gz").write_bytes(gzip.compress(fits[1].read_bytes()))
+    return root
+
+
+def _outcomes(result: importer.ImportResult) -> list[tuple]:
+    return [(o.path, o.fmt, o.outcome, o.reason, tuple(o.run_ids), o.matched_run_id, o.offset,
+             o.sha256) for o in result.outcomes]
+
+
+def test_parallel_import_equals_serial(tmp_path: Path, archive: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(importer, "POOL_MIN_FILES", 4)
+    serial_store, parallel_store = Store(tmp_path / "s1"), Store(tmp_path / "s2")
+    serial = import_paths(serial_store, [archive], jobs=1, batch_files=7)
+    seen: list[str] = []
+    parallel = import_paths(parallel_store, [archive], jobs=2, batch_files=7,
+                            on_file=lambda o: seen.append(o.path))
+
+    assert serial.workers == 0 and parallel.workers == 2
+    assert _outcomes(parallel) == _outcomes(serial)
+    assert seen == [o.path for o in serial.outcomes]      # on_file: once per file, in order
+    counts = serial.counts()
+    assert counts["new"] >= 71 + CORPUS_FIT - 1 and counts["failed"] == 0
+    assert counts["duplicate"] >= 2                        # identical bytes, gzipped copy
+    cols = ["run_id", "start_utc", "distance_m", "moving_s", "source_file"]
+    pd.testing.assert_frame_equal(parallel_store.runs()[cols].reset_index(drop=True),
+                                  serial_store.runs()[cols].reset_index(drop=True))
+    assert len(parallel_store.samples()) == len(serial_store.samples()) > 0
+    files = parallel_store.files().sort_values("path")["outcome"].tolist()
+    assert files == serial_store.files().sort_values("path")["outcome"].tolist()
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_unchanged_reimport_does_not_read_or_parse(tmp_path: Path, archive: Path,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   jobs: int) -> None:
+    store = Store(tmp_path / "store")
+    first = import_paths(store, [archive], jobs=jobs)
+    assert first.counts()["new"] > 0
+
+    def forbidden(*_args, **_kwargs):
+        raise AssertionError("an unchanged file was read or parsed")
+
+    read: list[str] = []
+    real_read = SourceFile.read_bytes
+
+    def counted_read(self: SourceFile) -> bytes:
+        read.append(self.display)
+        return real_read(self)
+
+    monkeypatch.setattr(importer, "process_file", forbidden)
+    monkeypatch.setattr(importer, "_parse_job", forbidden)
+    monkeypatch.setattr(SourceFile, "read_bytes", counted_read)
+    monkeypatch.setattr(importer, "POOL_MIN_FILES", 1)
+    again = import_paths(store, [archive], jobs=jobs)
+
+    # Only files that were identical copies of another file are read (and hashed) again:
+    # the files table holds one row per content, under the first path.
+    copies = [o.path for o in first.outcomes if "identical file" in o.reason]
+    assert copies and read == copies
+
+    assert [o.path for o in again.outcomes] == [o.path for o in first.outcomes]
+    assert all(o.outcome == DUPLICATE for o in again.outcomes)
+    reasons = {o.path: o.reason for o in again.outcomes}
+    assert all(reasons[p].startswith("already imported: same content as ") for p in copies)
+    assert all(r == "already imported: unchanged since the last import"
+               for p, r in reasons.items() if p not in copies)
+    assert again.workers == 0                              # no pool was even started
+    assert again.counts()["new_runs"] == 0
+
+
+def _faulty_job(display: str, *rest):
+    """Stand-in for _parse_job in the workers: dies on KILL files, raises on BOOM files."""
+    if "KILL" in display:
+        os.kill(os.getpid(), signal.SIGKILL)
+    if "BOOM" in display:
+        raise RuntimeError("reader exploded")
+    from runlog.importer import _parse_job  # the real one (not patched in the worker)
+
+    return _parse_job(display, *rest)
+
+
+def test_dead_or_raising_worker_fails_only_its_file(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    samples = sorted(p for p in SAMPLE.rglob("*") if p.is_file())[:12]
+    for i, path in enumerate(samples):
+        tag = "KILL_" if i == 3 else "BOOM_" if i == 7 else ""
+        shutil.copyfile(path, folder / f"{i:02d}_{tag}{path.name}")
+    monkeypatch.setattr(importer, "_parse_job", _faulty_job)
+    monkeypatch.setattr(importer, "POOL_MIN_FILES", 2)
+
+    result = import_paths(Store(tmp_path / "store"), [folder], jobs=2)
+
+    by_name = {Path(o.path).name: o for o in result.outcomes}
+    assert len(by_name) == len(samples)
+    killed = next(o for n, o in by_name.items() if "KILL_" in n)
+    raised = next(o for n, o in by_name.items() if "BOOM_" in n)
+    assert killed.outcome == FAILED and "died" in killed.reason
+    assert raised.outcome == FAILED and "RuntimeError: reader exploded" in raised.reason
+    others = [o for n, o in by_name.items() if "KILL_" not in n and "BOOM_" not in n]
+    assert others and all(o.outcome == NEW for o in others)
+    assert result.workers == 2
+    # failed files are recorded and tried again next time
+    files = Store(tmp_path / "store").files()
+    assert set(files.loc[files["outcome"] == FAILED, "path"]) == {killed.path, raised.path}
