@@ -1,0 +1,397 @@
+"""Benchmark: importing a whole archive — throughput, memory, re-import, 5-year report/chart.
+
+Everything runs on real corpus files (never synthetic FIT bytes). Four measurements:
+
+1. **Throughput, same files.** The corpus' running FIT files (catalogue: FIT or FIT.gz,
+   ``sport_norm == run``, fitparse ``ok``), each once, form the *distinct set*.
+
+   * ``fitparse alone``: ``FitFile(...).get_messages()`` over every message of every file
+     of the set (the decode only: no Activity, no metrics, no store).
+   * ``runlog end to end``: ``import_paths`` of the same set into a *fresh* store (discover,
+     read, hash, decode, quality, metrics, duplicate check, Parquet commit), repeated
+     ``--repeats`` times into new stores; the median is reported, for ``jobs=1`` and for
+     ``jobs=os.cpu_count()`` (pool start-up included).
+
+   Both are record messages per wall-clock second, in the same run of this script. Copies
+   of one file cannot measure parsing (an identical copy is recognised by its content hash
+   and never parsed), hence fresh stores.
+2. **Archive of ~1,000 files.** The distinct set copied (renamed, in ``copy_NNN/``
+   folders) until it holds ``--files`` files. First import into a fresh store (the copies
+   are hashed, matched by content and not parsed), then the **unchanged re-import**, timed
+   in-process (``import_paths``) and as the CLI a runner types (``runlog import -q``, new
+   process, Python start-up included).
+3. **Peak memory.** Every phase runs in its own child process; its peak RSS (``ru_maxrss``)
+   is reported for the main process and for its largest worker (``RUSAGE_CHILDREN``).
+4. **5-year store** (``--years``, ``--runs``): built from the runs the distinct set
+   imported — each stored run (row, samples, cadence bins) is copied with its start time
+   (and every sample timestamp) shifted to a new day, so that runs fall every
+   ``years × 365.25 / runs`` days; new run ids come from the new start
+   (``runlog.importer.run_id_for``); written through ``Store.writer().add_runs`` in chunks.
+   Then ``runlog report`` (table) and ``runlog chart -o out.png`` are timed as CLI
+   processes (start-up included) and in-process (``RunLog.runs()`` + table rendering;
+   ``RunLog.chart``), and the in-process report is profiled (top functions by cumulative
+   time) with ``--profile``.
+
+Usage::
+
+    .venv/bin/python benchmarks/import_archive.py [--corpus PATH] [--files 1000]
+        [--repeats 3] [--years 5] [--runs 1500] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import platform
+import pstats
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+MIB = 1024 * 1024
+RUNLOG_CLI = Path(sys.executable).with_name("runlog")
+
+
+def default_corpus() -> Path:
+    """$RUNLOG_CORPUS, else ../shared/corpus beside the repository."""
+    env = os.environ.get("RUNLOG_CORPUS")
+    return Path(env) if env else REPO.parent / "shared" / "corpus"
+
+
+def running_fit_paths(corpus: Path) -> list[Path]:
+    """The corpus' running FIT files (plain or gzipped) that fitparse reads cleanly."""
+    import pandas as pd
+
+    cat = pd.read_csv(corpus / "catalogue.csv")
+    is_fit = (cat["format"] == "fit") | ((cat["format"] == "gz") & (cat["inner_format"] == "fit"))
+    rows = cat[is_fit & (cat["sport_norm"] == "run") & (cat["fitparse"] == "ok")]
+    return [corpus / p for p in sorted(rows["path"])]
+
+
+def _fit_bytes(path: Path) -> bytes:
+    import gzip
+
+    data = path.read_bytes()
+    return gzip.decompress(data) if path.name.endswith(".gz") else data
+
+
+def _tree_rss_bytes(root: int) -> int:
+    """Summed RSS of ``root`` and all its descendants (forkserver, workers), from /proc."""
+    parent: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    page = os.sysconf("SC_PAGE_SIZE")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry}/statm") as fh:
+                rss[int(entry)] = int(fh.read().split()[1]) * page
+        except (OSError, IndexError, ValueError):
+            continue
+        parent[int(entry)] = int(fields[1])
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo.extend(child for child, ppid in parent.items() if ppid == pid)
+    return total
+
+
+class TreeMemory:
+    """Samples the process tree's summed RSS every ``interval_s``; ``peak`` in bytes."""
+
+    def __init__(self, interval_s: float = 0.05) -> None:
+        self.interval_s = interval_s
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _tree_rss_bytes(os.getpid()))
+            self._stop.wait(self.interval_s)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _tree_rss_bytes(os.getpid()))
+
+
+def _usage(tree: TreeMemory | None = None) -> dict:
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    return {"maxrss_main_mib": me.ru_maxrss / 1024,
+            "tree_peak_mib": (tree.peak if tree else 0) / MIB}
+
+
+# --- phases, each run in a child process (clean peak-memory figures) ------------------------
+
+def phase_fitparse(folder: str) -> dict:
+    """Decode every message of every file with fitparse; count record messages."""
+    from fitparse import FitFile
+
+    files = sorted(Path(folder).iterdir())
+    blobs = [_fit_bytes(p) for p in files]
+    t0 = time.perf_counter()
+    records = messages = 0
+    for data in blobs:
+        for msg in FitFile(io.BytesIO(data)).get_messages():
+            messages += 1
+            records += msg.name == "record"
+    wall = time.perf_counter() - t0
+    return {"wall_s": wall, "records": records, "messages": messages, "files": len(files),
+            **_usage()}
+
+
+def phase_import(store: str, folder: str, jobs: int | None) -> dict:
+    """import_paths(folder) into ``store``; outcome counts, wall time, peak memory."""
+    from runlog.importer import import_paths
+    from runlog.store import Store
+
+    with TreeMemory() as tree:
+        t0 = time.perf_counter()
+        result = import_paths(Store(store), [folder], jobs=jobs)
+        wall = time.perf_counter() - t0
+    return {"wall_s": wall, "counts": result.counts(), "workers": result.workers,
+            **_usage(tree)}
+
+
+def phase_report(store: str, out: str, profile: bool) -> dict:
+    """In-process report (runs + assessment + table) and chart on ``store``."""
+    from runlog.api import open_store
+    from runlog.report import render_table, runs_table
+
+    t0 = time.perf_counter()
+    log = open_store(store)
+    runs = log.runs()
+    text = render_table(runs_table(runs))
+    report_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    open_store(store).chart(out)
+    chart_s = time.perf_counter() - t0
+    top = ""
+    if profile:
+        prof = cProfile.Profile()
+        prof.enable()
+        render_table(runs_table(open_store(store).runs()))
+        prof.disable()
+        buf = io.StringIO()
+        pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(18)
+        top = buf.getvalue()
+    return {"report_s": report_s, "chart_s": chart_s, "lines": text.count("\n"),
+            "runs": len(runs), "profile": top, **_usage()}
+
+
+PHASES = {"fitparse": phase_fitparse, "import": phase_import, "report": phase_report}
+
+
+def run_phase(name: str, **kwargs) -> dict:
+    """Run a phase in a fresh Python process; its JSON result."""
+    cmd = [sys.executable, __file__, "--phase", name, "--args", json.dumps(kwargs)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def timed_cli(*args: str) -> float:
+    """Wall time of one ``runlog`` CLI process (output discarded)."""
+    t0 = time.perf_counter()
+    subprocess.run([str(RUNLOG_CLI), *args], check=False, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+# --- archive and 5-year store builders ------------------------------------------------------
+
+def build_distinct(paths: list[Path], folder: Path) -> None:
+    folder.mkdir(parents=True)
+    for i, path in enumerate(paths):
+        shutil.copyfile(path, folder / f"{i:03d}_{path.name}")
+
+
+def build_copies(distinct: Path, n_files: int, folder: Path) -> int:
+    """Renamed copies of the distinct set in copy_NNN/ folders, until ``n_files``."""
+    files = sorted(distinct.iterdir())
+    made = 0
+    copy = 0
+    while made < n_files:
+        sub = folder / f"copy_{copy:03d}"
+        sub.mkdir(parents=True)
+        for path in files[: n_files - made]:
+            shutil.copyfile(path, sub / path.name)
+            made += 1
+        copy += 1
+    return made
+
+
+def build_years_store(source_store: Path, target: Path, years: float, n_runs: int) -> dict:
+    """Copy the stored runs of ``source_store`` onto ``n_runs`` days spread over ``years``."""
+    import pandas as pd
+
+    from runlog.importer import run_id_for
+    from runlog.store import Store
+
+    src = Store(source_store)
+    runs = src.runs().reset_index(drop=True)
+    samples = src.samples()
+    bins = src.cadence_bins()
+    by_run = {rid: frame for rid, frame in samples.groupby("run_id", sort=False)}
+    bins_by_run = {rid: frame for rid, frame in bins.groupby("run_id", sort=False)}
+    first_day = pd.Timestamp("2021-01-04", tz="UTC")
+    spacing = pd.Timedelta(days=years * 365.25 / n_runs)
+    store = Store(target)
+    total_samples = 0
+    chunk = 150
+    for lo in range(0, n_runs, chunk):
+        rows, parts, bin_parts = [], [], []
+        for i in range(lo, min(lo + chunk, n_runs)):
+            row = runs.iloc[i % len(runs)].copy()
+            start = pd.Timestamp(row["start_utc"])
+            new_day = (first_day + spacing * i).normalize()
+            shift = new_day + (start - start.normalize()) - start
+            rid = run_id_for(start + shift, None)
+            old = row["run_id"]
+            row["run_id"] = rid
+            row["start_utc"] = start + shift
+            row["source_file"] = f"{row['source_file']}#copy{i}"
+            row["file_sha256"] = None
+            rows.append(row)
+            s = by_run[old].copy()
+            s["run_id"] = rid
+            s["timestamp"] = s["timestamp"] + shift
+            parts.append(s)
+            total_samples += len(s)
+            if old in bins_by_run:
+                bin_parts.append(bins_by_run[old].assign(run_id=rid))
+        with store.writer() as tx:
+            tx.add_runs(pd.DataFrame(rows).reset_index(drop=True),
+                        pd.concat(parts, ignore_index=True),
+                        pd.concat(bin_parts, ignore_index=True) if bin_parts else None)
+    return {"runs": len(store.runs()), "samples": total_samples}
+
+
+# --- main -------------------------------------------------------------------------------------
+
+def machine() -> str:
+    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()[:15]
+    return "\n".join([f"nproc: {os.cpu_count()}   python {platform.python_version()}   "
+                      f"{platform.platform()}", *lscpu])
+
+
+def verdict(ok: bool) -> str:
+    return "MET" if ok else "NOT MET"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, default=default_corpus())
+    parser.add_argument("--files", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--years", type=float, default=5.0)
+    parser.add_argument("--runs", type=int, default=1500)
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--phase", choices=sorted(PHASES))
+    parser.add_argument("--args", default="{}")
+    opts = parser.parse_args()
+    if opts.phase:
+        print(json.dumps(PHASES[opts.phase](**json.loads(opts.args))))
+        return
+
+    print("== machine\n" + machine())
+    paths = running_fit_paths(opts.corpus)
+    cpus = os.cpu_count() or 1
+    with tempfile.TemporaryDirectory(prefix="runlog-bench-") as tmp:
+        work = Path(tmp)
+        distinct = work / "distinct"
+        build_distinct(paths, distinct)
+
+        print(f"\n== 1. throughput: {len(paths)} distinct real running FIT files "
+              f"({sum(p.stat().st_size for p in paths) / MIB:.1f} MiB)")
+        fp = run_phase("fitparse", folder=str(distinct))
+        fp_rate = fp["records"] / fp["wall_s"]
+        print(f"fitparse alone   : {fp['records']} records ({fp['messages']} messages) in "
+              f"{fp['wall_s']:.2f} s = {fp_rate:,.0f} records/s; peak "
+              f"{fp['maxrss_main_mib']:.0f} MiB")
+        rates: dict[str, float] = {}
+        first_store = None
+        for jobs in (1, cpus):
+            walls, last = [], {}
+            for k in range(opts.repeats):
+                store = work / f"fresh_j{jobs}_{k}"
+                last = run_phase("import", store=str(store), folder=str(distinct), jobs=jobs)
+                walls.append(last["wall_s"])
+                first_store = first_store or store
+            wall = statistics.median(walls)
+            rates[f"jobs={jobs}"] = fp["records"] / wall
+            print(f"runlog jobs={jobs:<2}    : median {wall:.2f} s of "
+                  f"{', '.join(f'{w:.2f}' for w in walls)} = {fp['records'] / wall:,.0f} "
+                  f"records/s = {fp['records'] / wall / fp_rate:.1f}× fitparse; "
+                  f"workers {last['workers']}; {last['counts']}; peak main "
+                  f"{last['maxrss_main_mib']:.0f} MiB, all processes together "
+                  f"{last['tree_peak_mib']:.0f} MiB")
+        best = max(rates.values())
+        print(f"target end-to-end ≥ 50× fitparse: {best / fp_rate:.1f}× → "
+              f"{verdict(best >= 50 * fp_rate)}")
+
+        print(f"\n== 2./3. archive of {opts.files} files (renamed copies of the distinct set)")
+        archive = work / "archive"
+        build_copies(distinct, opts.files, archive)
+        store = work / "archive_store"
+        first = run_phase("import", store=str(store), folder=str(archive), jobs=None)
+        print(f"first import     : {first['wall_s']:.2f} s, {first['counts']}, workers "
+              f"{first['workers']}; peak main {first['maxrss_main_mib']:.0f} MiB, all "
+              f"processes together {first['tree_peak_mib']:.0f} MiB")
+        again = run_phase("import", store=str(store), folder=str(archive), jobs=None)
+        print(f"unchanged re-import (in-process import_paths): {again['wall_s']:.2f} s, "
+              f"{again['counts']}")
+        cli_s = timed_cli("--store", str(store), "import", "-q", str(archive))
+        print(f"unchanged re-import (CLI `runlog import -q`, new process): {cli_s:.2f} s")
+        print(f"target unchanged re-import of {opts.files} files < 2 s: "
+              f"{verdict(max(cli_s, again['wall_s']) < 2)}")
+        total = max(first["tree_peak_mib"], first["maxrss_main_mib"])
+        print(f"peak memory, import of {opts.files} files (main + forkserver + workers, "
+              f"summed RSS sampled every 50 ms): {total:.0f} MiB = {total * MIB / 1e6:.0f} MB"
+              f" → target < 300 MB: {verdict(total * MIB / 1e6 < 300)} (only "
+              f"{first['counts']['new_runs']} new runs: the copies are matched by hash)")
+
+        print(f"\n== 4. {opts.years:g}-year store")
+        years_store = work / "years_store"
+        t0 = time.perf_counter()
+        built = build_years_store(first_store, years_store, opts.years, opts.runs)
+        print(f"built from the {len(paths)}-file store's runs in "
+              f"{time.perf_counter() - t0:.1f} s: {built['runs']} runs, "
+              f"{built['samples']:,} samples")
+        rep = run_phase("report", store=str(years_store), out=str(work / "chart.png"),
+                        profile=opts.profile)
+        cli_report = timed_cli("--store", str(years_store), "report")
+        cli_chart = timed_cli("--store", str(years_store), "chart", "-o",
+                              str(work / "chart_cli.png"))
+        print(f"report in-process: {rep['report_s']:.2f} s ({rep['runs']} runs); "
+              f"CLI `runlog report`: {cli_report:.2f} s")
+        print(f"chart  in-process: {rep['chart_s']:.2f} s; CLI `runlog chart -o x.png`: "
+              f"{cli_chart:.2f} s")
+        print(f"target report and chart on {opts.years:g} years < 1 s: in-process "
+              f"{verdict(max(rep['report_s'], rep['chart_s']) < 1)}, CLI "
+              f"{verdict(max(cli_report, cli_chart) < 1)}")
+        if rep["profile"]:
+            print("\n== profile of the in-process report (cumulative)\n" + rep["profile"])
+
+
+if __name__ == "__main__":
+    main()
