@@ -375,6 +375,8 @@ def _week_block(probe: _Probe) -> tuple[int | None, dict]:
     if status == "not_assessed":
         info["message"] = str(probe.distance_rule("weekly_jump", 0.0).loc[PLANNED_ID, "note"])
         return None, info
+    if left is None:
+        return None, info
     above = probe.distance_rule("weekly_jump", (left or 0) + 1).loc[PLANNED_ID]
     info["flag_above"] = str(above["message"])
     jump = f"{float(above['threshold']):.0f} %"
@@ -486,7 +488,8 @@ def plan_next(runs: pd.DataFrame, annotations: pd.DataFrame, profile: dict, *,
     has_history = len(runs) > 0
     if has_history:
         latest = runs.sort_values("start_utc").iloc[-1]
-        offset = float(latest.get("tz_offset_min", 0) or 0)
+        tz = latest.get("tz_offset_min")
+        offset = 0.0 if tz is None or pd.isna(tz) else float(tz)
         latest_id = str(latest["run_id"])
     else:
         offset, latest_id = 0.0, None

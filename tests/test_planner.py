@@ -272,6 +272,15 @@ def test_planned_with_knee_pain_is_one_step_higher(steady, tmp_path: Path) -> No
     assert any(f["rule"] == "knee_pain_recent" for f in p["planned"]["flags"])
 
 
+def test_unknown_offset_is_utc(steady) -> None:
+    log, when = steady
+    store = log.store
+    runs = store.runs().assign(tz_offset_min=pd.array([pd.NA] * len(store.runs()),
+                                                      dtype="Int64"))
+    p = plan_next(runs, store.annotations(), {}, when=when.tz_localize(None))
+    assert p["when_utc"] == when.isoformat() and p["ceiling_distance_m"] is not None
+
+
 def test_bad_planned_distance_is_an_input_error(steady) -> None:
     log, when = steady
     with pytest.raises(InputError):
