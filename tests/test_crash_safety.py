@@ -1,0 +1,197 @@
+"""Crash safety, for real: ``runlog import`` killed with SIGKILL at random moments.
+
+Set-up: 30 real files (27 GPX and 3 FIT runs of ``data/sample``) in one folder. A clean
+import of the folder into its own store is the reference: run ids, distances and the number
+of samples of every run.
+
+The store under test first gets a complete import of 5 of those files and two annotations.
+Then, round after round, an import of the whole folder is started in
+a subprocess and killed with SIGKILL after a seeded random delay between a few milliseconds
+and a few seconds — during start-up, while files are parsed, while a batch is written, or
+between batches. Half of the rounds run ``python -m runlog.cli import`` (one commit at the
+end), half run the importer with 3 files per batch (a commit every few files, so kills land
+inside and between commits too). After every kill:
+
+* ``Store(S).check() == []`` — exactly nothing: no missing or unreadable table file, no
+  samples part with a wrong row count, no run without samples, no orphaned samples, bins or
+  annotations. (Leftover ``.tmp`` files of the killed writer are *not* problems: the manifest
+  never lists them and the next writer deletes them; that is checked at the end.)
+* every stored run is one of the reference runs, stored once, with exactly the reference's
+  number of samples and distance (no half-written run);
+* every file the files table calls ``new`` has its runs in the store;
+* the annotations are exactly those made before the kills.
+
+Finally the import is run to completion: exit 0, the store holds exactly the reference runs
+(same run ids, distances and sample counts), check() is empty, annotations are unchanged and
+no temporary file is left in the store directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from runlog.importer import import_paths
+from runlog.store import Store
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "data" / "sample"
+#: Kill delays [s] are log-uniform within a band: during interpreter start-up and discovery,
+#: while the first files are parsed, and late (parsing, commits of small batches, the final
+#: write; a 3-file batch is first committed ~4-5 s after the start on a 2-core machine).
+DELAY_BANDS_S = {"early": (0.005, 0.3), "parsing": (0.3, 2.5), "late": (3.5, 8.0)}
+#: The CI rounds: (importer, band). "cli" commits once at the end, "small" every 3 files.
+ROUNDS = (("cli", "early"), ("small", "late"), ("cli", "parsing"), ("small", "early"),
+          ("small", "late"), ("cli", "parsing"), ("small", "parsing"), ("small", "late"))
+SEED = 20261121
+#: Importer run with small batches (a commit every 3 files).
+SMALL_BATCH_IMPORT = (
+    "import sys; from runlog.importer import import_paths; from runlog.store import Store; "
+    "import_paths(Store(sys.argv[1]), [sys.argv[2]], batch_files=3)"
+)
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("RUNLOG_STORE", None)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def runlog_cli(store: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``python -m runlog.cli --store STORE ARGS`` to completion."""
+    return subprocess.run([sys.executable, "-m", "runlog.cli", "--store", str(store), *args],
+                          capture_output=True, text=True, timeout=timeout, env=_env())
+
+
+def sample_files() -> list[Path]:
+    """27 GPX runs and 3 FIT runs from data/sample (sorted, so always the same 30)."""
+    gpx = sorted((SAMPLE / "runpandas-session").glob("*.gpx.gz"))[:27]
+    fit = sorted((SAMPLE / "fit").glob("*.fit"))[:3]
+    return [*gpx, *fit]
+
+
+def store_state(store: Store) -> pd.DataFrame:
+    """run_id → distance_m and number of samples, sorted by run_id."""
+    runs = store.runs()[["run_id", "distance_m"]]
+    counts = store.samples().groupby("run_id").size().rename("n_samples")
+    state = runs.set_index("run_id").join(counts).fillna({"n_samples": 0})
+    return state.sort_index()
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    files = sample_files()
+    assert len(files) == 30, "data/sample changed: pick 30 files again"
+    target = tmp_path_factory.mktemp("import-me")
+    for path in files:
+        shutil.copy(path, target / path.name)
+    return target
+
+
+@pytest.fixture(scope="module")
+def reference(folder: Path, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    """The state after one clean, uninterrupted import of the folder."""
+    store = Store(tmp_path_factory.mktemp("reference") / "store")
+    result = import_paths(store, [folder])
+    assert result.counts()["failed"] == 0
+    state = store_state(store)
+    assert len(state) == 30 and (state["n_samples"] > 0).all()
+    return state
+
+
+def _start_import(store: Path, folder: Path, small_batches: bool) -> subprocess.Popen:
+    if small_batches:
+        command = [sys.executable, "-c", SMALL_BATCH_IMPORT, str(store), str(folder)]
+    else:
+        command = [sys.executable, "-m", "runlog.cli", "--store", str(store), "import", "-q",
+                   str(folder)]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=_env(), start_new_session=True)
+
+
+def _kill_tree(process: subprocess.Popen) -> None:
+    """SIGKILL the import; then clear its orphaned pool workers (same session, started here)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)   # the session created for this import only
+
+
+def _assert_consistent(store_dir: Path, reference: pd.DataFrame,
+                       annotations: pd.DataFrame, when: str) -> pd.DataFrame:
+    store = Store(store_dir)
+    assert store.check() == [], f"{when}: {store.check()}"
+    state = store_state(store)
+    assert not state.index.duplicated().any(), when
+    unknown = set(state.index) - set(reference.index)
+    assert not unknown, f"{when}: runs not in a clean import: {unknown}"
+    expected = reference.loc[state.index]
+    assert (state["n_samples"] == expected["n_samples"]).all(), \
+        f"{when}: half-written runs:\n{state[state['n_samples'] != expected['n_samples']]}"
+    np.testing.assert_allclose(state["distance_m"], expected["distance_m"], rtol=1e-9)
+    files = store.files()
+    for _, row in files[files["outcome"] == "new"].iterrows():
+        ids = [r for r in str(row["run_ids"]).split(",") if r]
+        assert set(ids) <= set(state.index), f"{when}: {row['path']} lost its runs {ids}"
+    pd.testing.assert_frame_equal(store.annotations(), annotations, obj=f"annotations {when}")
+    return state
+
+
+def test_import_killed_at_random_moments_never_damages_the_store(
+        folder: Path, reference: pd.DataFrame, tmp_path: Path) -> None:
+    store_dir = tmp_path / "store"
+    first = tmp_path / "first"
+    first.mkdir()
+    for path in sorted(folder.iterdir())[:5]:
+        shutil.copy(path, first / path.name)
+    import_paths(Store(store_dir), [first], jobs=1)
+    run_ids = list(Store(store_dir).runs()["run_id"])
+    assert len(run_ids) == 5
+    with Store(store_dir).writer() as tx:
+        for run_id, pain in zip(run_ids[:2], (3, 6), strict=True):
+            tx.set_annotation(run_id, knee_pain=pain, note=f"before the kills ({pain})")
+    annotations = Store(store_dir).annotations()
+    assert len(annotations) == 2
+
+    rng = random.Random(SEED)
+    history: list[tuple[float, bool, int, bool]] = []
+    for round_no, (importer, band) in enumerate(ROUNDS):
+        low, high = DELAY_BANDS_S[band]
+        delay = math.exp(rng.uniform(math.log(low), math.log(high)))
+        small = importer == "small"
+        process = _start_import(store_dir, folder, small_batches=small)
+        time.sleep(delay)
+        finished = process.poll() is not None
+        _kill_tree(process)
+        stderr = process.stderr.read().decode() if process.stderr else ""
+        if finished:       # it beat the clock: then it must have succeeded
+            assert process.returncode == 0, stderr
+        when = f"round {round_no} ({'3-file batches' if small else 'CLI'}, killed after " \
+               f"{delay * 1000:.0f} ms)"
+        state = _assert_consistent(store_dir, reference, annotations, when)
+        history.append((delay, small, len(state), finished))
+        print(f"{when}: {len(state)} runs stored, finished={finished}")
+
+    done = runlog_cli(store_dir, "import", "-q", str(folder))
+    assert done.returncode == 0, done.stderr
+    final = _assert_consistent(store_dir, reference, annotations, "after the final import")
+    pd.testing.assert_frame_equal(final, reference)
+    leftovers = [p.name for p in store_dir.iterdir() if p.name.endswith(".tmp")]
+    assert leftovers == [], leftovers
+    # the kills really hit an import in progress, and work done before a kill was kept
+    assert sum(not finished for *_, finished in history) >= len(ROUNDS) // 2, history
+    assert any(5 < n < 30 for _, _, n, _ in history), history
