@@ -183,6 +183,24 @@ class RunLog:
                 tx.update_runs(weather.rename(columns=STORE_COLUMNS))
         return weather, messages
 
+    # --- planning -------------------------------------------------------------------------
+    def plan_next(self, when: str | pd.Timestamp | None = None,
+                  distance_km: float | None = None, weather: dict | None = None) -> dict:
+        """How far to run next; see :func:`runlog.planner.plan_next`.
+
+        ``when``: planned start, 'YYYY-MM-DD HH:MM' local time (default now);
+        ``distance_km``: a distance in mind [km]; ``weather``: runner-given air_temp_c [°C],
+        humidity_pct [%], wind_kmh [km/h] (never fetched).
+        """
+        from runlog.planner import parse_when, plan_next
+
+        start = when if isinstance(when, pd.Timestamp) else parse_when(when)
+        return plan_next(self.store.runs(), self.store.annotations(), self.store.profile(),
+                         when=start, cadence_bins=self.store.cadence_bins(),
+                         planned_distance_m=None if distance_km is None
+                         else distance_km * 1000.0,
+                         weather=weather)
+
     # --- what the runner tells us ---------------------------------------------------------
     def annotate(self, run: str, **fields) -> pd.Series:
         """Record what the runner says about a run; None leaves a field unchanged."""

@@ -433,6 +433,45 @@ def store_rebuild(ctx: click.Context, paths: tuple[Path, ...]) -> None:
                "Problems remain: see `runlog store check`.")
 
 
+@cli.command("next")
+@click.option("--when", metavar="'YYYY-MM-DD HH:MM'",
+              help="Planned start, your local time [default: now].")
+@click.option("--distance-km", type=click.FloatRange(0, 1000, min_open=True),
+              help="A distance you have in mind [km]: the flags and levels it would get.")
+@click.option("--weather", "use_weather", is_flag=True,
+              help="Check heat/cold for the run with the values you give (--air-temp-c, "
+                   "--humidity-pct, --wind-kmh). Live forecasts are never fetched (offline).")
+@click.option("--air-temp-c", type=_range(-60, 60), help="Air temperature [°C] (--weather).")
+@click.option("--humidity-pct", type=_range(0, 100), help="Relative humidity [%] (--weather).")
+@click.option("--wind-kmh", type=_range(0, 200), help="Wind speed [km/h] (--weather).")
+@FORMAT_OPTION
+@click.pass_context
+def next_cmd(ctx: click.Context, when: str | None, distance_km: float | None,
+             use_weather: bool, air_temp_c: float | None, humidity_pct: float | None,
+             wind_kmh: float | None, fmt: str) -> None:
+    """How far can I run next? The longest run that raises no load flag, from your history.
+
+    Uses the same rule functions as the report: the ceiling is what the report would flag
+    one metre later. Also: distance left this week before the 7-day jump rule, a restart
+    after a break, recent knee pain or cramps, and (with --distance-km) what a planned run
+    would raise.
+    """
+    given = {"air_temp_c": air_temp_c, "humidity_pct": humidity_pct, "wind_kmh": wind_kmh}
+    if any(v is not None for v in given.values()) and not use_weather:
+        raise click.UsageError("weather values need --weather")
+    if use_weather and air_temp_c is None:
+        raise click.UsageError("--weather needs at least --air-temp-c: runlog does not fetch "
+                               "live forecasts (today's weather is not in its archive)")
+    plan = _log(ctx).plan_next(when=when, distance_km=distance_km,
+                               weather=given if use_weather else None)
+    if fmt == "json":
+        click.echo(json.dumps(plan, indent=2, ensure_ascii=False))
+        return
+    from runlog.planner import render_plan
+
+    click.echo(render_plan(plan))
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="runlog")

@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -195,3 +196,23 @@ def test_weather_offline_keeps_working(runner: CliRunner, tmp_path: Path, monkey
     assert result.exit_code == EXIT_OK
     assert "Weather for 0 runs; 1 without." in result.output
     assert invoke(runner, store, "report").exit_code == EXIT_OK
+
+
+def test_next_answers_from_the_history(runner: CliRunner, tmp_path: Path) -> None:
+    store = tmp_path / "s"
+    empty = invoke(runner, store, "next")
+    assert empty.exit_code == EXIT_OK and "gently" in empty.output.lower()
+    session = sorted((SAMPLE / "runpandas-session").glob("*.gpx.gz"))[:8]
+    invoke(runner, store, "import", "--quiet", *map(str, session))
+    last = json.loads(invoke(runner, store, "report", "--format", "json").output)["runs"][-1]
+    when = pd.Timestamp(last["start_local"]).tz_localize(None) + pd.Timedelta(days=2)
+    result = invoke(runner, store, "next", "--when", when.strftime("%Y-%m-%d %H:%M"),
+                    "--distance-km", "30", "--format", "json")
+    assert result.exit_code == EXIT_OK, result.output
+    plan = json.loads(result.output)
+    assert plan["ceiling_distance_m"] > 0
+    planned = {f["rule"]: f["level"] for f in plan["planned"]["flags"]}
+    assert planned.get("session_spike") == 2
+    assert plan["planned"]["knee_risk"] == "high"
+    no_temp = runner.invoke(cli, ["--store", str(store), "next", "--weather"])
+    assert no_temp.exit_code == EXIT_USAGE and "live forecasts" in no_temp.output
