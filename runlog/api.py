@@ -165,7 +165,8 @@ class RunLog:
 
     # --- weather ------------------------------------------------------------------------
     def fetch_weather(self, since: str | None = None, until: str | None = None,
-                      client=None) -> tuple[pd.DataFrame, list[str]]:
+                      client=None, run_ids: Iterable[str] | None = None,
+                      ) -> tuple[pd.DataFrame, list[str]]:
         """Fill in hourly archive weather for runs that lack it (needs the network).
 
         Returns (weather rows written, messages for runs left without weather). Offline or
@@ -174,6 +175,8 @@ class RunLog:
         from runlog.weather import STORE_COLUMNS, WeatherClient, weather_for_runs
 
         runs = self.runs(since, until)
+        if run_ids is not None:
+            runs = runs[runs["run_id"].isin(set(run_ids))]
         if "weather_source" in runs:
             runs = runs[runs["weather_source"].isna()]
         client = client or WeatherClient(cache_dir=self.root / "cache" / "weather")

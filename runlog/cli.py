@@ -93,8 +93,12 @@ def _outcome_line(o: FileOutcome) -> str:
                 type=click.Path(exists=True, path_type=Path))
 @FORMAT_OPTION
 @click.option("--quiet", "-q", is_flag=True, help="No per-file lines, only the summary.")
+@click.option("--weather", "with_weather", is_flag=True,
+              help="Also fetch archive weather for the new runs (network; see `runlog "
+                   "weather`). Offline, the import still completes.")
 @click.pass_context
-def import_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str, quiet: bool) -> None:
+def import_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str, quiet: bool,
+               with_weather: bool) -> None:
     """Import FIT/GPX/TCX files, folders, .gz, .zip and Strava/Garmin exports, then report.
 
     Prints one line per file (new / duplicate / skipped / failed, with the reason), a
@@ -125,6 +129,12 @@ def import_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str, quiet: boo
         if bar is not None:
             bar.__exit__(None, None, None)
     counts = result.counts()
+    if with_weather and result.new_run_ids:
+        filled, messages = log.fetch_weather(run_ids=result.new_run_ids)
+        if fmt == "table":
+            click.echo(f"Weather for {len(filled)} new runs; {len(messages)} without.")
+            for line in messages:
+                click.echo(f"  {line}")
     new_runs = log.runs()
     new_runs = new_runs[new_runs["run_id"].isin(result.new_run_ids)]
     if fmt == "json":
