@@ -10,7 +10,11 @@ Everything runs on real corpus files (never synthetic FIT bytes). Four measureme
    * ``runlog end to end``: ``import_paths`` of the same set into a *fresh* store (discover,
      read, hash, decode, quality, metrics, duplicate check, Parquet commit), repeated
      ``--repeats`` times into new stores; the median is reported, for ``jobs=1`` and for
-     ``jobs=os.cpu_count()`` (pool start-up included).
+     ``jobs=os.cpu_count()`` (pool start-up included; the pool only starts from
+   ``runlog.importer.POOL_MIN_FILES`` files needing parsing, so a smaller set runs in
+   one process either way).
+1b. **Process pool.** ``data/sample`` (71 real GPX/FIT files) into fresh stores with
+   ``jobs=1`` and ``jobs=os.cpu_count()``: what the pool gains (or costs) on this machine.
 
    Both are record messages per wall-clock second, in the same run of this script. Copies
    of one file cannot measure parsing (an identical copy is recognised by its content hash
@@ -373,6 +377,22 @@ def main() -> None:
         best = max(rates.values())
         print(f"target end-to-end ≥ 50× fitparse: {best / fp_rate:.1f}× → "
               f"{verdict(best >= 50 * fp_rate)}")
+
+        sample = REPO / "data" / "sample"
+        n_sample = sum(1 for p in sample.rglob("*") if p.is_file())
+        print(f"\n== 1b. process pool: data/sample ({n_sample} real files, GPX + FIT) into "
+              f"fresh stores, {opts.repeats} repeats")
+        for jobs in (1, cpus):
+            walls, last = [], {}
+            for k in range(opts.repeats):
+                last = run_phase("import", store=str(work / f"sample_j{jobs}_{k}"),
+                                 folder=str(sample), jobs=jobs)
+                walls.append(last["wall_s"])
+            wall = statistics.median(walls)
+            print(f"runlog jobs={jobs:<2}    : median {wall:.2f} s of "
+                  f"{', '.join(f'{w:.2f}' for w in walls)} = {n_sample / wall:.1f} files/s; "
+                  f"workers {last['workers']}; new runs {last['counts']['new_runs']}; all "
+                  f"processes together {last['tree_peak_mib']:.0f} MiB")
 
         print(f"\n== 2./3. archive of {opts.files} files (renamed copies of the distinct set)")
         archive = work / "archive"

@@ -64,9 +64,14 @@ INFERRED_RUN_MAX_SPEED_MPS = 6.5
 DUPLICATE_START_TOLERANCE_S = 60.0
 #: ... and distances within this fraction of the larger one.
 DUPLICATE_DISTANCE_TOLERANCE = 0.02
-#: A process pool is started only once this many files need parsing (its start-up, ~1 s,
-#: costs more than it saves on a handful of files).
-POOL_MIN_FILES = 16
+#: A process pool is started only once this many files need parsing: its start-up (a
+#: forkserver importing pandas/pyarrow/fitparse, 1–3 s on 2 cores) costs more than it
+#: saves on fewer files (~0.1 s each in one process).
+POOL_MIN_FILES = 48
+#: Imported once in the forkserver, shared by every worker forked from it.
+WORKER_PRELOAD = ("runlog.importer", "runlog.readers.fit", "runlog.readers.fastfit",
+                  "runlog.readers.gpx", "runlog.readers.tcx", "runlog.metrics",
+                  "runlog.quality", "timezonefinder")
 #: Files in flight per worker (submitted, result not yet consumed): bounds memory.
 IN_FLIGHT_PER_WORKER = 2
 #: Outcome reason of a file whose worker process died twice on it.
@@ -395,7 +400,7 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     if "forkserver" in methods:
-        ctx.set_forkserver_preload(["runlog.importer"])
+        ctx.set_forkserver_preload(list(WORKER_PRELOAD))
     return ctx
 
 
