@@ -33,6 +33,9 @@ MAX_ARCHIVE_DEPTH = 2
 NON_ACTIVITY_FOLDERS = frozenset({"routes", "segments", "media", "clubs", "__macosx"})
 
 _CHUNK = 1 << 20
+#: What reading a damaged archive member can raise (zipfile, zlib, gzip): NotImplementedError
+#: (unknown compression method or zip version) is a RuntimeError, a bad seek an OSError.
+_ARCHIVE_ERRORS = (OSError, zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, ValueError)
 
 
 @dataclass
@@ -53,7 +56,7 @@ class SourceFile:
         except FileReadError as err:
             err.path = err.path or self.display
             raise
-        except (OSError, zipfile.BadZipFile, zlib.error, EOFError, RuntimeError) as err:
+        except _ARCHIVE_ERRORS as err:
             raise FileReadError(f"cannot read: {err}", path=self.display) from err
 
 
@@ -272,7 +275,7 @@ def _sniff_disk(path: Path) -> str | None:
 def _walk_zip_path(path: Path, depth: int) -> Iterator[SourceFile | Ignored]:
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as err:
+    except _ARCHIVE_ERRORS as err:
         yield SourceFile(str(path), "zip", None, None, _raise(f"not a readable zip archive: "
                                                                 f"{err}", str(path)))
         return
@@ -295,7 +298,7 @@ def _walk_zip(archive: zipfile.ZipFile, display: str, depth: int,
             try:
                 listing = read_strava_activities_csv(
                     _read_member(archive, info, False, f"{display}!{info.filename}")())
-            except FileReadError:
+            except (FileReadError, *_ARCHIVE_ERRORS):
                 listing = {}
             base = PurePosixPath(info.filename).parent
             strava.update({str(base / name): meta for name, meta in listing.items()})
@@ -318,7 +321,9 @@ def _walk_zip(archive: zipfile.ZipFile, display: str, depth: int,
             try:
                 inner_bytes = _read_member(archive, info, False, shown)()
                 inner = zipfile.ZipFile(io.BytesIO(inner_bytes))
-            except (FileReadError, zipfile.BadZipFile) as err:
+            except (FileReadError, *_ARCHIVE_ERRORS) as err:
+                # A damaged nested zip (Garmin export) is that member's failure, never the
+                # whole import's: zlib, OSError and NotImplementedError used to escape here.
                 reason = err.one_line() if isinstance(err, FileReadError) else str(err)
                 yield SourceFile(shown, "zip", info.compress_size, mtime_ns,
                                  _raise(f"not a readable zip archive: {reason}", shown))
