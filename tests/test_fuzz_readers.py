@@ -15,7 +15,9 @@ Contract checked for every input (:func:`check_read`):
 * it finishes within :data:`TIME_LIMIT_S` (enforced with ``SIGALRM``) and allocates at most
   :data:`MEMORY_LIMIT_BYTES` at peak (``tracemalloc``, which numpy reports to);
 * when the reader returns activities, ``runlog.importer.process_file`` (metrics, run rows)
-  returns a ``FileOutcome`` with a one-line reason and never raises.
+  returns a ``FileOutcome`` with a one-line reason and never raises;
+* FIT: the numpy fast path (``runlog.readers.fastfit``) declines the input or gives exactly
+  what the fitparse reader gives (:func:`fit_differential`).
 
 Archives (:func:`check_source`): gzip and zip mutations read through
 :mod:`runlog.sources` yield bytes or a one-line :class:`~runlog.errors.FileReadError` naming
@@ -27,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import io
+import os
 import random
 import re
 import signal
@@ -38,6 +41,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -54,7 +59,7 @@ TIME_LIMIT_S = 5.0
 #: Largest peak of traced allocations while reading one input [bytes].
 MEMORY_LIMIT_BYTES = 200 * 2**20
 #: Examples per hypothesis test in CI (the whole module stays well under a minute).
-CI_EXAMPLES = 60
+CI_EXAMPLES = 50
 
 
 # --- seeds: small real files ------------------------------------------------------------------
@@ -514,8 +519,61 @@ def _process_problem(data: bytes, fmt: str, name: str) -> tuple[str, str | None]
     return outcome.outcome, None
 
 
+def _fitparse_only(data: bytes, name: str) -> list[Activity]:
+    """The FIT reader with the numpy fast path switched off (the reference decoder)."""
+    from runlog.readers.fit import FIT_DECODER_ENV, read_fit
+
+    before = os.environ.get(FIT_DECODER_ENV)
+    os.environ[FIT_DECODER_ENV] = "fitparse"
+    try:
+        return read_fit(data, name)
+    finally:
+        if before is None:
+            os.environ.pop(FIT_DECODER_ENV, None)
+        else:
+            os.environ[FIT_DECODER_ENV] = before
+
+
+def _outcome_of(reader: Callable[[bytes, str], object], data: bytes, name: str) -> object:
+    try:
+        return reader(data, name)
+    except RunlogError as err:
+        return f"{type(err).__name__}: {err.reason}"
+
+
+def fit_differential(data: bytes, name: str) -> str | None:
+    """fastfit's contract on damaged input: decline (None) or exactly what fitparse gives."""
+    from runlog.readers.fastfit import read_fit_fast
+
+    fast = _outcome_of(read_fit_fast, data, name)
+    if fast is None:
+        return None
+    slow = _outcome_of(_fitparse_only, data, name)
+    if isinstance(fast, str) or isinstance(slow, str):
+        return None if fast == slow else f"fastfit gave {fast!s:.100}, fitparse {slow!s:.100}"
+    if len(fast) != len(slow):
+        return f"fastfit gave {len(fast)} activities, fitparse {len(slow)}"
+    for a, b in zip(fast, slow, strict=True):
+        if len(a.samples) != len(b.samples):
+            return f"fastfit gave {len(a.samples)} samples, fitparse {len(b.samples)}"
+        try:
+            pd.testing.assert_frame_equal(a.samples, b.samples, rtol=1e-6)
+        except AssertionError as err:
+            return f"fastfit samples differ: {' '.join(str(err).split())[:150]}"
+        for attr in ("sport", "sub_sport", "device", "start_utc", "tz_offset_min", "pauses",
+                     "leg_index", "notes"):
+            if getattr(a, attr) != getattr(b, attr):
+                return (f"fastfit {attr} {getattr(a, attr)!r:.80} != fitparse "
+                        f"{getattr(b, attr)!r:.80}")
+        if a.summary.keys() != b.summary.keys() or any(
+                not np.isclose(a.summary[k], b.summary[k], rtol=1e-6, equal_nan=True)
+                for k in a.summary):
+            return f"fastfit summary {a.summary} != fitparse {b.summary}"
+    return None
+
+
 def check_read(data: bytes, fmt: str, name: str, *, process: bool = True,
-               seconds: float = TIME_LIMIT_S,
+               differential: bool = True, seconds: float = TIME_LIMIT_S,
                memory_bytes: int = MEMORY_LIMIT_BYTES) -> Outcome:
     """Read ``data`` under the time and memory bounds and judge the result (never raises)."""
     started = time.perf_counter()
@@ -541,6 +599,9 @@ def check_read(data: bytes, fmt: str, name: str, *, process: bool = True,
             peak = tracemalloc.get_traced_memory()[1]
             if not tracing:   # the importer step runs untraced (tracing slows pandas 5x)
                 tracemalloc.stop()
+            if problem is None and differential and fmt == "fit":
+                problem = fit_differential(data, name)
+                kind = f"FASTFIT DIFFERS ({kind})" if problem else kind
             if problem is None and process and kind.startswith("ok"):
                 step, problem = _process_problem(data, fmt, name)
                 kind = f"{kind}, process_file {step}"
@@ -621,6 +682,16 @@ def zip_seed() -> bytes:
         archive.writestr("export/run.fit", SEEDS["Activity.fit"][0])
         archive.writestr("export/walk.gpx.gz", gzip.compress(SEEDS["garmin_connect.gpx"][0]))
         archive.writestr("export/run.tcx", SEEDS["run_garmin.tcx"][0][:20000])
+    return buffer.getvalue()
+
+
+def nested_zip_seed() -> bytes:
+    """A Garmin-style export: the zip seed nested inside another zip, beside a text file."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("DI_CONNECT/DI-Connect-Uploaded-Files/UploadedFiles_0-_Part1.zip",
+                         zip_seed())
+        archive.writestr("readme.txt", "not an activity")
     return buffer.getvalue()
 
 
@@ -847,8 +918,8 @@ def archive_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("archives")
 
 
-@settings(FUZZ, max_examples=CI_EXAMPLES // 2)
-@given(rng_seed=st.integers(0, 2**32 - 1), kind=st.sampled_from(["gz", "zip"]))
+@settings(FUZZ, max_examples=CI_EXAMPLES)
+@given(rng_seed=st.integers(0, 2**32 - 1), kind=st.sampled_from(["gz", "zip", "nested"]))
 def test_fuzz_archives_through_sources(archive_dir: Path, rng_seed: int, kind: str) -> None:
     rng = random.Random(rng_seed)
     if kind == "gz":
@@ -856,7 +927,8 @@ def test_fuzz_archives_through_sources(archive_dir: Path, rng_seed: int, kind: s
         path.write_bytes(mutate_gz(gz_seed(), rng))
     else:
         path = archive_dir / f"{rng_seed}.zip"
-        path.write_bytes(mutate_zip(zip_seed(), rng))
+        seed = zip_seed() if kind == "zip" else nested_zip_seed()
+        path.write_bytes(mutate_zip(seed, rng))
     outcome = check_source(lambda: list(discover([path])))
     path.unlink()
     _assert_ok(outcome, f"{kind} seed {rng_seed}")
@@ -872,6 +944,38 @@ def test_truncated_gzip_is_one_line_file_read_error(tmp_path: Path) -> None:
             source.read_bytes()
         assert _error_problem(caught.value, str(path)) is None, cut
         assert "\n" not in caught.value.one_line() and str(path) in caught.value.one_line()
+
+
+@pytest.mark.parametrize("damage", ["deflate", "method", "version"])
+def test_damaged_nested_zip_fails_alone(tmp_path: Path, damage: str) -> None:
+    """A Garmin export whose nested zip is damaged: that member fails in one line; discovery
+    goes on (it used to raise zlib.error / NotImplementedError out of ``discover``)."""
+    data = bytearray(nested_zip_seed())
+    local = data.index(b"PK\x03\x04")                  # the nested zip's local header
+    name_len, extra_len = struct.unpack_from("<HH", data, local + 26)
+    if damage == "deflate":                               # garbage in its deflate stream
+        start = local + 30 + name_len + extra_len
+        data[start:start + 8] = b"\xff" * 8
+    elif damage == "method":
+        struct.pack_into("<H", data, local + 8, 99)       # unknown compression method
+        cd = data.index(b"PK\x01\x02")
+        struct.pack_into("<H", data, cd + 10, 99)
+    else:
+        cd = data.index(b"PK\x01\x02")
+        struct.pack_into("<H", data, cd + 6, 148)         # "needs zip version 14.8"
+    path = tmp_path / "garmin-export.zip"
+    path.write_bytes(bytes(data))
+    found = list(discover([path]))
+    (failing,) = [f for f in found if isinstance(f, SourceFile)]
+    with pytest.raises(FileReadError) as caught:
+        failing.read_bytes()
+    assert _error_problem(caught.value, failing.display) is None
+    if damage == "version":         # the outer directory says so: the archive itself fails
+        assert failing.display == str(path)
+    else:                           # only the nested zip fails; the rest is still seen
+        assert failing.display == (
+            f"{path}!DI_CONNECT/DI-Connect-Uploaded-Files/UploadedFiles_0-_Part1.zip")
+        assert any(isinstance(f, Ignored) and f.display.endswith("readme.txt") for f in found)
 
 
 def test_zip_with_corrupt_central_directory(tmp_path: Path) -> None:
