@@ -7,8 +7,9 @@ Usage::
 
 Every input is (seed file, mutation, integer seed), judged by the same contract as the CI
 tests (:func:`test_fuzz_readers.check_read` and ``check_source``): a list of Activities or a
-one-line RunlogError naming the file, within 5 s and 200 MiB, and ``process_file`` never
-raising. Reports inputs tried, time, the distinct outcome kinds and every distinct contract
+one-line RunlogError naming the file, within 5 s and 200 MiB, ``process_file`` never raising,
+and for FIT the numpy fast path declining or agreeing with fitparse. About 8 % of the inputs
+are damaged .gz, .zip and nested (Garmin-export) zips read through ``runlog.sources``. Reports inputs tried, time, the distinct outcome kinds and every distinct contract
 violation (with the first input that showed it, to reproduce with ``mutate(...)``).
 """
 
@@ -36,16 +37,17 @@ def _one_input(rng: random.Random, scratch: Path) -> tuple[str, fuzz.Outcome]:
     roll = rng.random()
     seed_value = rng.randrange(2**32)
     if roll < 0.08:                                     # archives through runlog.sources
-        kind = rng.choice(("gz", "zip"))
+        kind = rng.choice(("gz", "zip", "nested_zip"))
         mutate = fuzz.mutate_gz if kind == "gz" else fuzz.mutate_zip
-        seed_bytes = fuzz.gz_seed() if kind == "gz" else fuzz.zip_seed()
+        seed_bytes = {"gz": fuzz.gz_seed, "zip": fuzz.zip_seed,
+                      "nested_zip": fuzz.nested_zip_seed}[kind]()
         path = scratch / (f"{seed_value}.fit.gz" if kind == "gz" else f"{seed_value}.zip")
         path.write_bytes(mutate(seed_bytes, random.Random(seed_value)))
         try:
             outcome = fuzz.check_source(lambda: list(discover([path])))
         finally:
             path.unlink()
-        return f"mutate_{kind}({kind}_seed(), Random({seed_value}))", outcome
+        return f"{mutate.__name__}({kind}_seed(), Random({seed_value}))", outcome
     seed = rng.choice(sorted(fuzz.SEEDS))
     fmt = fuzz.SEEDS[seed][1]
     mutation = rng.choice(sorted(fuzz.MUTATIONS_BY_FORMAT[fmt]))
