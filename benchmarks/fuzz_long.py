@@ -9,7 +9,8 @@ Every input is (seed file, mutation, integer seed), judged by the same contract 
 tests (:func:`test_fuzz_readers.check_read` and ``check_source``): a list of Activities or a
 one-line RunlogError naming the file, within 5 s and 200 MiB, ``process_file`` never raising,
 and for FIT the numpy fast path declining or agreeing with fitparse. About 8 % of the inputs
-are damaged .gz, .zip and nested (Garmin-export) zips read through ``runlog.sources``. Reports inputs tried, time, the distinct outcome kinds and every distinct contract
+are damaged .gz, .zip and nested (Garmin-export) zips read through ``runlog.sources``.
+Reports inputs tried, time, the distinct outcome kinds and every distinct contract
 violation (with the first input that showed it, to reproduce with ``mutate(...)``).
 """
 
