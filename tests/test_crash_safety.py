@@ -48,13 +48,21 @@ from runlog.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"
-#: Kill delays [s] are log-uniform within a band: during interpreter start-up and discovery,
-#: while the first files are parsed, and late (parsing, commits of small batches, the final
-#: write; a 3-file batch is first committed ~4-5 s after the start on a 2-core machine).
-DELAY_BANDS_S = {"early": (0.005, 0.3), "parsing": (0.3, 2.5), "late": (3.5, 8.0)}
+#: Kill delays [s] are log-uniform within a band: "early" during interpreter start-up and
+#: discovery, "parsing" while the first files are read and parsed. "in-write" waits until a
+#: writer's first temporary file appears in the store (a commit has begun writing Parquet
+#: files) and kills within 0.5-50 ms: inside the commit. "after-commit" waits until
+#: the import has committed a batch (the manifest's generation moved), then kills after a
+#: delay from the band: inside the next batch's parsing or its commit, or between batches —
+#: independent of the machine's speed.
+DELAY_BANDS_S = {"early": (0.005, 0.3), "parsing": (0.3, 2.5), "in-write": (0.0005, 0.05),
+                 "after-commit": (0.005, 1.5)}
 #: The CI rounds: (importer, band). "cli" commits once at the end, "small" every 3 files.
-ROUNDS = (("cli", "early"), ("small", "late"), ("cli", "parsing"), ("small", "early"),
-          ("small", "late"), ("cli", "parsing"), ("small", "parsing"), ("small", "late"))
+ROUNDS = (("cli", "in-write"), ("cli", "early"), ("small", "after-commit"),
+          ("cli", "parsing"), ("small", "in-write"), ("small", "early"),
+          ("small", "after-commit"), ("cli", "parsing"), ("small", "parsing"),
+          ("small", "after-commit"))
+AFTER = {"after-commit": "a commit", "in-write": "a commit began writing"}
 SEED = 20261121
 #: Importer run with small batches (a commit every 3 files).
 SMALL_BATCH_IMPORT = (
@@ -122,6 +130,28 @@ def _start_import(store: Path, folder: Path, small_batches: bool) -> subprocess.
                             env=_env(), start_new_session=True)
 
 
+def _wait_for_a_commit(store_dir: Path, process: subprocess.Popen,
+                       timeout_s: float = 60.0) -> None:
+    """Return once the store's generation moved (a batch was committed) or the import ended."""
+    before = Store(store_dir).generation()
+    deadline = time.monotonic() + timeout_s
+    while process.poll() is None and time.monotonic() < deadline:
+        if Store(store_dir).generation() != before:
+            return
+        time.sleep(0.01)
+
+
+def _wait_for_a_write(store_dir: Path, process: subprocess.Popen,
+                      timeout_s: float = 60.0) -> None:
+    """Return once a writer's temporary file exists in the store (or the import ended)."""
+    deadline = time.monotonic() + timeout_s
+    while process.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(FileNotFoundError):
+            if any(name.endswith(".tmp") for name in os.listdir(store_dir)):
+                return
+        time.sleep(0.0005)
+
+
 def _kill_tree(process: subprocess.Popen) -> None:
     """SIGKILL the import; then clear its orphaned pool workers (same session, started here)."""
     with contextlib.suppress(ProcessLookupError):
@@ -174,14 +204,18 @@ def test_import_killed_at_random_moments_never_damages_the_store(
         delay = math.exp(rng.uniform(math.log(low), math.log(high)))
         small = importer == "small"
         process = _start_import(store_dir, folder, small_batches=small)
+        if band == "after-commit":
+            _wait_for_a_commit(store_dir, process)
+        elif band == "in-write":
+            _wait_for_a_write(store_dir, process)
         time.sleep(delay)
         finished = process.poll() is not None
         _kill_tree(process)
         stderr = process.stderr.read().decode() if process.stderr else ""
         if finished:       # it beat the clock: then it must have succeeded
             assert process.returncode == 0, stderr
-        when = f"round {round_no} ({'3-file batches' if small else 'CLI'}, killed after " \
-               f"{delay * 1000:.0f} ms)"
+        when = f"round {round_no} ({'3-file batches' if small else 'CLI'}, killed " \
+               f"{delay * 1000:.1f} ms after {AFTER.get(band, 'start')})"
         state = _assert_consistent(store_dir, reference, annotations, when)
         history.append((delay, small, len(state), finished))
         print(f"{when}: {len(state)} runs stored, finished={finished}")
