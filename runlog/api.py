@@ -65,14 +65,20 @@ class RunLog:
 
     # --- import ---------------------------------------------------------------------------
     def import_paths(self, paths: Iterable[str],
-                     on_file: Callable[[FileOutcome], None] | None = None) -> ImportResult:
-        """Import files, folders and archives; see :func:`runlog.importer.import_paths`."""
-        return import_paths(self.store, paths, on_file=on_file)
+                     on_file: Callable[[FileOutcome], None] | None = None,
+                     jobs: int | None = None) -> ImportResult:
+        """Import files, folders and archives; see :func:`runlog.importer.import_paths`.
+
+        ``jobs``: worker processes (default: one per core; 1 parses in this process). With
+        more than one, call it under ``if __name__ == "__main__":`` in a script.
+        """
+        return import_paths(self.store, paths, on_file=on_file, jobs=jobs)
 
     def import_sources(self, sources: Iterable[SourceFile | Ignored],
-                       on_file: Callable[[FileOutcome], None] | None = None) -> ImportResult:
+                       on_file: Callable[[FileOutcome], None] | None = None,
+                       jobs: int | None = None) -> ImportResult:
         """Import sources already found by :func:`runlog.sources.discover`."""
-        return import_sources(self.store, sources, on_file=on_file)
+        return import_sources(self.store, sources, on_file=on_file, jobs=jobs)
 
     # --- derived tables -------------------------------------------------------------------
     def assessment(self) -> tuple[pd.DataFrame, pd.DataFrame]:

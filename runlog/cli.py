@@ -93,12 +93,14 @@ def _outcome_line(o: FileOutcome) -> str:
                 type=click.Path(exists=True, path_type=Path))
 @FORMAT_OPTION
 @click.option("--quiet", "-q", is_flag=True, help="No per-file lines, only the summary.")
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None,
+              help="Worker processes for parsing [default: one per core].")
 @click.option("--weather", "with_weather", is_flag=True,
               help="Also fetch archive weather for the new runs (network; see `runlog "
                    "weather`). Offline, the import still completes.")
 @click.pass_context
 def import_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str, quiet: bool,
-               with_weather: bool) -> None:
+               jobs: int | None, with_weather: bool) -> None:
     """Import FIT/GPX/TCX files, folders, .gz, .zip and Strava/Garmin exports, then report.
 
     Prints one line per file (new / duplicate / skipped / failed, with the reason), a
@@ -124,7 +126,7 @@ def import_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str, quiet: boo
     if bar is not None:
         bar.__enter__()
     try:
-        result = log.import_sources(sources, on_file=on_file)
+        result = log.import_sources(sources, on_file=on_file, jobs=jobs)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
@@ -135,7 +137,8 @@ def import_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str, quiet: boo
             click.echo(f"Weather for {len(filled)} new runs; {len(messages)} without.")
             for line in messages:
                 click.echo(f"  {line}")
-    new_runs = log.runs()
+    # The risk assessment covers the whole history; skip it when nothing new came in.
+    new_runs = log.runs() if result.new_run_ids else log.store.runs().iloc[0:0]
     new_runs = new_runs[new_runs["run_id"].isin(result.new_run_ids)]
     if fmt == "json":
         _, flags = log.assessment() if len(new_runs) else (None, pd.DataFrame())
