@@ -35,6 +35,8 @@ LEVEL_COLUMNS = ["run_id", "knee_score", "cramp_score", "knee_risk", "cramp_risk
 FLAG_COLUMNS = ["run_id", "rule", "risk", "level", "value", "threshold", "unit", "message",
                 "source", "weight", "note"]
 SAFETY_RULES = ("heat", "wind_chill")
+#: Messages shown per risk (RULES.md §8.4: the top 3 by w·ℓ).
+TOP_MESSAGES = 3
 #: Sort key per level for the modifiers in the top-3 lists (they carry no weight) [design].
 MODIFIER_RANK = {"knee_pain_recent": 3, "cramp_history": 1}
 INJURY_HISTORY_MESSAGE = ("A previous knee injury is the most consistent risk factor in runners, "
@@ -205,8 +207,25 @@ def _top(flags: pd.DataFrame, risk: str, run_ids: pd.Index) -> pd.Series:
     f["key"] = np.where(rank > 0, rank * lvl, f["weight"] * lvl)
     f["order"] = f["rule"].map({r: i for i, r in enumerate(RULE_IDS)}).astype("float64")
     f = f[f["key"] > 0].sort_values(["run_id", "key", "order"], ascending=[True, False, True])
-    top = f.groupby("run_id").head(3).groupby("run_id")["message"].agg(SEP.join)
-    return top.reindex(run_ids).fillna("")
+    f = f[f.groupby("run_id").cumcount() < TOP_MESSAGES]
+    return join_by_run(f["run_id"], f["message"], run_ids)
+
+
+def join_by_run(run_id: pd.Series, text: pd.Series, run_ids: pd.Index) -> pd.Series:
+    """Texts joined with ' | ' per run, in their order, aligned with ``run_ids`` ('' if none).
+
+    One stable sort and one slice per run: ``groupby().agg(str.join)`` pays pandas' Python
+    overhead per group, which dominates the report on a long history.
+    """
+    ids = run_id.to_numpy(dtype=object)
+    order = np.argsort(ids, kind="stable")
+    ids, texts = ids[order], text.to_numpy(dtype=object)[order].tolist()
+    if not len(ids):
+        return pd.Series("", index=run_ids, dtype=object)
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    ends = np.r_[starts[1:], len(ids)]
+    joined = {ids[a]: SEP.join(texts[a:b]) for a, b in zip(starts, ends, strict=True)}
+    return pd.Series(joined, dtype=object).reindex(run_ids).fillna("")
 
 
 def _grade(score: np.ndarray, spike: np.ndarray | None = None) -> np.ndarray:
@@ -272,10 +291,10 @@ def assess(runs: pd.DataFrame, annotations: pd.DataFrame, profile: dict,
     safety = np.maximum.reduce([level_of(r) for r in SAFETY_RULES])
     safe_f = flags[flags["rule"].isin(SAFETY_RULES) & (flags["message"] != "")
                    & (flags["level"].astype("float64").fillna(0) >= MODERATE)]
-    safety_top = safe_f.groupby("run_id")["message"].agg(SEP.join).reindex(ids).fillna("")
+    safety_top = join_by_run(safe_f["run_id"], safe_f["message"], ids)
     modifiers = np.where(injury_step, INJURY_HISTORY_MESSAGE, "")
     noted = flags[flags["note"] != ""].drop_duplicates(["run_id", "note"])
-    not_assessed = noted.groupby("run_id")["note"].agg(SEP.join).reindex(ids).fillna("")
+    not_assessed = join_by_run(noted["run_id"], noted["note"], ids)
 
     names = np.array(RISK_NAMES, dtype=object)
     levels = pd.DataFrame({
