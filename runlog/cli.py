@@ -97,7 +97,7 @@ def _outcome_line(o: FileOutcome) -> str:
               help="Worker processes for parsing [default: one per core].")
 @click.option("--weather", "with_weather", is_flag=True,
               help="Also fetch archive weather for the new runs (network; see `runlog "
-                   "weather`). Offline, the import still completes.")
+                   "weather fetch`). Offline, the import still completes.")
 @click.pass_context
 def import_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str, quiet: bool,
                jobs: int | None, with_weather: bool) -> None:
@@ -378,11 +378,16 @@ def export(ctx: click.Context, out: str, what: str, since: str | None, until: st
         click.echo(f"{len(frame)} rows written to {out}")
 
 
-@cli.command()
+@cli.group()
+def weather() -> None:
+    """Historical weather for your runs (the only network use in runlog)."""
+
+
+@weather.command("fetch")
 @click.option("--since", metavar="YYYY-MM-DD", help="First local day to include.")
 @click.option("--until", metavar="YYYY-MM-DD", help="Last local day to include.")
 @click.pass_context
-def weather(ctx: click.Context, since: str | None, until: str | None) -> None:
+def weather_fetch(ctx: click.Context, since: str | None, until: str | None) -> None:
     """Fetch hourly historical weather for runs that lack it (the only command that uses
     the network).
 
@@ -391,7 +396,7 @@ def weather(ctx: click.Context, since: str | None, until: str | None) -> None:
     keeps working and says which runs lack weather. Your own annotation always wins.
     Weather data by Open-Meteo.com (CC BY 4.0).
     """
-    filled, messages = _log(ctx).fetch_weather(since, until)
+    filled, messages = _log(ctx.find_root()).fetch_weather(since, until)
     click.echo(f"Weather for {len(filled)} runs; {len(messages)} without.")
     for line in messages:
         click.echo(f"  {line}")
@@ -449,7 +454,7 @@ def store_rebuild(ctx: click.Context, paths: tuple[Path, ...]) -> None:
 @cli.command("next")
 @click.option("--when", metavar="'YYYY-MM-DD HH:MM'",
               help="Planned start, your local time [default: now].")
-@click.option("--distance-km", type=click.FloatRange(0, 1000, min_open=True),
+@click.option("--distance-km", "--distance", type=click.FloatRange(0, 1000, min_open=True),
               help="A distance you have in mind [km]: the flags and levels it would get.")
 @click.option("--weather", "use_weather", is_flag=True,
               help="Check heat/cold for the run with the values you give (--air-temp-c, "

@@ -57,6 +57,8 @@ log = logging.getLogger(__name__)
 NEW, DUPLICATE, SKIPPED, FAILED = "new", "duplicate", "skipped", "failed"
 #: Files committed per store write; an interrupted import loses at most one batch of work.
 BATCH_FILES = 100
+#: Fewest timed samples that make a recording a run runlog can measure.
+MIN_SAMPLES_PER_RUN = 2
 #: Median moving speed band [m/s] that makes an untagged track a run (≈ 2:34–9:15 min/km).
 INFERRED_RUN_MIN_SPEED_MPS = 1.8
 INFERRED_RUN_MAX_SPEED_MPS = 6.5
@@ -175,6 +177,10 @@ def process_file(source: SourceFile, data: bytes, sha256: str, profile: dict,
             label = f"leg {activity.leg_index + 1}: " if activity.leg_index is not None else ""
             skipped_reasons.append(f"{label}{not_run_reason}")
             continue
+        if activity.samples["timestamp"].notna().sum() < MIN_SAMPLES_PER_RUN:
+            # Laps or a summary alone: no track to measure, nothing for the rules to judge.
+            skipped_reasons.append("no recorded samples (only laps or a summary)")
+            continue
         try:
             metrics, samples, bins = compute_run_metrics(activity, hr_max_bpm=hr_max)
         except RunlogError as err:
@@ -251,6 +257,14 @@ class _Batch:
         return len(self.files)
 
 
+def _distances(known_m: float, new_m: float) -> str:
+    """'distance 5.02 vs 5.00 km (0.4 % apart)' for a duplicate's reason."""
+    if not (np.isfinite(known_m) and np.isfinite(new_m)) or max(known_m, new_m) <= 0:
+        return "distance unknown"
+    apart = abs(known_m - new_m) / max(known_m, new_m) * 100
+    return f"distance {new_m / 1000:.2f} vs {known_m / 1000:.2f} km ({apart:.1f} % apart)"
+
+
 class RunIndex:
     """Start times and distances of known runs, to find the same activity from another file.
 
@@ -268,22 +282,25 @@ class RunIndex:
         self.distance_m = ordered["distance_m"].to_numpy(dtype="float64", na_value=np.nan)
         self.run_ids = ordered["run_id"].astype(str).tolist()
 
-    def match(self, run_id: str, start_utc: pd.Timestamp, distance_m: float) -> str | None:
-        """run_id of the known run that is this activity, else None."""
+    def match(self, run_id: str, start_utc: pd.Timestamp,
+              distance_m: float) -> tuple[str, str] | None:
+        """(run_id, the key that matched, in words) of the known run that is this activity."""
         t = pd.Timestamp(start_utc).tz_convert("UTC").as_unit("ns").value
         tol = int(DUPLICATE_START_TOLERANCE_S * 1e9)
         lo = int(np.searchsorted(self.start_ns, t - tol, side="left"))
         hi = int(np.searchsorted(self.start_ns, t + tol, side="right"))
         for i in range(lo, hi):  # at most a handful of runs start within a minute
             if self.run_ids[i] == run_id:
-                return run_id
+                return run_id, f"same start second ({_distances(self.distance_m[i], distance_m)})"
         dist = self.distance_m[lo:hi]
         larger = np.fmax(dist, distance_m)
         close = np.abs(dist - distance_m) <= DUPLICATE_DISTANCE_TOLERANCE * larger
         hits = np.flatnonzero(close)
         if len(hits):
-            best = hits[np.argmin(np.abs(self.start_ns[lo:hi][hits] - t))]
-            return self.run_ids[lo + best]
+            best = lo + hits[np.argmin(np.abs(self.start_ns[lo:hi][hits] - t))]
+            gap_s = abs(self.start_ns[best] - t) / 1e9
+            return self.run_ids[best], (f"start {gap_s:.0f} s apart and "
+                                        f"{_distances(self.distance_m[best], distance_m)}")
         return None
 
     def add(self, run_id: str, start_utc: pd.Timestamp, distance_m: float) -> None:
@@ -587,10 +604,11 @@ def _place_runs(outcome: FileOutcome, runs: list[tuple[dict, pd.DataFrame, pd.Da
                 index: RunIndex, batch: _Batch) -> None:
     """Match a parsed file's runs against known runs; new ones go into the batch."""
     new_ids: list[str] = []
+    matched_key = ""
     for row, samples, bins in runs:
         match = index.match(row["run_id"], row["start_utc"], row["distance_m"])
         if match:
-            outcome.matched_run_id = match
+            outcome.matched_run_id, matched_key = match
             continue
         new_ids.append(row["run_id"])
         batch.rows.append(row)
@@ -600,8 +618,7 @@ def _place_runs(outcome: FileOutcome, runs: list[tuple[dict, pd.DataFrame, pd.Da
         index.add(row["run_id"], row["start_utc"], row["distance_m"])
     if runs and not new_ids:
         outcome.outcome = DUPLICATE
-        outcome.reason = (f"same activity as run {outcome.matched_run_id} (same start "
-                          "second, or start within 60 s and distance within 2 %)")
+        outcome.reason = f"same activity as run {outcome.matched_run_id}: {matched_key}"
     outcome.run_ids = new_ids
 
 

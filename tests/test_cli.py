@@ -192,7 +192,7 @@ def test_weather_offline_keeps_working(runner: CliRunner, tmp_path: Path, monkey
     monkeypatch.setattr(weather, "ARCHIVE_URL", "http://127.0.0.1:9/v1/archive")
     store = tmp_path / "s"
     invoke(runner, store, "import", "--quiet", str(LANDAL_FIT))
-    result = invoke(runner, store, "weather")
+    result = invoke(runner, store, "weather", "fetch")
     assert result.exit_code == EXIT_OK
     assert "Weather for 0 runs; 1 without." in result.output
     assert invoke(runner, store, "report").exit_code == EXIT_OK
