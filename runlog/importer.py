@@ -291,7 +291,7 @@ class RunIndex:
         hi = int(np.searchsorted(self.start_ns, t + tol, side="right"))
         for i in range(lo, hi):  # at most a handful of runs start within a minute
             if self.run_ids[i] == run_id:
-                return run_id, f"same start second ({_distances(self.distance_m[i], distance_m)})"
+                return run_id, f"same start second; {_distances(self.distance_m[i], distance_m)}"
         dist = self.distance_m[lo:hi]
         larger = np.fmax(dist, distance_m)
         close = np.abs(dist - distance_m) <= DUPLICATE_DISTANCE_TOLERANCE * larger
