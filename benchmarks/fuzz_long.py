@@ -96,14 +96,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"... {tried} inputs, {time.monotonic() - started:.0f} s, "
                       f"{len(violations)} violations", flush=True)
     elapsed = time.monotonic() - started
-    known = sum(n for k, n in kinds.items() if fuzz.KNOWN_RUN_WITHOUT_SAMPLES in k)
     print(f"\n{tried} inputs in {elapsed:.0f} s ({tried / elapsed:.1f}/s), seed {args.seed}")
     print(f"slowest input {slowest[0]:.2f} s: {slowest[1]}")
     print(f"largest traced peak {peak[0] / 2**20:.1f} MiB: {peak[1]}")
     print(f"{len(kinds)} distinct outcome kinds:")
     for kind, count in kinds.most_common():
         print(f"  {count:6d}  {kind}")
-    print(f"known importer bug (new run without samples) seen {known} times")
     print(f"{len(violations)} distinct contract violations")
     for key, (label, problem) in violations.items():
         print(f"  {key}\n      {label}\n      {problem}")

@@ -440,12 +440,6 @@ def mutate(seed_name: str, mutation: str, rng_seed: int) -> bytes:
 
 # --- the contract --------------------------------------------------------------------------------
 
-#: Known importer bug (runlog/importer.py, not owned here; reported): a file whose activity has
-#: a start (TCX laps, a FIT session) but no sample with a valid time becomes a *new* run without
-#: samples, and ``Store.check()`` then reports "runs without samples". Counted as its own kind
-#: (the long run reports it); pinned by the strict xfail
-#: ``test_lap_only_tcx_leaves_a_consistent_store``, which fails once the importer is fixed.
-KNOWN_RUN_WITHOUT_SAMPLES = "KNOWN BUG: new run without samples"
 
 
 class _TimeLimit(BaseException):
@@ -514,8 +508,8 @@ def _process_problem(data: bytes, fmt: str, name: str) -> tuple[str, str | None]
     if outcome.outcome == NEW and not runs:
         return outcome.outcome, "process_file says new but gives no run"
     for _row, samples, _bins in runs:
-        if len(samples) == 0:
-            return f"{outcome.outcome} {KNOWN_RUN_WITHOUT_SAMPLES}", None
+        if len(samples) == 0:  # a run must carry its track (Store.check() would flag it)
+            return outcome.outcome, "process_file gives a run without samples"
     return outcome.outcome, None
 
 
@@ -1048,8 +1042,6 @@ def test_checker_catches_crashes_hangs_and_multiline_reasons(monkeypatch) -> Non
         assert outcome.problem is not None and outcome.kind.startswith(expected), outcome
 
 
-@pytest.mark.xfail(strict=True, reason="importer bug (reported): a lap-only activity becomes a "
-                   "run without samples and Store.check() flags the store")
 def test_lap_only_tcx_leaves_a_consistent_store(tmp_path: Path) -> None:
     from runlog.importer import import_paths
     from runlog.store import Store
@@ -1057,5 +1049,8 @@ def test_lap_only_tcx_leaves_a_consistent_store(tmp_path: Path) -> None:
     laps_only = re.sub(rb"<Track>.*?</Track>", b"", SEEDS["run_garmin.tcx"][0], flags=re.S)
     (tmp_path / "laps.tcx").write_bytes(laps_only)
     store = Store(tmp_path / "store")
-    import_paths(store, [tmp_path / "laps.tcx"])
+    result = import_paths(store, [tmp_path / "laps.tcx"])
     assert store.check() == []
+    (outcome,) = result.outcomes
+    assert outcome.outcome == "skipped" and "only laps" in outcome.reason
+    assert store.runs().empty
