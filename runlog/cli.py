@@ -185,12 +185,21 @@ def _disclaimer() -> None:
 @click.option("--until", metavar="YYYY-MM-DD", help="Last local day to include.")
 @click.option("--weeks", "weekly", is_flag=True,
               help="One line per local week (Monday–Sunday) instead of one per run.")
-@FORMAT_OPTION
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+              show_default=True, help="Output format (csv: the columns of `runlog export`).")
 @click.pass_context
 def report(ctx: click.Context, run_ref: str | None, since: str | None, until: str | None,
            weekly: bool, fmt: str) -> None:
     """Show runs with distance, time, pace, HR, cadence, ascent, temperature and risk."""
     log = _log(ctx)
+    if fmt == "csv":
+        if run_ref:
+            raise click.UsageError("--format csv lists runs or weeks; for one run's flags "
+                                   "use `runlog export --what flags` or --format json")
+        from runlog.export import export_csv
+
+        export_csv(log, "weeks" if weekly else "runs", "-", since=since, until=until)
+        return
     if run_ref:
         _report_one(log, run_ref, fmt)
         return

@@ -216,3 +216,21 @@ def test_next_answers_from_the_history(runner: CliRunner, tmp_path: Path) -> Non
     assert plan["planned"]["knee_risk"] == "high"
     no_temp = runner.invoke(cli, ["--store", str(store), "next", "--weather"])
     assert no_temp.exit_code == EXIT_USAGE and "live forecasts" in no_temp.output
+
+
+def test_report_csv_matches_json(runner: CliRunner, tmp_path: Path) -> None:
+    import io
+
+    store = tmp_path / "s"
+    session = sorted((SAMPLE / "runpandas-session").glob("*.gpx.gz"))[:4]
+    invoke(runner, store, "import", "--quiet", *map(str, session))
+    frame = pd.read_csv(io.StringIO(invoke(runner, store, "report", "--format", "csv").output))
+    runs = json.loads(invoke(runner, store, "report", "--format", "json").output)["runs"]
+    assert frame["run_id"].tolist() == [r["run_id"] for r in runs]
+    assert frame["distance_km"].tolist() == pytest.approx([r["distance_km"] for r in runs],
+                                                          abs=0.001)
+    weeks = invoke(runner, store, "report", "--weeks", "--format", "csv").output
+    assert weeks.splitlines()[0].startswith("week_start,week_end,runs,distance_km")
+    one = runner.invoke(cli, ["--store", str(store), "report", "--run", "last", "--format",
+                              "csv"])
+    assert one.exit_code == EXIT_USAGE
