@@ -215,6 +215,12 @@ def report(ctx: click.Context, run_ref: str | None, since: str | None, until: st
         click.echo(f"No runs in {log.root}. Import some with: runlog import PATH")
         return
     click.echo(render_table(runs_table(runs)))
+    from runlog.refresh import stale_runs
+
+    stale = len(stale_runs(runs))
+    if stale:
+        click.echo(f"\n{stale} runs were computed by an older runlog; "
+                   "`runlog store refresh` recomputes them from their files.")
     quality = runs.get("quality_issues")
     if quality is not None and (quality.fillna("") != "").any():
         click.echo("\n* data-quality problems were found and cleaned; "

@@ -56,3 +56,19 @@ def test_refresh_names_runs_whose_file_is_gone(tmp_path: Path) -> None:
     count, problems = log.refresh_metrics()
     assert count == 0 and len(problems) == 1 and "is gone; old metrics kept" in problems[0]
     assert log.store.runs()["elapsed_s"].iloc[0] == 1.0  # kept, not guessed
+
+
+def test_report_says_when_runs_are_stale(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from runlog.cli import cli
+
+    src = (Path(__file__).resolve().parents[1] / "data" / "sample" / "fit"
+           / "workoutizer-run_with_coordinates.fit")
+    log = runlog.open_store(tmp_path / "s")
+    log.import_paths([src])
+    report = CliRunner().invoke(cli, ["--store", str(tmp_path / "s"), "report"])
+    assert "older runlog" not in report.output
+    age_runs(log)
+    report = CliRunner().invoke(cli, ["--store", str(tmp_path / "s"), "report"])
+    assert "1 runs were computed by an older runlog" in report.output
