@@ -46,6 +46,9 @@ class RunlogGroup(click.Group):
             _fail(ctx, err, EXIT_USAGE)
         except RunlogError as err:
             _fail(ctx, err, EXIT_ERROR)
+        except OSError as err:  # the store's disk: permissions, a full disk, a missing folder
+            reason = err.strerror or type(err).__name__
+            _fail(ctx, RunlogError(reason, path=err.filename), EXIT_ERROR)
 
 
 def _fail(ctx: click.Context, err: RunlogError, code: int) -> None:
@@ -107,6 +110,8 @@ def import_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str, quiet: boo
     summary, then the new runs with their knee and cramp levels. Re-running is safe.
     """
     log = _log(ctx)
+    # Fail before reading anything when the store cannot be created (one line, exit 1).
+    log.root.mkdir(parents=True, exist_ok=True)
     _refresh(log, quiet=quiet or fmt == "json")
     sources = list(discover(str(p) for p in paths))
     show_bar = (fmt == "table" and len(sources) >= PROGRESS_MIN_FILES

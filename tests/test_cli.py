@@ -234,3 +234,12 @@ def test_report_csv_matches_json(runner: CliRunner, tmp_path: Path) -> None:
     one = runner.invoke(cli, ["--store", str(store), "report", "--run", "last", "--format",
                               "csv"])
     assert one.exit_code == EXIT_USAGE
+
+
+def test_store_on_an_impossible_path_is_one_line(runner: CliRunner, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = runner.invoke(cli, ["--store", str(blocker / "store"), "import", str(LANDAL_FIT)])
+    assert result.exit_code == EXIT_ERROR
+    assert result.output.startswith("runlog: ") and result.output.count("\n") == 1
+    assert "Traceback" not in result.output and "new " not in result.output
