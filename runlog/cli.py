@@ -95,7 +95,8 @@ def _outcome_line(o: FileOutcome) -> str:
 @click.argument("paths", nargs=-1, required=True,
                 type=click.Path(exists=True, path_type=Path))
 @FORMAT_OPTION
-@click.option("--quiet", "-q", is_flag=True, help="No per-file lines, only the summary.")
+@click.option("--quiet", "-q", is_flag=True,
+              help="No per-file lines: only the summary and the table of new runs.")
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None,
               help="Worker processes for parsing [default: one per core].")
 @click.option("--weather", "with_weather", is_flag=True,
