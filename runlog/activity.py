@@ -35,25 +35,54 @@ def empty_samples(n: int = 0) -> pd.DataFrame:
     return pd.DataFrame(frame)
 
 
-def normalise_samples(df: pd.DataFrame) -> pd.DataFrame:
+def timestamps_ns(timestamps: pd.Series | pd.Index) -> np.ndarray:
+    """Nanoseconds since the Unix epoch (int64) of datetime values; NaT → the int64 minimum.
+
+    The hot paths turn timestamps into integers many times per run; reading the datetime
+    array's own integers avoids three accessor round trips (tz_convert, as_unit, astype).
+    """
+    values = timestamps.array if isinstance(timestamps, pd.Series | pd.Index) else timestamps
+    if isinstance(values, pd.arrays.DatetimeArray):
+        return (values if values.unit == "ns" else values.as_unit("ns")).asi8
+    series = pd.Series(pd.to_datetime(pd.Series(timestamps), utc=True))
+    return series.dt.as_unit("ns").astype("int64").to_numpy()
+
+
+def utc_from_ns(ns: np.ndarray) -> pd.Series:
+    """A ``datetime64[ns, UTC]`` Series from int64 nanoseconds (the int64 minimum → NaT)."""
+    return pd.Series(pd.DatetimeIndex(np.asarray(ns, dtype="int64").view("M8[ns]"), tz="UTC"))
+
+
+def normalise_samples(df: pd.DataFrame | dict) -> pd.DataFrame:
     """Return ``df`` with exactly SAMPLE_COLUMNS, in order, with the right dtypes.
 
-    Missing columns are added as NaN; the timestamp becomes ``datetime64[ns, UTC]``; rows are
-    kept in file order (sorting and de-duplication are data-quality decisions made later).
+    ``df`` is a DataFrame or a dict of equal-length columns. Missing columns are added as
+    NaN; the timestamp becomes ``datetime64[ns, UTC]``; rows are kept in file order (sorting
+    and de-duplication are data-quality decisions made later). Columns that already have the
+    right dtype are taken as they are (the readers' fast path).
     """
-    n = len(df)
+    n = len(df) if isinstance(df, pd.DataFrame) else len(next(iter(df.values()), ()))
     if "timestamp" in df:
-        ts = pd.to_datetime(pd.Series(df["timestamp"]).reset_index(drop=True), utc=True)
+        ts = df["timestamp"]
+        if not (isinstance(ts, pd.Series) and ts.dtype == "datetime64[ns, UTC]"):
+            ts = pd.to_datetime(pd.Series(ts).reset_index(drop=True), utc=True)
+            ts = ts.dt.tz_convert("UTC").dt.as_unit("ns")
         # Stay in datetime64 all the way: no object arrays of Timestamps on the hot path.
-        columns: dict[str, object] = {"timestamp": ts.dt.tz_convert("UTC").dt.as_unit("ns")}
+        columns: dict[str, object] = {"timestamp": ts.array}
     else:
         columns = {"timestamp": pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns, UTC]")}
     for col in FLOAT_SAMPLE_COLUMNS:
-        columns[col] = (pd.to_numeric(pd.Series(df[col]), errors="coerce")
-                        .to_numpy(dtype="float64", na_value=np.nan)
-                        if col in df else np.full(n, np.nan))
-    out = pd.DataFrame(columns, index=pd.RangeIndex(n))
-    return out
+        if col not in df:
+            columns[col] = np.full(n, np.nan)
+            continue
+        values = df[col]
+        array = values.to_numpy() if isinstance(values, pd.Series) else values
+        if isinstance(array, np.ndarray) and array.dtype == np.float64:
+            columns[col] = array
+        else:
+            columns[col] = (pd.to_numeric(pd.Series(values), errors="coerce")
+                            .to_numpy(dtype="float64", na_value=np.nan))
+    return pd.DataFrame(columns, index=pd.RangeIndex(n), copy=False)
 
 
 @dataclass

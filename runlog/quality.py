@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from runlog.activity import FLOAT_SAMPLE_COLUMNS, timestamps_ns, utc_from_ns
+
 #: Fastest plausible step speed while running [m/s]; faster position or distance steps are
 #: GPS jumps [design; world-class sprint peaks at ~12 m/s].
 MAX_RUN_STEP_SPEED_MPS = 12.0
@@ -62,6 +64,8 @@ EARLIEST_VALID_UTC = pd.Timestamp("1990-01-01", tz="UTC")
 FUTURE_SLACK = pd.Timedelta(days=1)
 #: Mean Earth radius [m] (IUGG).
 EARTH_RADIUS_M = 6_371_008.8
+#: pandas' NaT as int64 nanoseconds.
+_NAT_NS = np.iinfo(np.int64).min
 
 
 @dataclass
@@ -92,37 +96,56 @@ def _haversine(lat1, lon1, lat2, lon2) -> np.ndarray:
     return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
 
 
-def _seconds(ts: pd.Series) -> np.ndarray:
-    """Seconds since the first timestamp (float64)."""
-    ns = ts.dt.tz_convert("UTC").dt.as_unit("ns").astype("int64").to_numpy()
-    return (ns - ns[0]) / 1e9 if len(ns) else np.zeros(0)
+#: Columns as numpy arrays (name → float64 array, plus ``timestamp`` as int64 ns): the shape
+#: the helpers below work on, so one run costs a few numpy calls rather than pandas calls.
+Columns = dict[str, np.ndarray]
 
 
-def _position_steps(s: pd.DataFrame) -> np.ndarray:
+def _columns(samples: pd.DataFrame) -> Columns:
+    """Own float64 copies of the sample columns and the timestamps as int64 ns."""
+    cols = {c: samples[c].to_numpy(dtype="float64", copy=True) for c in FLOAT_SAMPLE_COLUMNS}
+    cols["timestamp"] = timestamps_ns(samples["timestamp"])
+    return cols
+
+
+def _take(cols: Columns, rows: np.ndarray | slice) -> Columns:
+    return {name: values[rows] for name, values in cols.items()}
+
+
+def _frame(cols: Columns) -> pd.DataFrame:
+    """The samples frame (SAMPLE_COLUMNS order and dtypes) from columns."""
+    frame = {"timestamp": utc_from_ns(cols["timestamp"]).array}
+    frame.update((c, cols[c]) for c in FLOAT_SAMPLE_COLUMNS)
+    return pd.DataFrame(frame, index=pd.RangeIndex(len(cols["timestamp"])), copy=False)
+
+
+def _fixes(s: Columns | pd.DataFrame) -> np.ndarray:
+    return np.isfinite(np.asarray(s["lat_deg"])) & np.isfinite(np.asarray(s["lon_deg"]))
+
+
+def _position_steps(s: Columns | pd.DataFrame) -> np.ndarray:
     """Distance from the previous fix to each fix [m]; NaN where either has no position."""
-    lat, lon = s["lat_deg"].to_numpy(), s["lon_deg"].to_numpy()
-    fix = np.isfinite(lat) & np.isfinite(lon)
-    steps = np.full(len(s), np.nan)
-    idx = np.flatnonzero(fix)
+    lat, lon = np.asarray(s["lat_deg"]), np.asarray(s["lon_deg"])
+    steps = np.full(len(lat), np.nan)
+    idx = np.flatnonzero(_fixes(s))
     if len(idx) > 1:
         steps[idx[1:]] = _haversine(lat[idx[:-1]], lon[idx[:-1]], lat[idx[1:]], lon[idx[1:]])
     return steps
 
 
-def _fix_step_durations(s: pd.DataFrame, t: np.ndarray) -> np.ndarray:
+def _fix_step_durations(s: Columns | pd.DataFrame, t: np.ndarray) -> np.ndarray:
     """Time since the previous fix for each fix [s]; NaN elsewhere."""
-    fix = s["lat_deg"].notna().to_numpy() & s["lon_deg"].notna().to_numpy()
-    out = np.full(len(s), np.nan)
-    idx = np.flatnonzero(fix)
+    out = np.full(len(t), np.nan)
+    idx = np.flatnonzero(_fixes(s))
     if len(idx) > 1:
         out[idx[1:]] = np.diff(t[idx])
     return out
 
 
-def _distance_steps(s: pd.DataFrame) -> np.ndarray:
+def _distance_steps(s: Columns | pd.DataFrame) -> np.ndarray:
     """Steps of the device's cumulative distance channel [m] (NaN where missing or reset)."""
-    d = s["distance_m"].to_numpy()
-    steps = np.full(len(s), np.nan)
+    d = np.asarray(s["distance_m"], dtype="float64")
+    steps = np.full(len(d), np.nan)
     idx = np.flatnonzero(np.isfinite(d))
     if len(idx) > 1:
         steps[idx[1:]] = np.diff(d[idx])
@@ -130,41 +153,56 @@ def _distance_steps(s: pd.DataFrame) -> np.ndarray:
     return steps
 
 
-def has_distance_channel(s: pd.DataFrame) -> bool:
+def has_distance_channel(s: Columns | pd.DataFrame) -> bool:
     """True when the device's cumulative distance channel is present and increases."""
-    d = s["distance_m"].to_numpy()
+    d = np.asarray(s["distance_m"], dtype="float64")
     valid = d[np.isfinite(d)]
     return len(valid) >= 2 and valid[-1] > valid[0] and valid.size >= 0.5 * len(d)
 
 
-def _stationary_tail_start(s: pd.DataFrame, t: np.ndarray) -> int | None:
+def _ffill_bfill(values: np.ndarray) -> np.ndarray:
+    """Missing values carried forward, and the leading ones back (all-NaN stays NaN)."""
+    valid = np.isfinite(values)
+    if valid.all() or not valid.any():
+        return values
+    last = np.maximum.accumulate(np.where(valid, np.arange(len(values)), -1))
+    filled = values[np.maximum(last, 0)]
+    filled[last < 0] = values[np.flatnonzero(valid)[0]]
+    return filled
+
+
+def _stationary_tail_start(s: Columns, t: np.ndarray) -> int | None:
     """Index of the first sample of a stationary tail (≥ STATIONARY_MIN_S), else None.
 
     A sample belongs to the tail when every later sample stays within STATIONARY_RADIUS_M of
     the last one (positions, else the distance channel) and the smoothed device speed stays
     below STOP_SPEED_MPS: reverse cumulative maxima make that one vectorised pass.
     """
-    n = len(s)
+    n = len(t)
     if n < 3:
         return None
-    lat, lon = s["lat_deg"].to_numpy(), s["lon_deg"].to_numpy()
-    fix = np.isfinite(lat) & np.isfinite(lon)
+    lat, lon = s["lat_deg"], s["lon_deg"]
+    fix = _fixes(s)
+    speed = s["speed_mps"]
+    has_speed = bool(np.isfinite(speed).any())
     if fix.sum() >= 2:
         last = np.flatnonzero(fix)[-1]
         r = np.where(fix, _haversine(lat, lon, lat[last], lon[last]), 0.0)
-    elif np.isfinite(s["distance_m"].to_numpy()).sum() >= 2:
-        d = s["distance_m"].ffill().bfill().to_numpy()
+    elif np.isfinite(s["distance_m"]).sum() >= 2:
+        d = _ffill_bfill(s["distance_m"])
         r = np.abs(d[-1] - d)
-    elif s["speed_mps"].notna().any():
+    elif has_speed:
         r = np.zeros(n)
     else:
         return None                      # no movement signal: nothing tells run from rest
     far = np.maximum.accumulate(r[::-1])[::-1]
-    speed = s["speed_mps"]
-    if speed.notna().any():
-        smooth = (pd.Series(speed.to_numpy(), index=s["timestamp"])
-                  .rolling(pd.Timedelta(seconds=SPEED_SMOOTH_S)).median().fillna(0.0).to_numpy())
-        fast = np.maximum.accumulate(smooth[::-1])[::-1]
+    if not (far[-1] <= STATIONARY_RADIUS_M) or t[-1] - t[np.argmax(far <= STATIONARY_RADIUS_M)] \
+            < STATIONARY_MIN_S:
+        return None                      # no long still tail: skip the rolling median
+    if has_speed:
+        smooth = (pd.Series(speed, index=pd.DatetimeIndex(s["timestamp"].view("M8[ns]")))
+                  .rolling(pd.Timedelta(seconds=SPEED_SMOOTH_S)).median().to_numpy())
+        fast = np.maximum.accumulate(np.where(np.isnan(smooth), 0.0, smooth)[::-1])[::-1]
     else:
         fast = np.zeros(n)
     still = (far <= STATIONARY_RADIUS_M) & (fast < STOP_SPEED_MPS)
@@ -174,9 +212,9 @@ def _stationary_tail_start(s: pd.DataFrame, t: np.ndarray) -> int | None:
     return start if t[-1] - t[start] >= STATIONARY_MIN_S else None
 
 
-def _step_speed(s: pd.DataFrame, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _step_speed(s: Columns, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(per-sample step speed [m/s], step length [m]) from positions, else the distance channel."""
-    if s["lat_deg"].notna().sum() >= 2:
+    if np.isfinite(s["lat_deg"]).sum() >= 2:
         steps = _position_steps(s)
         dur = _fix_step_durations(s, t)
     else:
@@ -186,26 +224,27 @@ def _step_speed(s: pd.DataFrame, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return speed, steps
 
 
-def _rough_moving(s: pd.DataFrame, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _rough_moving(s: Columns, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(moving flag per step, step durations [s]) for the quality checks (no pauses known)."""
     dt = np.r_[0.0, np.diff(t)] if len(t) else np.zeros(0)
     step_v, _ = _step_speed(s, t)
-    dev = s["speed_mps"].to_numpy()
+    dev = s["speed_mps"]
     v = np.where(np.isfinite(dev) & (dt <= LONG_STEP_S), dev, step_v)
     v = np.where(v > MAX_RUN_STEP_SPEED_MPS, np.nan, v)
     return np.nan_to_num(v) >= STOP_SPEED_MPS, dt
 
 
-def _idle_pieces(s: pd.DataFrame, t: np.ndarray) -> np.ndarray:
+def _idle_pieces(s: Columns, t: np.ndarray) -> np.ndarray:
     """Label of each sample's piece: pieces are split by gaps or stationary stretches ≥ 10 min."""
-    n = len(s)
+    n = len(t)
     idle = np.zeros(n, dtype=bool)
     if n == 0:
         return np.zeros(0, dtype=int)
     gap = np.r_[False, np.diff(t) >= SPLIT_GAP_S]
-    lat, lon = s["lat_deg"].to_numpy(), s["lon_deg"].to_numpy()
+    lat, lon = s["lat_deg"], s["lon_deg"]
     if np.isfinite(lat).sum() >= 2:
-        win = pd.DataFrame({"lat": lat, "lon": lon}, index=s["timestamp"]).rolling(
+        win = pd.DataFrame({"lat": lat, "lon": lon},
+                           index=pd.DatetimeIndex(s["timestamp"].view("M8[ns]"))).rolling(
             pd.Timedelta(seconds=STATIONARY_MIN_S))
         hi, lo = win.max(), win.min()
         diag = _haversine(lo["lat"], lo["lon"], hi["lat"], hi["lon"])
@@ -244,28 +283,30 @@ def assess_quality(samples: pd.DataFrame, *, sport_sub: str | None,
     issues: list[str] = []
     notes: list[str] = []
     ok = True
-    s = samples.copy()
-    s = s[s["timestamp"].notna()]
+    s = _columns(samples)
+    s = _take(s, s["timestamp"] != _NAT_NS)
 
     # --- order and duplicates ------------------------------------------------------------
-    ns = s["timestamp"].dt.as_unit("ns").astype("int64").to_numpy()
+    ns = s["timestamp"]
     n_back = int((np.diff(ns) < 0).sum()) if len(ns) > 1 else 0
     if n_back:
         issues.append("timestamps_unordered")
         notes.append(f"{n_back} samples were out of time order and were sorted.")
-        s = s.sort_values("timestamp", kind="stable")
-    n_dup = int(s["timestamp"].duplicated().sum())
+        s = _take(s, np.argsort(ns, kind="stable"))
+    n_dup = int((np.diff(s["timestamp"]) == 0).sum()) if len(ns) > 1 else 0
     if n_dup:
         issues.append("duplicate_timestamps")
         notes.append(f"{n_dup} samples repeated an earlier timestamp and were merged into it.")
-        s = s.groupby("timestamp", sort=False, as_index=False).first()
-    s = s.reset_index(drop=True)
+        # the first valid value of each column within the second, as groupby().first() does
+        merged = _frame(s).groupby("timestamp", sort=False, as_index=False).first()
+        s = _columns(merged)
 
-    if len(s) == 0:
-        return QualityResult(s, ["too_short"], ["The file has no timed samples."], False,
-                             np.zeros(0, dtype=bool))
+    if len(s["timestamp"]) == 0:
+        return QualityResult(_frame(s), ["too_short"], ["The file has no timed samples."],
+                             False, np.zeros(0, dtype=bool))
 
-    start, end = s["timestamp"].iloc[0], s["timestamp"].iloc[-1]
+    start = pd.Timestamp(int(s["timestamp"][0]), tz="UTC")
+    end = pd.Timestamp(int(s["timestamp"][-1]), tz="UTC")
     now = pd.Timestamp.now(tz="UTC")
     if start < EARLIEST_VALID_UTC or start > now + FUTURE_SLACK:
         issues.append("bad_timestamp")
@@ -274,10 +315,10 @@ def assess_quality(samples: pd.DataFrame, *, sport_sub: str | None,
     elif end > now + FUTURE_SLACK:
         issues.append("bad_timestamp")
         notes.append(f"Samples run into the future (until {end:%Y-%m-%d}); they were dropped.")
-        s = s[s["timestamp"] <= now + FUTURE_SLACK].reset_index(drop=True)
+        s = _take(s, s["timestamp"] <= (now + FUTURE_SLACK).value)
 
     # --- a watch left running ------------------------------------------------------------
-    t = _seconds(s["timestamp"])
+    t = (s["timestamp"] - s["timestamp"][0]) / 1e9
     trimmed_s = 0.0
     elapsed0 = t[-1]
     moving, dt = _rough_moving(s, t)
@@ -287,12 +328,12 @@ def assess_quality(samples: pd.DataFrame, *, sport_sub: str | None,
         piece = _idle_pieces(s, t)
         per_piece = pd.Series(np.where(moving, dt, 0.0)).groupby(piece).sum()
         keep_to = int(np.flatnonzero(piece == per_piece.idxmax())[-1])
-        if keep_to < len(s) - 1:
-            s = s.iloc[: keep_to + 1].reset_index(drop=True)
+        if keep_to < len(t) - 1:
+            s = _take(s, slice(0, keep_to + 1))
             t = t[: keep_to + 1]
     tail = _stationary_tail_start(s, t)
     if tail is not None:
-        s = s.iloc[: tail + 1].reset_index(drop=True)
+        s = _take(s, slice(0, tail + 1))
         t = t[: tail + 1]
     if len(t) and t[-1] < elapsed0:
         trimmed_s = float(elapsed0 - t[-1])
@@ -305,8 +346,9 @@ def assess_quality(samples: pd.DataFrame, *, sport_sub: str | None,
             f"still trimmed ({elapsed0 / 60:.0f} min recorded, {t[-1] / 60:.0f} min kept).")
 
     # --- GPS jumps and distance jumps ----------------------------------------------------
-    step_v, steps = _step_speed(s, t) if s["lat_deg"].notna().sum() >= 2 else (
-        np.full(len(s), np.nan), np.full(len(s), np.nan))
+    n = len(t)
+    step_v, steps = _step_speed(s, t) if np.isfinite(s["lat_deg"]).sum() >= 2 else (
+        np.full(n, np.nan), np.full(n, np.nan))
     jump = step_v > MAX_RUN_STEP_SPEED_MPS
     segment_valid = np.isfinite(steps) & ~jump
     track_m = float(np.nansum(np.where(segment_valid, steps, 0.0)))
@@ -317,9 +359,8 @@ def assess_quality(samples: pd.DataFrame, *, sport_sub: str | None,
             f"{int(jump.sum())} GPS jumps (faster than {MAX_RUN_STEP_SPEED_MPS:.0f} m/s) left "
             f"out of the distance: {dropped_m / 1000:.2f} km dropped, "
             f"{track_m / 1000:.2f} km kept.")
-    dev_speed = s["speed_mps"].to_numpy()
-    if np.nanmax(np.r_[dev_speed, 0.0]) > MAX_RUN_STEP_SPEED_MPS:
-        s.loc[dev_speed > MAX_RUN_STEP_SPEED_MPS, "speed_mps"] = np.nan
+    dev_speed = s["speed_mps"]
+    dev_speed[dev_speed > MAX_RUN_STEP_SPEED_MPS] = np.nan
 
     distance_m = float("nan")
     if has_distance_channel(s):
@@ -329,10 +370,12 @@ def assess_quality(samples: pd.DataFrame, *, sport_sub: str | None,
         # those); only a large step at an impossible speed is a jump
         d_jump = ((d_steps / np.maximum(dur, MIN_STEP_DURATION_S) > MAX_RUN_STEP_SPEED_MPS)
                   & (d_steps > DISTANCE_JUMP_MIN_M))
-        first = s["distance_m"].dropna().iloc[0]
+        device_m = s["distance_m"]
+        has_value = ~np.isnan(device_m)
+        first = device_m[has_value][0]
         clean = np.where(np.isfinite(d_steps) & ~d_jump, d_steps, 0.0)
         cum = first + np.cumsum(clean)
-        s["distance_m"] = np.where(s["distance_m"].notna(), cum, np.nan)
+        s["distance_m"] = np.where(has_value, cum, np.nan)
         distance_m = float(cum[-1] - first)
         if d_jump.any():
             lost = float(np.nansum(np.where(d_jump, d_steps, 0.0)))
@@ -345,7 +388,7 @@ def assess_quality(samples: pd.DataFrame, *, sport_sub: str | None,
 
     # --- heart rate -----------------------------------------------------------------------
     moving, dt = _rough_moving(s, t)
-    hr = s["hr_bpm"].to_numpy().copy()
+    hr = s["hr_bpm"]
     bad = np.isfinite(hr) & ((hr < HR_MIN_BPM) | (hr > HR_MAX_BPM))
     if bad.any():
         issues.append("hr_out_of_range")
@@ -356,11 +399,15 @@ def assess_quality(samples: pd.DataFrame, *, sport_sub: str | None,
     if valid.any():
         vi = np.flatnonzero(valid)
         same = np.r_[False, hr[vi][1:] == hr[vi][:-1]]
-        run_id = np.cumsum(~same)
+        # stretches of one repeated value: per stretch, its time span and moving share
+        first_of_stretch = np.flatnonzero(~same)
+        stretch = np.cumsum(~same) - 1
         tv = t[vi]
-        g = pd.DataFrame({"run": run_id, "t": tv, "mv": moving[vi]}).groupby("run")
-        span = (g["t"].transform("max") - g["t"].transform("min")).to_numpy()
-        mv_share = g["mv"].transform("mean").to_numpy()
+        span = (np.maximum.reduceat(tv, first_of_stretch)
+                - np.minimum.reduceat(tv, first_of_stretch))[stretch]
+        sizes = np.diff(np.r_[first_of_stretch, len(vi)])
+        mv_share = (np.add.reduceat(moving[vi].astype("float64"), first_of_stretch)
+                    / sizes)[stretch]
         stuck = (span > HR_CONSTANT_S) & (mv_share >= 0.5)
         if stuck.any():
             issues.append("hr_constant")
@@ -368,7 +415,6 @@ def assess_quality(samples: pd.DataFrame, *, sport_sub: str | None,
                          "while moving; those values were removed as unreliable.")
             hr[vi[stuck]] = np.nan
             valid = np.isfinite(hr)
-    s["hr_bpm"] = hr
     if valid.any() and moving_s > 0:
         vt = t[valid]
         pos = np.clip(np.searchsorted(vt, t), 1, len(vt)) - 1
@@ -396,6 +442,6 @@ def assess_quality(samples: pd.DataFrame, *, sport_sub: str | None,
         notes.append("Less than 1 min or 200 m is left after cleaning: not used for rules.")
         ok = False
 
-    return QualityResult(samples=s, issues=issues, notes=notes, ok=ok,
+    return QualityResult(samples=_frame(s), issues=issues, notes=notes, ok=ok,
                          segment_valid=segment_valid, trimmed_s=trimmed_s,
                          dropped_m=dropped_m, track_distance_m=distance_m)

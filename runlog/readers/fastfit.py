@@ -921,7 +921,7 @@ def _record_frame(columns: dict[str, np.ndarray], parts: np.ndarray,
         bad_position = ~(np.abs(lat) <= 90) | ~(np.abs(lon) <= 180)
     altitude = columns["enhanced_altitude"]
     speed = columns["enhanced_speed"]
-    stamps = fit_module._fit_times(pd.Series(columns["timestamp"]))
+    stamps = fit_module._fit_times(columns["timestamp"])
     return pd.DataFrame({
         "timestamp": stamps,
         "lat_deg": np.where(bad_position, np.nan, lat),

@@ -67,7 +67,14 @@ from fitparse.records import (
 )
 from fitparse.utils import FitCRCError, FitEOFError, FitHeaderError, FitParseError
 
-from runlog.activity import Activity, empty_samples, normalise_samples
+from runlog.activity import (
+    FLOAT_SAMPLE_COLUMNS,
+    Activity,
+    empty_samples,
+    normalise_samples,
+    timestamps_ns,
+    utc_from_ns,
+)
 from runlog.errors import FileReadError, RunlogError, SkippedFile
 from runlog.readers.sport import normalise_sport
 
@@ -87,6 +94,9 @@ MAX_TZ_OFFSET_MIN = 14 * 60
 MAX_RECORD_SPREAD = pd.Timedelta(days=3)
 #: A note is added when records begin this long before the session start_time [s].
 RECORDS_BEFORE_START_NOTE_S = 60.0
+_MAX_RECORD_SPREAD_NS = float(MAX_RECORD_SPREAD.value)
+#: pandas' NaT as int64 nanoseconds.
+_NAT_NS = np.iinfo(np.int64).min
 _EARLIEST = pd.Timestamp.min.tz_localize("UTC")
 _LATEST = pd.Timestamp.max.tz_localize("UTC")
 #: FIT file header size of the shortest legal header [bytes].
@@ -352,14 +362,22 @@ def _short_reason(error: Exception) -> str:
     return f"undecodable data ({type(error).__name__})"
 
 
-def _fit_times(seconds: pd.Series) -> pd.Series:
-    """FIT ``date_time`` seconds → UTC timestamps; relative (power-up) times become NaT."""
-    raw = pd.to_numeric(seconds, errors="coerce").to_numpy(dtype="float64", copy=True)
+def _fit_times(seconds: pd.Series | np.ndarray) -> pd.Series:
+    """FIT ``date_time`` seconds → UTC timestamps; relative (power-up) times become NaT.
+
+    The index is a fresh RangeIndex (callers build frames from positions).
+    """
+    raw = np.asarray(seconds, dtype="float64") if _is_float_array(seconds) else (
+        pd.to_numeric(pd.Series(seconds), errors="coerce").to_numpy(dtype="float64"))
+    raw = raw.copy()
     raw[~(raw >= FIT_MIN_ABSOLUTE_TIME_S)] = np.nan
     ns = (raw + FIT_EPOCH_UNIX_S) * 1e9
-    values = np.where(np.isnan(ns), np.iinfo(np.int64).min, ns).astype("int64")
-    return pd.Series(pd.to_datetime(values, unit="ns", utc=True).where(~np.isnan(raw)),
-                     index=seconds.index)
+    return utc_from_ns(np.where(np.isnan(ns), _NAT_NS, ns).astype("int64"))
+
+
+def _is_float_array(values: object) -> bool:
+    dtype = getattr(values, "dtype", None)
+    return dtype is not None and dtype == np.float64
 
 
 def _fit_time(value: Any) -> pd.Timestamp | None:
@@ -415,45 +433,50 @@ def _build_activities(decoded: _Decoded, name: str, notes: list[str],
         records = _record_frame(decoded) if decoded.records else _record_frame_empty()
     elif not len(records):
         records = _record_frame_empty()
-    n_bad_time = int(records["timestamp"].isna().sum())
+    # Row selection on the integer times (numpy), not on the frame: this runs per file.
+    ts_ns = timestamps_ns(records["timestamp"])
+    keep = ts_ns != _NAT_NS
+    n_bad_time = int(len(keep) - keep.sum())
     if n_bad_time:
         notes = [*notes, f"{n_bad_time} record(s) without an absolute time (device clock "
                          "only) dropped"]
-        records = records[records["timestamp"].notna()]
-    if len(records):
-        median_time = records["timestamp"].median()
-        stray = (records["timestamp"] - median_time).abs() > MAX_RECORD_SPREAD
+    if keep.any():
+        median_ns = float(np.median(ts_ns[keep].astype("float64")))
+        stray = keep & (np.abs(ts_ns.astype("float64") - median_ns) > _MAX_RECORD_SPREAD_NS)
         if stray.any():
             notes = [*notes, f"{int(stray.sum())} record(s) with a time more than "
                              f"{MAX_RECORD_SPREAD.days} days from the others dropped"]
-            records = records[~stray]
+            keep &= ~stray
     device = _device(decoded.file_ids[0] if decoded.file_ids else {})
     tz_offset = _tz_offset_min(decoded.activity)
     pauses = _timer_pauses(decoded.events)
     sessions = decoded.sessions
     if not sessions:
-        activities = [_fallback_activity(decoded, records, device, tz_offset, pauses, notes)]
+        activities = [_fallback_activity(decoded, records, np.flatnonzero(keep), device,
+                                         tz_offset, pauses, notes)]
         return _placed(activities, name)
     legs = len(sessions) > 1
     starts = [_fit_time(session.get("start_time")) for session in sessions]
+    record_part = records["part"].to_numpy()
     activities = []
     for index, session in enumerate(sessions):
         start = starts[index]
         lower, upper = _leg_window(index, starts, decoded.session_part)
-        part = records[records["part"] == decoded.session_part[index]]
-        part = part[(part["timestamp"] >= lower) & (part["timestamp"] < upper)]
+        rows = np.flatnonzero(keep & (record_part == decoded.session_part[index])
+                              & (ts_ns >= lower.value) & (ts_ns < upper.value))
         leg_notes = list(notes)
-        if start is None and len(part):
-            start = part["timestamp"].iloc[0]
-        elif start is not None and len(part):
-            lead_s = (start - part["timestamp"].iloc[0]).total_seconds()
+        first = pd.Timestamp(int(ts_ns[rows[0]]), tz="UTC") if len(rows) else None
+        if start is None and first is not None:
+            start = first
+        elif start is not None and first is not None:
+            lead_s = (start - first).total_seconds()
             if lead_s > RECORDS_BEFORE_START_NOTE_S:
                 leg_notes.append(f"records begin {lead_s:.0f} s before the session start_time")
         sport_raw, sub_sport = _sport_words(session, decoded.sport)
         sport = normalise_sport(sport_raw)
         leg_pauses = [(stop, go) for stop, go in pauses if lower <= stop and go < upper]
         activities.append(Activity(
-            samples=_samples(part, sport), source_format="fit", sport=sport,
+            samples=_samples(records, rows, sport), source_format="fit", sport=sport,
             sub_sport=sub_sport, sport_raw=sport_raw, device=device, start_utc=start,
             tz_offset_min=tz_offset, summary=_session_summary(session, sport),
             pauses=leg_pauses, name=None, leg_index=index if legs else None,
@@ -502,14 +525,23 @@ def _record_frame_empty() -> pd.DataFrame:
     return frame
 
 
-def _samples(part: pd.DataFrame, sport: str | None) -> pd.DataFrame:
-    """The SAMPLE_COLUMNS frame for one activity; cadence to steps/min for foot sports."""
-    frame = part.reset_index(drop=True)
-    cadence = frame["cadence_raw"]
+def _samples(records: pd.DataFrame, rows: np.ndarray, sport: str | None) -> pd.DataFrame:
+    """The SAMPLE_COLUMNS frame of the record ``rows`` (positions) of one activity.
+
+    Cadence becomes steps/min for foot sports (FIT counts one foot: 2 × (cadence +
+    fractional_cadence)).
+    """
+    columns: dict[str, object] = {
+        "timestamp": utc_from_ns(timestamps_ns(records["timestamp"])[rows])}
+    for col in FLOAT_SAMPLE_COLUMNS:
+        if col in records:
+            columns[col] = records[col].to_numpy(dtype="float64")[rows]
+    cadence = records["cadence_raw"].to_numpy(dtype="float64")[rows]
     if sport in FOOT_SPORTS:
-        cadence = 2.0 * (cadence + frame["fractional_cadence"].fillna(0.0))
-    frame = frame.assign(cadence_spm=cadence)
-    return normalise_samples(frame)
+        fraction = records["fractional_cadence"].to_numpy(dtype="float64")[rows]
+        cadence = 2.0 * (cadence + np.where(np.isnan(fraction), 0.0, fraction))
+    columns["cadence_spm"] = cadence
+    return normalise_samples(columns)
 
 
 def _sport_words(message: dict[str, Any],
@@ -549,8 +581,9 @@ def _session_summary(session: dict[str, Any], sport: str | None) -> dict[str, fl
     return {key: value for key, value in candidates.items() if value is not None}
 
 
-def _fallback_activity(decoded: _Decoded, records: pd.DataFrame, device: str | None,
-                       tz_offset: int | None, pauses: list[tuple[pd.Timestamp, pd.Timestamp]],
+def _fallback_activity(decoded: _Decoded, records: pd.DataFrame, rows: np.ndarray,
+                       device: str | None, tz_offset: int | None,
+                       pauses: list[tuple[pd.Timestamp, pd.Timestamp]],
                        notes: list[str]) -> Activity:
     """An activity file without a session: sport message, then laps, then records."""
     first_lap = decoded.laps[0] if decoded.laps else {}
@@ -577,11 +610,12 @@ def _fallback_activity(decoded: _Decoded, records: pd.DataFrame, device: str | N
         source = "the records" if decoded.error is None else "the records (file incomplete)"
         if decoded.laps:
             start = _fit_time(first_lap.get("start_time"))
-    if start is None and len(records):
-        start = records["timestamp"].iloc[0]
+    if start is None and len(rows):
+        start = records["timestamp"].iloc[int(rows[0])]
     return Activity(
-        samples=_samples(records, sport), source_format="fit", sport=sport, sub_sport=sub_sport,
-        sport_raw=sport_raw, device=device, start_utc=start, tz_offset_min=tz_offset,
+        samples=_samples(records, rows, sport), source_format="fit", sport=sport,
+        sub_sport=sub_sport, sport_raw=sport_raw, device=device, start_utc=start,
+        tz_offset_min=tz_offset,
         summary=summary, pauses=pauses, leg_index=None,
         notes=[*notes, f"no session message: start and totals from {source}"])
 
