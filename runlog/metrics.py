@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from runlog.activity import Activity
+from runlog.activity import FLOAT_SAMPLE_COLUMNS, Activity, timestamps_ns
 from runlog.quality import (
     EARTH_RADIUS_M,
     HR_MAX_BPM,
@@ -28,6 +28,7 @@ from runlog.quality import (
     MAX_RUN_STEP_SPEED_MPS,
     STOP_SPEED_MPS,
     assess_quality,
+    ffill_bfill,
     has_distance_channel,
 )
 from runlog.schema import CADENCE_BIN_COLUMNS, METRICS_VERSION, RUN_METRIC_COLUMNS
@@ -129,19 +130,28 @@ def grade_adjusted_speed_mps(speed_mps, grade) -> np.ndarray:
     return np.asarray(speed_mps, dtype="float64") * minetti_cost_j_per_kg_m(g) / MINETTI_FLAT_COST
 
 
-def smoothed_altitude_m(timestamp: pd.Series, altitude_m,
+def smoothed_altitude_m(timestamp: pd.Series | np.ndarray, altitude_m,
                         window_s: float = ALTITUDE_SMOOTH_S) -> np.ndarray:
     """Centred time-based rolling mean of altitude [m] over ``window_s`` [s] (≥ 30 s).
 
-    Missing altitudes are interpolated in time first (and held at the ends); all-missing → NaN.
+    ``timestamp``: sorted, unique sample times (datetimes, or int64 ns). Missing altitudes are
+    interpolated in time first (and held at the ends); all-missing → NaN. The window of a
+    sample at t holds the samples in (t − w/2, t + w/2], as pandas' centred time window does;
+    the means come from one cumulative sum (taken about the first value, for precision).
     """
-    alt = pd.Series(np.asarray(altitude_m, dtype="float64"),
-                    index=pd.DatetimeIndex(timestamp))
-    if alt.notna().sum() == 0:
+    ns = _ns(timestamp)
+    alt = np.asarray(altitude_m, dtype="float64")
+    known = np.isfinite(alt)
+    if not known.any():
         return np.full(len(alt), np.nan)
-    alt = alt.interpolate(method="time", limit_direction="both")
-    window = pd.Timedelta(seconds=max(window_s, ALTITUDE_SMOOTH_S))
-    return alt.rolling(window, center=True, min_periods=1).mean().to_numpy()
+    if not known.all():
+        alt = np.interp(ns.astype("float64"), ns[known].astype("float64"), alt[known])
+    half_ns = int(max(window_s, ALTITUDE_SMOOTH_S) * 1e9) // 2
+    lo = np.searchsorted(ns, ns - half_ns, side="right")
+    hi = np.searchsorted(ns, ns + half_ns, side="right")
+    base = alt[0]
+    total = np.r_[0.0, np.cumsum(alt - base)]
+    return base + (total[hi] - total[lo]) / (hi - lo)
 
 
 def ascent_descent_m(altitude_m, hysteresis_m: float) -> tuple[float, float]:
@@ -233,7 +243,7 @@ def steep_descent_minutes(timestamp: pd.Series, cum_distance_m, altitude_m, movi
     np.add.at(mark, starts + 1, 1)           # the step INTO the next sample is downhill
     np.add.at(mark, np.minimum(ends, n - 1) + 1, -1)
     inside = np.cumsum(mark[:-1]) > 0
-    t = _seconds(pd.Series(timestamp))
+    t = _seconds(timestamp)
     dt = np.r_[0.0, np.diff(t)]
     return float(dt[inside & np.asarray(moving, dtype=bool)].sum() / 60.0)
 
@@ -246,7 +256,7 @@ def derived_speed_mps(timestamp: pd.Series, cum_distance_m,
     sub-second duplicates and recording gaps all give the mean speed over the window (over a
     gap: the gap's mean speed, near zero when the runner stood still).
     """
-    t = _seconds(pd.Series(timestamp))
+    t = _seconds(timestamp)
     cum = np.asarray(cum_distance_m, dtype="float64")
     if len(t) < 2:
         return np.full(len(t), np.nan)
@@ -265,11 +275,10 @@ def moving_mask(timestamp: pd.Series, speed_mps, pauses=(),
 
     ``pauses`` are (stop, start) UTC timestamps from the file's timer events.
     """
-    ts = pd.Series(timestamp).reset_index(drop=True)
     v = np.asarray(speed_mps, dtype="float64")
     moving = np.nan_to_num(v, nan=0.0) >= stop_speed_mps
-    if len(pauses) and len(ts):
-        ns = ts.dt.tz_convert("UTC").dt.as_unit("ns").astype("int64").to_numpy()
+    if len(pauses) and len(v):
+        ns = _ns(timestamp)
         stops = np.array([pd.Timestamp(a).value for a, _ in pauses], dtype="int64")
         starts = np.array([pd.Timestamp(b).value for _, b in pauses], dtype="int64")
         order = np.argsort(stops)
@@ -288,9 +297,9 @@ def hr_max_estimate_bpm(timestamp: pd.Series, hr_bpm) -> float:
     Values outside 30–240 bpm and values changing faster than 10 bpm/s from their valid
     neighbours are removed; the best 30-s window needs ≥ 25 s of valid HR. NaN without HR.
     """
-    hr = _clean_hr(_seconds(pd.Series(timestamp)), np.asarray(hr_bpm, dtype="float64"))
-    grid_hr = _hr_on_grid(pd.Series(timestamp).reset_index(drop=True), hr)
-    return _best_window_mean(grid_hr)
+    ns = _ns(timestamp)
+    hr = _clean_hr(_seconds(ns), np.asarray(hr_bpm, dtype="float64"))
+    return _best_window_mean(_hr_on_grid(ns, hr))
 
 
 def _clean_hr(t: np.ndarray, hr: np.ndarray) -> np.ndarray:
@@ -306,14 +315,26 @@ def _clean_hr(t: np.ndarray, hr: np.ndarray) -> np.ndarray:
     return hr
 
 
-def _hr_on_grid(ts: pd.Series, hr: np.ndarray) -> np.ndarray:
-    grid = _grid(ts)
-    s = pd.Series(hr, index=pd.DatetimeIndex(ts)).dropna()
-    if s.empty:
+def _hr_on_grid(ns: np.ndarray, hr: np.ndarray) -> np.ndarray:
+    """HR carried to each second of the 1-s grid from the nearest valid sample within
+    HR_FILL_S (a tie goes to the later sample, as pandas' ``reindex(method="nearest")``)."""
+    grid = _grid_ns(ns)
+    valid = np.isfinite(hr)
+    times, values = ns[valid], hr[valid]
+    if not len(times):
         return np.full(len(grid), np.nan)
-    s = s[~s.index.duplicated()]
-    return s.reindex(grid, method="nearest",
-                     tolerance=pd.Timedelta(seconds=HR_FILL_S)).to_numpy()
+    first = np.r_[True, np.diff(times) != 0]         # one value per time: the first
+    times, values = times[first], values[first]
+    right = np.searchsorted(times, grid, side="left")           # first sample at/after
+    left = right - 1                                             # last sample before
+    at_right = np.minimum(right, len(times) - 1)
+    at_left = np.maximum(left, 0)
+    far = np.iinfo(np.int64).max
+    to_right = np.where(right < len(times), times[at_right] - grid, far)
+    to_left = np.where(left >= 0, grid - times[at_left], far)
+    pick = np.where(to_left < to_right, at_left, at_right)
+    near = np.minimum(to_left, to_right) <= int(HR_FILL_S * 1e9)
+    return np.where(near, values[pick], np.nan)
 
 
 def _best_window_mean(grid_hr: np.ndarray) -> float:
@@ -324,26 +345,38 @@ def _best_window_mean(grid_hr: np.ndarray) -> float:
     return float(best) if np.isfinite(best) else float(np.nanmax(grid_hr))
 
 
-def _seconds(ts: pd.Series) -> np.ndarray:
-    ns = ts.dt.tz_convert("UTC").dt.as_unit("ns").astype("int64").to_numpy()
+def _ns(timestamp: pd.Series | np.ndarray) -> np.ndarray:
+    """Sample times as int64 ns (datetimes are converted; int64 arrays pass through)."""
+    if isinstance(timestamp, np.ndarray) and timestamp.dtype == np.int64:
+        return timestamp
+    return timestamps_ns(pd.Series(timestamp))
+
+
+def _seconds(timestamp: pd.Series | np.ndarray) -> np.ndarray:
+    """Seconds since the first sample."""
+    ns = _ns(timestamp)
     return (ns - ns[0]) / 1e9 if len(ns) else np.zeros(0)
 
 
-def _grid(ts: pd.Series) -> pd.DatetimeIndex:
-    """1-s grid from the first sample to the last."""
-    start = ts.iloc[0].floor("s")
-    return pd.date_range(start, ts.iloc[-1].ceil("s"), freq="1s")
+_SECOND_NS = 1_000_000_000
+
+
+def _grid_ns(ns: np.ndarray) -> np.ndarray:
+    """1-s grid [int64 ns] from the first sample's second (floor) to the last's (ceil)."""
+    start = ns[0] // _SECOND_NS * _SECOND_NS
+    stop = -(-ns[-1] // _SECOND_NS) * _SECOND_NS
+    return np.arange(start, stop + 1, _SECOND_NS, dtype="int64")
 
 
 # --- altitude source --------------------------------------------------------------------------
-def altitude_source(activity: Activity, samples: pd.DataFrame) -> str:
+def altitude_source(activity: Activity, samples: pd.DataFrame | dict[str, np.ndarray]) -> str:
     """``barometric`` | ``gps`` | ``none``.
 
     FIT files from watches write barometric (``enhanced_altitude``) when the device has a
     barometer; a short list of GPS-only Forerunners is known. GPX/TCX altitude is treated as GPS
     (phones and exporters rarely say, and GPX often carries DEM or GPS heights).
     """
-    if not samples["altitude_m"].notna().any():
+    if np.isnan(np.asarray(samples["altitude_m"], dtype="float64")).all():
         return "none"
     if activity.source_format == "fit":
         device = (activity.device or "").lower()
@@ -376,13 +409,16 @@ def compute_run_metrics(activity: Activity, *, hr_max_bpm: float | None = None,
     """
     q = assess_quality(activity.samples, sport_sub=activity.sub_sport, summary=activity.summary)
     s = q.samples
+    # numpy views of the cleaned columns, taken once (pandas calls cost more than the maths)
+    col = {c: s[c].to_numpy() for c in FLOAT_SAMPLE_COLUMNS}
     m: dict = dict.fromkeys(RUN_METRIC_COLUMNS, np.nan)
     bin_cols = [c for c in CADENCE_BIN_COLUMNS if c != "run_id"]
-    empty_bins = pd.DataFrame({c: pd.Series(dtype="float64") for c in bin_cols})
+    empty_bins = pd.DataFrame({c: np.zeros(0) for c in bin_cols})
     m.update(distance_source="device", altitude_source="none", temp_source="missing",
              warmup_present=pd.NA, hard_start=pd.NA, abrupt_finish=pd.NA,
-             has_gps=bool(s["lat_deg"].notna().any()), has_hr=bool(s["hr_bpm"].notna().any()),
-             has_cadence=bool((s["cadence_spm"] > 0).any()),
+             has_gps=bool((~np.isnan(col["lat_deg"])).any()),
+             has_hr=bool((~np.isnan(col["hr_bpm"])).any()),
+             has_cadence=bool((col["cadence_spm"] > 0).any()),
              quality_issues=";".join(q.issues), quality_notes=" ".join(q.notes),
              quality_ok=bool(q.ok), metrics_version=METRICS_VERSION,
              hr_max_used_bpm=float(hr_max_bpm) if hr_max_bpm else np.nan,
@@ -393,7 +429,7 @@ def compute_run_metrics(activity: Activity, *, hr_max_bpm: float | None = None,
         m["distance_m"] = float(summ) if summ else 0.0
         return m, s, empty_bins
 
-    ts = s["timestamp"]
+    ts = timestamps_ns(s["timestamp"])
     t = _seconds(ts)
     dt = np.r_[0.0, np.diff(t)]
     m["elapsed_s"] = float(t[-1])
@@ -405,21 +441,21 @@ def compute_run_metrics(activity: Activity, *, hr_max_bpm: float | None = None,
 
     # --- distance: device channel > positions > file summary -------------------------------
     if has_distance_channel(s):
-        d = s["distance_m"].ffill().bfill().to_numpy()
+        d = ffill_bfill(col["distance_m"])
         cum = np.maximum.accumulate(d)
         first = float(cum[0])
         offset = first if first < FIRST_DISTANCE_SLACK_M else 0.0
         distance = float(cum[-1] - first + offset)
         source = "device"
     elif q.segment_valid.any():
-        steps = _position_steps(s)
+        steps = _position_steps(col)
         cum = np.cumsum(np.where(q.segment_valid, steps, 0.0))
         distance = float(cum[-1])
         source = "track"
     else:
         summ = activity.summary.get("distance_m")
         distance = float(summ) if summ else np.nan
-        speed_dev = s["speed_mps"].to_numpy()
+        speed_dev = col["speed_mps"]
         if np.isfinite(speed_dev).any():
             cum = np.cumsum(np.nan_to_num(speed_dev) * dt)
         else:
@@ -431,7 +467,7 @@ def compute_run_metrics(activity: Activity, *, hr_max_bpm: float | None = None,
     step_len = np.r_[0.0, np.diff(cum)] if np.isfinite(cum).all() else np.full(len(s), np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
         step_v = step_len / np.where(dt > 0, dt, np.nan)
-    dev = s["speed_mps"].to_numpy()
+    dev = col["speed_mps"]
     derived = derived_speed_mps(ts, cum) if np.isfinite(cum).all() else np.full(len(s), np.nan)
     speed = np.where(np.isfinite(dev), dev, derived)
     # over long steps the step's own mean speed decides (a device speed logged after a gap
@@ -445,11 +481,11 @@ def compute_run_metrics(activity: Activity, *, hr_max_bpm: float | None = None,
     m["avg_speed_mps"] = distance / moving_s if moving_s > 0 and np.isfinite(distance) else np.nan
 
     # --- altitude, grade, climbing ----------------------------------------------------------
-    alt_src = altitude_source(activity, s)
+    alt_src = altitude_source(activity, col)
     m["altitude_source"] = alt_src
     grade = np.zeros(len(s))
     if alt_src != "none":
-        alt = smoothed_altitude_m(ts, s["altitude_m"].to_numpy())
+        alt = smoothed_altitude_m(ts, col["altitude_m"])
         hyst = HYSTERESIS_BAROMETRIC_M if alt_src == "barometric" else HYSTERESIS_GPS_M
         m["ascent_m"], m["descent_m"] = ascent_descent_m(alt, hyst)
         if np.isfinite(cum).all():
@@ -458,15 +494,14 @@ def compute_run_metrics(activity: Activity, *, hr_max_bpm: float | None = None,
     v_gap = grade_adjusted_speed_mps(speed, grade)
 
     # --- the 1-s grid ---------------------------------------------------------------------------
-    grid = _grid(ts)
-    gns = grid.as_unit("ns").asi8
-    sns = ts.dt.as_unit("ns").astype("int64").to_numpy()
+    gns = _grid_ns(ts)
+    sns = ts
     idx = np.clip(np.searchsorted(sns, gns, side="left"), 0, len(s) - 1)
     g_moving = moving[idx] & (gns >= sns[0])
     g_vgap = v_gap[idx]
-    hr_clean = _clean_hr(t, s["hr_bpm"].to_numpy())
+    hr_clean = _clean_hr(t, col["hr_bpm"])
     g_hr = _hr_on_grid(ts, hr_clean)
-    g_cad = s["cadence_spm"].to_numpy()[idx]
+    g_cad = col["cadence_spm"][idx]
 
     mv = np.flatnonzero(g_moving)                    # moving seconds, in order
     n_mv = len(mv)
@@ -493,7 +528,7 @@ def compute_run_metrics(activity: Activity, *, hr_max_bpm: float | None = None,
     cad_ok = np.isfinite(cad_mv) & (cad_mv > 0)
     if cad_ok.any():
         m["avg_cadence_spm"] = float(cad_mv[cad_ok].mean())
-    temp = s["temp_c"].to_numpy()
+    temp = col["temp_c"]
     if np.isfinite(temp).any():
         m["temp_c"], m["temp_source"] = float(np.nanmedian(temp)), "device"
 
@@ -510,11 +545,25 @@ def compute_run_metrics(activity: Activity, *, hr_max_bpm: float | None = None,
     if cad_ok.any() and has_speed:
         sel = cad_ok & np.isfinite(vg_mv)
         edge = np.floor(vg_mv[sel] / CADENCE_BIN_MPS) * CADENCE_BIN_MPS
-        grouped = pd.Series(cad_mv[sel]).groupby(np.round(edge, 2))
-        bins = pd.DataFrame({"speed_bin_mps": grouped.size().index.to_numpy(dtype="float64"),
-                             "minutes": grouped.size().to_numpy() / 60.0,
-                             "median_cadence_spm": grouped.median().to_numpy()})[bin_cols]
+        speed_bin, seconds, median = _group_medians(np.round(edge, 2), cad_mv[sel])
+        bins = pd.DataFrame({"speed_bin_mps": speed_bin, "minutes": seconds / 60.0,
+                             "median_cadence_spm": median})[bin_cols]
     return m, s, bins
+
+
+def _group_medians(keys: np.ndarray, values: np.ndarray,
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(sorted unique keys, count per key, median of ``values`` per key), all numpy.
+
+    An even count takes the mean of the two middle values, as pandas' groupby median does.
+    """
+    unique, group = np.unique(keys, return_inverse=True)
+    counts = np.bincount(group, minlength=len(unique))
+    ordered = values[np.lexsort((values, group))]
+    starts = np.r_[0, np.cumsum(counts)[:-1]]
+    upper = ordered[starts + counts // 2]
+    lower = ordered[starts + (counts - 1) // 2]
+    return unique.astype("float64"), counts, (lower + upper) / 2.0
 
 
 def _warmup(vg: np.ndarray, hr: np.ndarray, v_main: float, hr_max: float,
@@ -552,11 +601,11 @@ def _warmup(vg: np.ndarray, hr: np.ndarray, v_main: float, hr_max: float,
     return out
 
 
-def _position_steps(s: pd.DataFrame) -> np.ndarray:
+def _position_steps(s: dict[str, np.ndarray]) -> np.ndarray:
     """Distance from the previous fix to each fix [m]; 0 where either has no position."""
-    lat, lon = s["lat_deg"].to_numpy(), s["lon_deg"].to_numpy()
+    lat, lon = s["lat_deg"], s["lon_deg"]
     fix = np.isfinite(lat) & np.isfinite(lon)
-    steps = np.zeros(len(s))
+    steps = np.zeros(len(lat))
     idx = np.flatnonzero(fix)
     if len(idx) > 1:
         steps[idx[1:]] = haversine_m(lat[idx[:-1]], lon[idx[:-1]], lat[idx[1:]], lon[idx[1:]])

@@ -160,9 +160,12 @@ def has_distance_channel(s: Columns | pd.DataFrame) -> bool:
     return len(valid) >= 2 and valid[-1] > valid[0] and valid.size >= 0.5 * len(d)
 
 
-def _ffill_bfill(values: np.ndarray) -> np.ndarray:
-    """Missing values carried forward, and the leading ones back (all-NaN stays NaN)."""
-    valid = np.isfinite(values)
+def ffill_bfill(values: np.ndarray) -> np.ndarray:
+    """Missing (NaN) values carried forward, and the leading ones back (all-NaN stays NaN).
+
+    As pandas' ``ffill().bfill()``; returns a new array unless nothing is missing.
+    """
+    valid = ~np.isnan(values)
     if valid.all() or not valid.any():
         return values
     last = np.maximum.accumulate(np.where(valid, np.arange(len(values)), -1))
@@ -189,7 +192,7 @@ def _stationary_tail_start(s: Columns, t: np.ndarray) -> int | None:
         last = np.flatnonzero(fix)[-1]
         r = np.where(fix, _haversine(lat, lon, lat[last], lon[last]), 0.0)
     elif np.isfinite(s["distance_m"]).sum() >= 2:
-        d = _ffill_bfill(s["distance_m"])
+        d = ffill_bfill(s["distance_m"])
         r = np.abs(d[-1] - d)
     elif has_speed:
         r = np.zeros(n)
