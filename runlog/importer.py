@@ -210,9 +210,10 @@ def _run_row(activity: Activity, source: SourceFile, sha256: str, metrics: dict,
     samples = activity.samples
     if start is None or pd.isna(start):
         start = samples["timestamp"].dropna().min()
-    first_fix = samples[["lat_deg", "lon_deg"]].dropna().head(1)
-    lat = float(first_fix["lat_deg"].iloc[0]) if len(first_fix) else None
-    lon = float(first_fix["lon_deg"].iloc[0]) if len(first_fix) else None
+    lats, lons = samples["lat_deg"].to_numpy(), samples["lon_deg"].to_numpy()
+    fixes = np.flatnonzero(~np.isnan(lats) & ~np.isnan(lons))
+    lat = float(lats[fixes[0]]) if len(fixes) else None
+    lon = float(lons[fixes[0]]) if len(fixes) else None
     offset, tz_source = resolve_offset(start, activity.tz_offset_min, lat, lon,
                                        profile.get("default_tz"))
     summary = activity.summary

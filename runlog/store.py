@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import re
@@ -230,11 +231,12 @@ def conform(df: pd.DataFrame, table: str) -> pd.DataFrame:
     if _already_conforming(df, table):
         return df.copy(deep=False)  # the common case, kept cheap
     out = {}
+    present = set(df.columns)
     for col, dtype in dtypes.items():
-        if col in df.columns:
+        if col in present:
             out[col] = _as_dtype(df[col].reset_index(drop=True), dtype)
         else:
-            out[col] = _as_dtype(pd.Series([None] * n, dtype=object), dtype)
+            out[col] = _missing(n, dtype)
     if table not in _CLOSED_TABLES:
         for col in df.columns:
             if col not in dtypes:
@@ -242,9 +244,21 @@ def conform(df: pd.DataFrame, table: str) -> pd.DataFrame:
     return pd.DataFrame(out, index=pd.RangeIndex(n))
 
 
+def _missing(n: int, dtype: str) -> pd.Series:
+    """``n`` missing values of one of the store's dtypes."""
+    if n == 0:
+        return pd.Series(dtype=_PANDAS_DTYPES[dtype])
+    return _as_dtype(pd.Series([None] * n, dtype=object), dtype)
+
+
+@functools.cache
+def _empty_table(table: str) -> pd.DataFrame:
+    return conform(pd.DataFrame(), table)
+
+
 def empty_table(table: str) -> pd.DataFrame:
     """An empty frame with the columns and dtypes of ``table``."""
-    return conform(pd.DataFrame(), table)
+    return _empty_table(table).copy()
 
 
 # --- low-level file helpers -------------------------------------------------------------------
@@ -801,11 +815,11 @@ class StoreWriter:
         new_runs = conform(runs, "runs")
         new_samples = conform(samples, "samples")
         ids = set(new_runs["run_id"])
-        stray = set(new_samples["run_id"]) - ids
+        stray = set(new_samples["run_id"].unique()) - ids
         if stray:
             raise ValueError(f"samples for runs not being added: {sorted(stray)[:5]}")
         bins = conform(cadence_bins, "cadence_bins") if cadence_bins is not None else None
-        if bins is not None and set(bins["run_id"]) - ids:
+        if bins is not None and set(bins["run_id"].unique()) - ids:
             raise ValueError("cadence bins for runs not being added")
         self._drop_runs(ids)
         current = self._current("runs")
