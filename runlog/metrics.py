@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from runlog.activity import FLOAT_SAMPLE_COLUMNS, Activity, timestamps_ns
+from runlog.activity import Activity, timestamps_ns
 from runlog.quality import (
     EARTH_RADIUS_M,
     HR_MAX_BPM,
@@ -340,9 +340,28 @@ def _hr_on_grid(ns: np.ndarray, hr: np.ndarray) -> np.ndarray:
 def _best_window_mean(grid_hr: np.ndarray) -> float:
     if not np.isfinite(grid_hr).any():
         return float("nan")
-    roll = pd.Series(grid_hr).rolling(HR_WINDOW_S, min_periods=HR_WINDOW_MIN_S).mean()
-    best = roll.max()
+    roll = rolling_mean(grid_hr, HR_WINDOW_S, HR_WINDOW_MIN_S)
+    best = np.nanmax(roll) if np.isfinite(roll).any() else np.nan
     return float(best) if np.isfinite(best) else float(np.nanmax(grid_hr))
+
+
+def rolling_mean(values: np.ndarray, window: int, min_periods: int) -> np.ndarray:
+    """Trailing mean over ``window`` samples, NaN-skipping, NaN under ``min_periods`` valid.
+
+    As ``pd.Series(values).rolling(window, min_periods).mean()``, from two cumulative sums
+    (the values are taken about their first valid value, for precision).
+    """
+    x = np.asarray(values, dtype="float64")
+    valid = ~np.isnan(x)
+    base = x[valid][0] if valid.any() else 0.0
+    total = np.r_[0.0, np.cumsum(np.where(valid, x - base, 0.0))]
+    count = np.r_[0, np.cumsum(valid)]
+    hi = np.arange(1, len(x) + 1)
+    lo = np.maximum(hi - window, 0)
+    n = count[hi] - count[lo]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = base + (total[hi] - total[lo]) / n
+    return np.where(n >= min_periods, mean, np.nan)
 
 
 def _ns(timestamp: pd.Series | np.ndarray) -> np.ndarray:
@@ -409,11 +428,9 @@ def compute_run_metrics(activity: Activity, *, hr_max_bpm: float | None = None,
     """
     q = assess_quality(activity.samples, sport_sub=activity.sub_sport, summary=activity.summary)
     s = q.samples
-    # numpy views of the cleaned columns, taken once (pandas calls cost more than the maths)
-    col = {c: s[c].to_numpy() for c in FLOAT_SAMPLE_COLUMNS}
+    # the cleaned columns as numpy arrays (pandas calls cost more than the maths)
+    col = q.columns
     m: dict = dict.fromkeys(RUN_METRIC_COLUMNS, np.nan)
-    bin_cols = [c for c in CADENCE_BIN_COLUMNS if c != "run_id"]
-    empty_bins = pd.DataFrame({c: np.zeros(0) for c in bin_cols})
     m.update(distance_source="device", altitude_source="none", temp_source="missing",
              warmup_present=pd.NA, hard_start=pd.NA, abrupt_finish=pd.NA,
              has_gps=bool((~np.isnan(col["lat_deg"])).any()),
@@ -427,9 +444,9 @@ def compute_run_metrics(activity: Activity, *, hr_max_bpm: float | None = None,
     if len(s) < 2:
         summ = activity.summary.get("distance_m")
         m["distance_m"] = float(summ) if summ else 0.0
-        return m, s, empty_bins
+        return m, s, _empty_bins()
 
-    ts = timestamps_ns(s["timestamp"])
+    ts = col["timestamp"]
     t = _seconds(ts)
     dt = np.r_[0.0, np.diff(t)]
     m["elapsed_s"] = float(t[-1])
@@ -511,8 +528,8 @@ def compute_run_metrics(activity: Activity, *, hr_max_bpm: float | None = None,
     v_main = float(np.nanmedian(g_vgap[main])) if has_speed and len(main) else np.nan
     m["v_main_gap_mps"] = v_main
     if has_speed and n_mv >= NGP_WINDOW_S:
-        roll = pd.Series(vg_mv).rolling(NGP_WINDOW_S, min_periods=NGP_WINDOW_S // 2).mean()
-        m["v_ngp_mps"] = float(np.nanmean(roll.to_numpy() ** NGP_POWER) ** (1 / NGP_POWER))
+        roll = rolling_mean(vg_mv, NGP_WINDOW_S, NGP_WINDOW_S // 2)
+        m["v_ngp_mps"] = float(np.nanmean(roll ** NGP_POWER) ** (1 / NGP_POWER))
 
     # --- heart rate ----------------------------------------------------------------------------
     hr_max_used = m["hr_max_used_bpm"]
@@ -541,14 +558,21 @@ def compute_run_metrics(activity: Activity, *, hr_max_bpm: float | None = None,
             m["abrupt_finish"] = bool(ratio > ABRUPT_FINISH_RATIO)
 
     # --- cadence bins ----------------------------------------------------------------------------
-    bins = empty_bins
-    if cad_ok.any() and has_speed:
-        sel = cad_ok & np.isfinite(vg_mv)
-        edge = np.floor(vg_mv[sel] / CADENCE_BIN_MPS) * CADENCE_BIN_MPS
-        speed_bin, seconds, median = _group_medians(np.round(edge, 2), cad_mv[sel])
-        bins = pd.DataFrame({"speed_bin_mps": speed_bin, "minutes": seconds / 60.0,
-                             "median_cadence_spm": median})[bin_cols]
+    if not (cad_ok.any() and has_speed):
+        return m, s, _empty_bins()
+    sel = cad_ok & np.isfinite(vg_mv)
+    edge = np.floor(vg_mv[sel] / CADENCE_BIN_MPS) * CADENCE_BIN_MPS
+    speed_bin, seconds, median = _group_medians(np.round(edge, 2), cad_mv[sel])
+    bins = pd.DataFrame({"speed_bin_mps": speed_bin, "minutes": seconds / 60.0,
+                         "median_cadence_spm": median}, copy=False)
     return m, s, bins
+
+
+_BIN_COLUMNS = [c for c in CADENCE_BIN_COLUMNS if c != "run_id"]
+
+
+def _empty_bins() -> pd.DataFrame:
+    return pd.DataFrame({c: np.zeros(0) for c in _BIN_COLUMNS})
 
 
 def _group_medians(keys: np.ndarray, values: np.ndarray,
@@ -579,8 +603,8 @@ def _warmup(vg: np.ndarray, hr: np.ndarray, v_main: float, hr_max: float,
         pace_ok = ratio <= WARMUP_SPEED_RATIO
         if hr_known:
             h = hr[:WARMUP_SEARCH_S]
-            easy = pd.Series(np.where(np.isfinite(h), h <= WARMUP_HR_FRAC_MAX * hr_max, np.nan))
-            share = easy.rolling(WARMUP_MIN_S, min_periods=1).mean().to_numpy()
+            easy = np.where(np.isfinite(h), h <= WARMUP_HR_FRAC_MAX * hr_max, np.nan)
+            share = rolling_mean(easy, WARMUP_MIN_S, 1)
             both = pace_ok & (share >= WARMUP_HR_SHARE)
         else:
             share = np.full(len(ratio), np.nan)

@@ -86,6 +86,9 @@ class QualityResult:
     trimmed_s: float = 0.0           # recording time removed from the tail [s]
     dropped_m: float = 0.0           # distance removed as GPS/distance jumps [m]
     track_distance_m: float = float("nan")   # cleaned distance used for the checks [m]
+    #: the cleaned samples as numpy arrays (float columns; ``timestamp`` as int64 ns), the
+    #: same data as ``samples``, for callers that compute on arrays
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _haversine(lat1, lon1, lat2, lon2) -> np.ndarray:
@@ -306,7 +309,7 @@ def assess_quality(samples: pd.DataFrame, *, sport_sub: str | None,
 
     if len(s["timestamp"]) == 0:
         return QualityResult(_frame(s), ["too_short"], ["The file has no timed samples."],
-                             False, np.zeros(0, dtype=bool))
+                             False, np.zeros(0, dtype=bool), columns=s)
 
     start = pd.Timestamp(int(s["timestamp"][0]), tz="UTC")
     end = pd.Timestamp(int(s["timestamp"][-1]), tz="UTC")
@@ -445,6 +448,6 @@ def assess_quality(samples: pd.DataFrame, *, sport_sub: str | None,
         notes.append("Less than 1 min or 200 m is left after cleaning: not used for rules.")
         ok = False
 
-    return QualityResult(samples=_frame(s), issues=issues, notes=notes, ok=ok,
+    return QualityResult(samples=_frame(s), columns=s, issues=issues, notes=notes, ok=ok,
                          segment_valid=segment_valid, trimmed_s=trimmed_s,
                          dropped_m=dropped_m, track_distance_m=distance_m)

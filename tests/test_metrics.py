@@ -9,9 +9,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from runlog.activity import Activity, empty_samples
 from runlog.metrics import (
+    _group_medians,
+    _hr_on_grid,
     ascent_descent_m,
     compute_run_metrics,
     derived_speed_mps,
@@ -20,9 +24,11 @@ from runlog.metrics import (
     hr_max_estimate_bpm,
     minetti_cost_j_per_kg_m,
     moving_mask,
+    rolling_mean,
     smoothed_altitude_m,
     steep_descent_minutes,
 )
+from runlog.quality import ffill_bfill
 from runlog.schema import CADENCE_BIN_COLUMNS, METRICS_VERSION, RUN_METRIC_COLUMNS
 
 M_PER_DEG_LAT = 111_194.9
@@ -407,3 +413,83 @@ def test_altitude_source_and_its_hysteresis(fmt, device, source):
     assert m["altitude_source"] == source
     assert m["ascent_m"] < 5.0 and m["descent_m"] < 5.0
     assert m["steep_descent_min"] == 0.0
+
+
+# --- the numpy building blocks behave as the pandas calls they replaced ------------------------
+# (import speed: these run once per run, where pandas' per-call overhead cost more than the maths)
+_STEPS_S = [0.2, 0.5, 1.0, 1.0, 1.0, 2.0, 3.0, 7.0, 15.0, 30.0]
+
+
+def _irregular(seed: int, n: int, nan_share: float) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted unique sample times [int64 ns] with 1–30 s steps and values with NaN gaps."""
+    rng = np.random.default_rng(seed)
+    t_s = np.cumsum(rng.choice(_STEPS_S, size=n))
+    ns = (np.round(t_s * 10) * 1e8).astype("int64") + 1_600_000_000_000_000_000
+    ns = np.unique(ns)
+    values = rng.normal(300, 20, len(ns))
+    values[rng.random(len(ns)) < nan_share] = np.nan
+    return ns, values
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(2, 400),
+       nan_share=st.sampled_from([0.0, 0.1, 0.5]))
+def test_smoothed_altitude_equals_pandas_time_window(seed, n, nan_share):
+    ns, alt = _irregular(seed, n, nan_share)
+    if np.isnan(alt).all():
+        return
+    index = pd.DatetimeIndex(ns.view("M8[ns]"), tz="UTC")
+    expected = (pd.Series(alt, index=index).interpolate(method="time", limit_direction="both")
+                .rolling(pd.Timedelta(seconds=30), center=True, min_periods=1).mean())
+    got = smoothed_altitude_m(pd.Series(index), alt)
+    np.testing.assert_allclose(got, expected.to_numpy(), rtol=1e-12, atol=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 400),
+       nan_share=st.sampled_from([0.0, 0.3, 0.9]))
+def test_hr_on_grid_equals_pandas_nearest_reindex(seed, n, nan_share):
+    ns, hr = _irregular(seed, n, nan_share)
+    index = pd.DatetimeIndex(ns.view("M8[ns]"), tz="UTC")
+    grid = pd.date_range(index[0].floor("s"), index[-1].ceil("s"), freq="1s")
+    known = pd.Series(hr, index=index).dropna()
+    expected = (known.reindex(grid, method="nearest", tolerance=pd.Timedelta(seconds=10))
+                if len(known) else pd.Series(np.nan, index=grid))
+    np.testing.assert_array_equal(_hr_on_grid(ns, hr), expected.to_numpy())
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 1500), window=st.integers(1, 400),
+       nan_share=st.sampled_from([0.0, 0.2, 0.7]))
+def test_rolling_mean_equals_pandas(seed, n, window, nan_share):
+    rng = np.random.default_rng(seed)
+    values = rng.normal(150, 20, n)
+    values[rng.random(n) < nan_share] = np.nan
+    min_periods = int(rng.integers(1, window + 1))
+    expected = pd.Series(values).rolling(window, min_periods=min_periods).mean().to_numpy()
+    np.testing.assert_allclose(rolling_mean(values, window, min_periods), expected,
+                               rtol=1e-12, equal_nan=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 600))
+def test_group_medians_equal_pandas_groupby(seed, n):
+    rng = np.random.default_rng(seed)
+    keys = np.round(np.floor(rng.uniform(1.5, 5.5, n) / 0.25) * 0.25, 2)
+    values = rng.integers(140, 200, n).astype("float64")
+    grouped = pd.Series(values).groupby(keys)
+    got_keys, got_counts, got_medians = _group_medians(keys, values)
+    np.testing.assert_array_equal(got_keys, grouped.size().index.to_numpy(dtype="float64"))
+    np.testing.assert_array_equal(got_counts, grouped.size().to_numpy())
+    np.testing.assert_array_equal(got_medians, grouped.median().to_numpy())
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 300),
+       nan_share=st.sampled_from([0.0, 0.5, 0.95, 1.0]))
+def test_ffill_bfill_equals_pandas(seed, n, nan_share):
+    rng = np.random.default_rng(seed)
+    values = rng.normal(0, 1, n)
+    values[rng.random(n) < nan_share] = np.nan
+    expected = pd.Series(values).ffill().bfill().to_numpy()
+    np.testing.assert_array_equal(ffill_bfill(values.copy()), expected)
