@@ -10,26 +10,21 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from runlog.derived_cache import DerivedCache
 from runlog.errors import InputError
-from runlog.importer import FileOutcome, ImportResult, import_paths, import_sources
 from runlog.localtime import local_start
-from runlog.sources import Ignored, SourceFile
+from runlog.paths import ENV_STORE, default_store_path
 from runlog.store import Store
 
-ENV_STORE = "RUNLOG_STORE"
+if TYPE_CHECKING:  # the importer (readers, metrics) loads only when importing
+    from runlog.importer import FileOutcome, ImportResult
+    from runlog.sources import Ignored, SourceFile
 
-
-def default_store_path() -> Path:
-    """``$RUNLOG_STORE``, else the platform's user data directory (platformdirs)."""
-    env = os.environ.get(ENV_STORE)
-    if env:
-        return Path(env).expanduser()
-    from platformdirs import user_data_path
-
-    return user_data_path("runlog", appauthor=False) / "store"
+__all__ = ["ENV_STORE", "RunLog", "default_store_path", "open_store", "parse_day"]
 
 
 def open_store(path: str | os.PathLike | None = None) -> RunLog:
@@ -56,8 +51,9 @@ class RunLog:
 
     def __init__(self, root: Path) -> None:
         self.store = Store(root)
-        self._cache_key: object = None
-        self._assessment: tuple[pd.DataFrame, pd.DataFrame] | None = None
+        self.derived = DerivedCache(self.store.root)
+        self._assessed_key: str | None = None
+        self._assessed: dict[str, pd.DataFrame] = {}
 
     @property
     def root(self) -> Path:
@@ -72,26 +68,48 @@ class RunLog:
         ``jobs``: worker processes (default: one per core; 1 parses in this process). With
         more than one, call it under ``if __name__ == "__main__":`` in a script.
         """
+        from runlog.importer import import_paths
+
         return import_paths(self.store, paths, on_file=on_file, jobs=jobs)
 
     def import_sources(self, sources: Iterable[SourceFile | Ignored],
                        on_file: Callable[[FileOutcome], None] | None = None,
                        jobs: int | None = None) -> ImportResult:
         """Import sources already found by :func:`runlog.sources.discover`."""
+        from runlog.importer import import_sources
+
         return import_sources(self.store, sources, on_file=on_file, jobs=jobs)
 
     # --- derived tables -------------------------------------------------------------------
     def assessment(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """(levels, flags) for every run, computed over the whole history in one pass."""
+        """(levels, flags) for every run, computed over the whole history in one pass.
+
+        Kept in memory and in the store's derived cache (:mod:`runlog.derived_cache`), keyed
+        by the store's state and runlog's code: a commit, an annotation, a profile change or
+        another runlog version recomputes it.
+        """
+        return self._assessed_part("levels"), self._assessed_part("flags")
+
+    def _assessed_part(self, part: str) -> pd.DataFrame:
+        """'levels' or 'flags' of :meth:`assessment`: from memory, the cache, or computed."""
+        key = self.derived.key("assessment")
+        if key is None or key != self._assessed_key:
+            self._assessed_key, self._assessed = key, {}
+        if part in self._assessed:
+            return self._assessed[part]
+        cached = self.derived.get_frame(f"assessment-{part}", key)
+        if cached is not None:
+            self._assessed[part] = cached
+            return cached
         from runlog.risk import assess
 
-        key = self.store.generation() if hasattr(self.store, "generation") else None
-        if self._assessment is None or key is None or key != self._cache_key:
-            runs = self.store.runs()
-            self._assessment = assess(runs, self.store.annotations(), self.store.profile(),
-                                      self.store.cadence_bins())
-            self._cache_key = key
-        return self._assessment
+        levels, flags = assess(self.store.runs(), self.store.annotations(),
+                               self.store.profile(), self.store.cadence_bins())
+        if key is not None and self.derived.key("assessment") == key:  # unchanged meanwhile
+            self._assessed = {"levels": levels, "flags": flags}
+            self.derived.put_frame("assessment-levels", key, levels)
+            self.derived.put_frame("assessment-flags", key, flags)
+        return {"levels": levels, "flags": flags}[part]
 
     def runs(self, since: str | None = None, until: str | None = None) -> pd.DataFrame:
         """Runs with local start time and their knee/cramp levels, oldest first.
@@ -102,7 +120,7 @@ class RunLog:
         if runs.empty:
             return runs.assign(start_local=pd.Series(dtype="datetime64[ns]"))
         runs = runs.assign(start_local=local_start(runs["start_utc"], runs["tz_offset_min"]))
-        levels, _ = self.assessment()
+        levels = self._assessed_part("levels")
         keep = [c for c in levels.columns if c not in runs.columns or c == "run_id"]
         runs = runs.merge(levels[keep], on="run_id", how="left")
         lo, hi = parse_day(since), parse_day(until, end=True)
@@ -115,7 +133,7 @@ class RunLog:
     def flags(self, run: str | None = None, since: str | None = None,
               until: str | None = None) -> pd.DataFrame:
         """One row per (run, rule) assessed, with value, threshold, unit, message, source."""
-        _, flags = self.assessment()
+        flags = self._assessed_part("flags")
         if run is not None:
             return flags[flags["run_id"] == self.store.resolve_run(run)].reset_index(drop=True)
         if since or until:

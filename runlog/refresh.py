@@ -11,14 +11,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from runlog.errors import FileReadError
-from runlog.importer import process_file
 from runlog.schema import METRICS_VERSION, RUN_METRIC_COLUMNS
-from runlog.sources import SourceFile, discover
-from runlog.store import Store
+
+if TYPE_CHECKING:  # the importer (readers, metrics) loads only when something is recomputed
+    from runlog.store import Store
 
 #: Runs recomputed per atomic store commit.
 REFRESH_BATCH_RUNS = 200
@@ -64,6 +65,9 @@ def refresh_metrics(store: Store, on_run: Callable[[str], None] | None = None,
 
 
 def _recompute(disk_path: str, displays: set[str], profile: dict, problems: list[str]):
+    from runlog.importer import process_file
+    from runlog.sources import SourceFile, discover
+
     for source in discover([disk_path]):
         if not isinstance(source, SourceFile) or source.display not in displays:
             continue
