@@ -3,6 +3,12 @@
 Exit codes (also in ``runlog --help`` and the README):
 0 all good · 1 runlog error (store busy or damaged, unknown run, ...) · 2 usage error
 (bad option or value) · 3 import finished but some files failed while the rest went in.
+
+Start-up matters (``runlog report`` should answer within a second): this module imports only
+click and the standard library; pandas, the store, the importer and matplotlib load inside the
+commands that need them. ``report`` and ``chart`` first look in the store's derived cache
+(:mod:`runlog.derived_cache`) for the output of the same command on the same store state with
+the same code, and only compute (and cache) it when it is not there.
 """
 
 from __future__ import annotations
@@ -10,16 +16,19 @@ from __future__ import annotations
 import json
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import pandas as pd
 
-from runlog.api import RunLog, default_store_path, open_store
+from runlog.derived_cache import DerivedCache, chart_environment
 from runlog.errors import InputError, RunlogError
-from runlog.importer import FAILED, NEW, FileOutcome
-from runlog.report import render_table, runs_json, runs_table
-from runlog.sources import discover
+from runlog.paths import default_store_path
+
+if TYPE_CHECKING:
+    from runlog.api import RunLog
+    from runlog.importer import FileOutcome
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_SOME_FAILED = 0, 1, 2, 3
 #: Show a progress bar on stderr for imports of at least this many files.
@@ -60,7 +69,17 @@ def _fail(ctx: click.Context, err: RunlogError, code: int) -> None:
 
 
 def _log(ctx: click.Context) -> RunLog:
-    return ctx.obj["log"]
+    """The store's RunLog, opened on first use (loads pandas and the store code)."""
+    obj = ctx.find_root().obj
+    if obj.get("log") is None:
+        from runlog.api import open_store
+
+        obj["log"] = open_store(obj["store_dir"])
+    return obj["log"]
+
+
+def _store_dir(ctx: click.Context) -> Path:
+    return Path(ctx.find_root().obj["store_dir"]).expanduser()
 
 
 @click.group(cls=RunlogGroup, epilog=EXIT_CODES_HELP)
@@ -74,7 +93,8 @@ def cli(ctx: click.Context, store_dir: Path | None, verbose: bool) -> None:
     """runlog: a local running log that flags knee-pain and cramp risk for every run."""
     ctx.ensure_object(dict)
     ctx.obj["verbose"] = verbose
-    ctx.obj["log"] = open_store(store_dir if store_dir is not None else default_store_path())
+    ctx.obj["store_dir"] = store_dir if store_dir is not None else default_store_path()
+    ctx.obj["log"] = None  # opened by _log() when a command needs it
 
 
 FORMAT_OPTION = click.option("--format", "fmt", type=click.Choice(["table", "json"]),
@@ -82,6 +102,8 @@ FORMAT_OPTION = click.option("--format", "fmt", type=click.Choice(["table", "jso
 
 
 def _outcome_line(o: FileOutcome) -> str:
+    from runlog.importer import NEW
+
     detail = o.reason
     if o.outcome == NEW:
         n = len(o.run_ids)
@@ -110,6 +132,12 @@ def import_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str, quiet: boo
     Prints one line per file (new / duplicate / skipped / failed, with the reason), a
     summary, then the new runs with their knee and cramp levels. Re-running is safe.
     """
+    import pandas as pd
+
+    from runlog.importer import FAILED
+    from runlog.report import render_table, runs_json, runs_table
+    from runlog.sources import discover
+
     log = _log(ctx)
     # Fail before reading anything when the store cannot be created (one line, exit 1).
     log.root.mkdir(parents=True, exist_ok=True)
@@ -179,9 +207,28 @@ def _refresh(log: RunLog, quiet: bool) -> None:
 
 
 def _disclaimer() -> None:
+    click.echo(_disclaimer_text())
+
+
+def _disclaimer_text() -> str:
     from runlog.risk import DISCLAIMER
 
-    click.echo(f"\n{DISCLAIMER}")
+    return f"\n{DISCLAIMER}"
+
+
+def _cached_output(ctx: click.Context, question: tuple, build: Callable[[], str]) -> str:
+    """The output of a read-only command: from the store's derived cache when this question
+    was answered on the same store state with the same code, else ``build()`` (cached)."""
+    cache = DerivedCache(_store_dir(ctx))
+    question = (str(_store_dir(ctx)), *(str(q) for q in question))
+    key = cache.key(*question)
+    hit = cache.get(question[1], key)
+    if hit is not None:
+        return hit.decode("utf-8", errors="surrogatepass")
+    text = build()
+    if key is not None and cache.key(*question) == key:  # the store did not change meanwhile
+        cache.put(question[1], key, text.encode("utf-8", errors="surrogatepass"))
+    return text
 
 
 @cli.command()
@@ -197,68 +244,78 @@ def _disclaimer() -> None:
 def report(ctx: click.Context, run_ref: str | None, since: str | None, until: str | None,
            weekly: bool, fmt: str) -> None:
     """Show runs with distance, time, pace, HR, cadence, ascent, temperature and risk."""
-    log = _log(ctx)
-    if fmt == "csv":
-        if run_ref:
-            raise click.UsageError("--format csv lists runs or weeks; for one run's flags "
-                                   "use `runlog export --what flags` or --format json")
-        from runlog.export import export_csv
+    if fmt == "csv" and run_ref:
+        raise click.UsageError("--format csv lists runs or weeks; for one run's flags "
+                               "use `runlog export --what flags` or --format json")
+    text = _cached_output(ctx, ("report", fmt, run_ref, since, until, weekly),
+                          lambda: _report_text(_log(ctx), run_ref, since, until, weekly, fmt))
+    click.echo(text, nl=False)
 
-        export_csv(log, "weeks" if weekly else "runs", "-", since=since, until=until)
-        return
+
+def _report_text(log: RunLog, run_ref: str | None, since: str | None, until: str | None,
+                 weekly: bool, fmt: str) -> str:
+    """Everything ``runlog report`` prints, final newline included."""
+    if fmt == "csv":
+        from runlog.export import csv_text, export_frame
+
+        return csv_text(export_frame(log, "weeks" if weekly else "runs", since=since,
+                                     until=until))
     if run_ref:
-        _report_one(log, run_ref, fmt)
-        return
+        return _report_one(log, run_ref, fmt) + "\n"
     if weekly:
-        _report_weeks(log, since, until, fmt)
-        return
+        return _report_weeks(log, since, until, fmt) + "\n"
+    return _report_runs(log, since, until, fmt) + "\n"
+
+
+def _report_runs(log: RunLog, since: str | None, until: str | None, fmt: str) -> str:
+    import pandas as pd
+
+    from runlog.report import render_table, runs_json, runs_table
+
     runs = log.runs(since, until)
     if fmt == "json":
         flags = log.flags(since=since, until=until) if len(runs) else pd.DataFrame()
-        click.echo(json.dumps({"runs": runs_json(runs, flags)}, indent=2, ensure_ascii=False))
-        return
+        return json.dumps({"runs": runs_json(runs, flags)}, indent=2, ensure_ascii=False)
     if runs.empty:
-        click.echo(f"No runs in {log.root}. Import some with: runlog import PATH")
-        return
-    click.echo(render_table(runs_table(runs)))
+        return f"No runs in {log.root}. Import some with: runlog import PATH"
+    lines = [render_table(runs_table(runs))]
     from runlog.refresh import stale_runs
 
     stale = len(stale_runs(runs))
     if stale:
-        click.echo(f"\n{stale} runs were computed by an older runlog; "
-                   "`runlog store refresh` recomputes them from their files.")
+        lines.append(f"\n{stale} runs were computed by an older runlog; "
+                     "`runlog store refresh` recomputes them from their files.")
     quality = runs.get("quality_issues")
     if quality is not None and (quality.fillna("") != "").any():
-        click.echo("\n* data-quality problems were found and cleaned; "
-                   "see `runlog report --run RUN`.")
-    _disclaimer()
+        lines.append("\n* data-quality problems were found and cleaned; "
+                     "see `runlog report --run RUN`.")
+    lines.append(_disclaimer_text())
+    return "\n".join(lines)
 
 
-def _report_weeks(log: RunLog, since: str | None, until: str | None, fmt: str) -> None:
+def _report_weeks(log: RunLog, since: str | None, until: str | None, fmt: str) -> str:
     from runlog.export import export_weeks, records
+    from runlog.report import render_table
     from runlog.weekly import weeks_table
 
     weeks = log.weeks(since, until)
     if fmt == "json":
-        click.echo(json.dumps({"weeks": records(export_weeks(weeks))}, indent=2,
-                              ensure_ascii=False))
-        return
+        return json.dumps({"weeks": records(export_weeks(weeks))}, indent=2,
+                          ensure_ascii=False)
     if weeks.empty:
-        click.echo(f"No runs in {log.root}. Import some with: runlog import PATH")
-        return
-    click.echo(render_table(weeks_table(weeks)))
-    click.echo("\n– = no runs that week. ACWR: training trend, not an injury predictor.")
-    _disclaimer()
+        return f"No runs in {log.root}. Import some with: runlog import PATH"
+    return "\n".join([render_table(weeks_table(weeks)),
+                      "\n– = no runs that week. ACWR: training trend, not an injury predictor.",
+                      _disclaimer_text()])
 
 
-def _report_one(log: RunLog, run_ref: str, fmt: str) -> None:
+def _report_one(log: RunLog, run_ref: str, fmt: str) -> str:
     info = log.explain(run_ref)
     if fmt == "json":
-        click.echo(json.dumps(info, indent=2, ensure_ascii=False, default=str))
-        return
+        return json.dumps(info, indent=2, ensure_ascii=False, default=str)
     from runlog.risk import render_explanation
 
-    click.echo(render_explanation(info))
+    return render_explanation(info)
 
 
 # --- annotate and profile ---------------------------------------------------------------------
@@ -311,6 +368,8 @@ def annotate(ctx: click.Context, run_ref: str, fmt: str, **fields) -> None:
 
 
 def _jsonable(value):
+    import pandas as pd
+
     if value is None or value is pd.NA or (isinstance(value, float) and value != value):
         return None
     if isinstance(value, pd.Timestamp):
@@ -371,8 +430,36 @@ def profile(ctx: click.Context, fmt: str, privacy_zones: tuple[str, ...],
 def chart(ctx: click.Context, out: Path, since: str | None, until: str | None) -> None:
     """Weekly risk chart: km per local week coloured by the week's highest knee/cramp
     level, the ACWR training trend (not an injury predictor) and the high-risk runs."""
-    _log(ctx).chart(out, since=since, until=until)
+    if out.suffix.lower() == ".png":
+        _cached_png_chart(ctx, out, since, until)
+    else:  # SVG and PDF embed the time they were drawn: always drawn afresh
+        _log(ctx).chart(out, since=since, until=until)
     click.echo(f"Chart written to {out}")
+
+
+def _cached_png_chart(ctx: click.Context, out: Path, since: str | None,
+                      until: str | None) -> None:
+    """Write the PNG chart from the derived cache when the same chart was drawn on the same
+    store state, code and matplotlib set-up; else draw it and cache the file's bytes."""
+    cache = DerivedCache(_store_dir(ctx))
+    question = ("chart", str(_store_dir(ctx)), "png", str(since), str(until))
+    key = cache.key(*question, environment=[chart_environment()])
+    png = cache.get("chart", key)
+    if png is not None:
+        try:
+            with open(out, "wb") as fh:
+                fh.write(png)
+        except OSError as err:  # the same one line as matplotlib's savefig failing
+            raise InputError(f"cannot write the chart: {err.strerror or err}",
+                             path=str(out)) from err
+        return
+    _log(ctx).chart(out, since=since, until=until)
+    if key is not None and cache.key(*question, environment=[chart_environment()]) == key:
+        try:
+            png = out.read_bytes()
+        except OSError:
+            return
+        cache.put("chart", key, png)
 
 
 @cli.command()
@@ -464,6 +551,7 @@ def store_rebuild(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     sources = [str(p) for p in paths] or log.original_paths()
     for line in log.store.rebuild():
         click.echo(f"- {line}")
+    log.derived.clear()  # derived results are recomputed from the repaired store
     if sources:
         result = log.import_paths(sources)
         counts = result.counts()

@@ -294,6 +294,11 @@ def export_samples(samples: pd.DataFrame, tz_offset_min: float | int | None, *,
 
 
 # --- writing --------------------------------------------------------------------------------------
+def csv_text(frame: pd.DataFrame) -> str:
+    """``frame`` as CSV text: a header, no index, ``\\n`` line ends, empty missing cells."""
+    return frame.to_csv(index=False, lineterminator="\n")
+
+
 def write_csv(frame: pd.DataFrame, path_or_dash: str | Path) -> None:
     """Write ``frame`` as UTF-8 CSV with a header, no index; ``'-'`` writes to stdout.
 
@@ -301,7 +306,7 @@ def write_csv(frame: pd.DataFrame, path_or_dash: str | Path) -> None:
     so an interrupted export never leaves half a file.
     """
     if str(path_or_dash) == STDOUT:
-        frame.to_csv(sys.stdout, index=False, lineterminator="\n")
+        sys.stdout.write(csv_text(frame))
         return
     path = Path(path_or_dash)
     if path.is_dir():
