@@ -39,8 +39,11 @@ Everything runs on real corpus files (never synthetic FIT bytes). Four measureme
    (``runlog.importer.run_id_for``); written through ``Store.writer().add_runs`` in chunks.
    Then ``runlog report`` (table) and ``runlog chart -o out.png`` are timed as CLI
    processes (start-up included) and in-process (``RunLog.runs()`` + table rendering;
-   ``RunLog.chart``), and the in-process report is profiled (top functions by cumulative
-   time) with ``--profile``.
+   ``RunLog.chart``), *cold* (the store's derived cache cleared, so everything is computed
+   and then cached) and *warm* (cache filled; CLI also "assessment cached": the first
+   call of a command after another one cached the assessment), and the cold in-process
+   report is profiled (top functions by cumulative time) with ``--profile``.
+   ``years_report(STORE, WORK_DIR, years, profile)`` runs this section alone on any store.
 
 Usage::
 
@@ -209,29 +212,39 @@ def phase_import_warm(store: str, folder: str) -> dict:
 
 
 def phase_report(store: str, out: str, profile: bool) -> dict:
-    """In-process report (runs + assessment + table) and chart on ``store``."""
+    """In-process report (runs + assessment + table) and chart on ``store``, each *cold*
+    (the store's derived cache cleared first: the assessment is computed, then cached) and
+    *warm* (a new RunLog, as in a new process, reading the cached assessment)."""
     from runlog.api import open_store
+    from runlog.derived_cache import DerivedCache
     from runlog.report import render_table, runs_table
 
-    t0 = time.perf_counter()
-    log = open_store(store)
-    runs = log.runs()
-    text = render_table(runs_table(runs))
-    report_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    open_store(store).chart(out)
-    chart_s = time.perf_counter() - t0
+    def report() -> tuple[str, int]:
+        runs = open_store(store).runs()
+        return render_table(runs_table(runs)), len(runs)
+
+    def timed(fn) -> float:
+        t0 = time.perf_counter()
+        fn()
+        return time.perf_counter() - t0
+
+    times = {}
+    for name, fn in (("report", report), ("chart", lambda: open_store(store).chart(out))):
+        DerivedCache(store).clear()
+        times[f"{name}_cold_s"] = timed(fn)
+        times[f"{name}_warm_s"] = statistics.median(timed(fn) for _ in range(3))
+    text, n_runs = report()
     top = ""
     if profile:
+        DerivedCache(store).clear()
         prof = cProfile.Profile()
         prof.enable()
-        render_table(runs_table(open_store(store).runs()))
+        report()
         prof.disable()
         buf = io.StringIO()
         pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(18)
         top = buf.getvalue()
-    return {"report_s": report_s, "chart_s": chart_s, "lines": text.count("\n"),
-            "runs": len(runs), "profile": top, **_usage()}
+    return {**times, "lines": text.count("\n"), "runs": n_runs, "profile": top, **_usage()}
 
 
 PHASES = {"fitparse": phase_fitparse, "import": phase_import, "import_warm": phase_import_warm,
@@ -452,20 +465,44 @@ def main() -> None:
         print(f"built in {time.perf_counter() - t0:.1f} s from the {built['templates']} runs "
               f"with ≥ {opts.template_min_samples} samples of the distinct set's store: "
               f"{built['runs']} runs, {built['samples']:,} samples")
-        rep = run_phase("report", store=str(years_store), out=str(work / "chart.png"),
-                        profile=opts.profile)
-        cli_report = timed_cli("--store", str(years_store), "report")
-        cli_chart = timed_cli("--store", str(years_store), "chart", "-o",
-                              str(work / "chart_cli.png"))
-        print(f"report in-process: {rep['report_s']:.2f} s ({rep['runs']} runs); "
-              f"CLI `runlog report`: {cli_report:.2f} s")
-        print(f"chart  in-process: {rep['chart_s']:.2f} s; CLI `runlog chart -o x.png`: "
-              f"{cli_chart:.2f} s")
-        print(f"target report and chart on {opts.years:g} years < 1 s: in-process "
-              f"{verdict(max(rep['report_s'], rep['chart_s']) < 1)}, CLI "
-              f"{verdict(max(cli_report, cli_chart) < 1)}")
-        if rep["profile"]:
-            print("\n== profile of the in-process report (cumulative)\n" + rep["profile"])
+        years_report(years_store, work, opts.years, opts.profile)
+
+
+def years_report(store: Path, work: Path, years: float, profile: bool) -> None:
+    """Section 4's timings on a multi-year ``store``: in-process and CLI, cold and warm.
+
+    CLI, each command three ways: *cold* (derived cache cleared: the assessment is computed
+    and the output drawn, then both cached: the first call after an annotation or a profile
+    change), *assessment cached* (the first call of this command after another one cached
+    the assessment, as after `runlog import` printed its new runs) and *warm* (the same
+    command again on the unchanged store, median of 3).
+    """
+    from runlog.derived_cache import DerivedCache
+
+    rep = run_phase("report", store=str(store), out=str(work / "chart.png"), profile=profile)
+    commands = {"report": ("report",), "chart": ("chart", "-o", str(work / "chart_cli.png"))}
+    cli: dict[str, dict[str, float]] = {}
+    for name, args in commands.items():
+        DerivedCache(store).clear()
+        cold = timed_cli("--store", str(store), *args)
+        DerivedCache(store).clear()
+        timed_cli("--store", str(store), "report", "--format", "json")  # caches the assessment
+        first = timed_cli("--store", str(store), *args)
+        warm = statistics.median(timed_cli("--store", str(store), *args) for _ in range(3))
+        cli[name] = {"cold": cold, "first": first, "warm": warm}
+    for name, usage in (("report", "`runlog report`"), ("chart", "`runlog chart -o x.png`")):
+        c = cli[name]
+        print(f"{name:<6} in-process: cold {rep[f'{name}_cold_s']:.2f} s, warm "
+              f"{rep[f'{name}_warm_s']:.2f} s; CLI {usage}: cold {c['cold']:.2f} s, "
+              f"assessment cached {c['first']:.2f} s, warm {c['warm']:.2f} s")
+    print(f"({rep['runs']} runs; CLI times include Python start-up)")
+    for state in ("cold", "warm"):
+        in_process = max(rep[f"report_{state}_s"], rep[f"chart_{state}_s"])
+        on_cli = max(cli["report"][state], cli["chart"][state])
+        print(f"target report and chart on {years:g} years < 1 s, {state}: in-process "
+              f"{verdict(in_process < 1)}, CLI {verdict(on_cli < 1)}")
+    if rep["profile"]:
+        print("\n== profile of the in-process cold report (cumulative)\n" + rep["profile"])
 
 
 if __name__ == "__main__":
