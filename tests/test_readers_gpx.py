@@ -8,10 +8,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from runlog.activity import SAMPLE_COLUMNS, Activity
 from runlog.errors import FileReadError, SkippedFile
-from runlog.readers.gpx import read_gpx
+from runlog.readers.gpx import parse_numbers, read_gpx
 
 GPX_DATA = Path(__file__).parent / "data" / "gpx"
 
@@ -359,3 +361,25 @@ def test_corpus_gpx_allow_lists_name_real_files(catalogue: pd.DataFrame) -> None
     paths = set(catalogue["path"])
     for allow_list in (EXPECTED_SKIPS, START_DIFFERS, N_POINTS_DIFFER, HR_ABSENT):
         assert set(allow_list) <= paths
+
+
+# --- the numeric fast path parses exactly as pandas' coerce path --------------------------------
+_NUMBER_TEXTS = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.integers(-10**6, 10**6).map(str),
+    st.sampled_from(["", " ", "nan", "NaN", "-nan", "inf", "+inf", "-Infinity", "infinity",
+                     "1_000", "0x1f", "1e3", "-.5", "+2.", "1.5.2", "١٢", "12abc", "٣.5",
+                     "1e400", "-0", "None"]),
+    st.text(max_size=6),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(texts=st.lists(st.one_of(st.none(), _NUMBER_TEXTS,
+                                st.tuples(st.sampled_from(["", " ", "\t", "\n "]), _NUMBER_TEXTS,
+                                          st.sampled_from(["", " ", "\r\n"])).map("".join)),
+                      min_size=1, max_size=20))
+def test_parse_numbers_equals_pandas_to_numeric(texts):
+    expected = pd.to_numeric(pd.Series(texts, dtype=object).str.strip(),
+                             errors="coerce").to_numpy(float)
+    np.testing.assert_array_equal(parse_numbers(texts), expected)

@@ -167,8 +167,7 @@ def read_gpx(data: bytes, name: str) -> list[Activity]:
         raise SkippedFile("no track points", path=name)
 
     columns = columns_from_texts(n_points, field_points, field_texts)
-    lat = pd.to_numeric(pd.Series(lat_texts, dtype=object), errors="coerce").to_numpy(float)
-    lon = pd.to_numeric(pd.Series(lon_texts, dtype=object), errors="coerce").to_numpy(float)
+    lat, lon = parse_numbers(lat_texts), parse_numbers(lon_texts)
     columns["lat_deg"], columns["lon_deg"] = lat, lon
     timestamps: pd.Series = columns["timestamp"]
 
@@ -258,20 +257,48 @@ def columns_from_texts(n_points: int, field_points: dict[str, list[int]],
     """
     columns: dict[str, object] = {}
     for column, points in field_points.items():
-        texts = pd.Series(field_texts[column], dtype=object).str.strip()
         if column == "timestamp":
             naive_utc = np.full(n_points, np.datetime64("NaT"), dtype="datetime64[ns]")
             if len(points):
-                parsed = parse_utc_times(texts)
+                parsed = parse_utc_times(_stripped(field_texts[column]))
                 naive_utc[np.asarray(points)] = (
                     parsed.dt.tz_convert(None).to_numpy("datetime64[ns]"))
             columns[column] = pd.Series(pd.DatetimeIndex(naive_utc).tz_localize("UTC"))
         else:
             array = np.full(n_points, np.nan)
             if len(points):
-                array[np.asarray(points)] = pd.to_numeric(texts, errors="coerce").to_numpy(float)
+                array[np.asarray(points)] = parse_numbers(field_texts[column])
             columns[column] = array
     return columns
+
+
+def _stripped(texts: list[str | None]) -> pd.Series:
+    """The texts as an object Series, stripped only when some carry outer whitespace."""
+    series = pd.Series(texts, dtype=object)
+    if any(isinstance(t, str) and (t[:1].isspace() or t[-1:].isspace()) for t in texts):
+        series = series.str.strip()
+    return series
+
+
+def parse_numbers(texts: list[str | None]) -> np.ndarray:
+    """Decimal texts → float64, NaN where a text is not a number (as ``pd.to_numeric``
+    with ``errors="coerce"`` on the stripped texts).
+
+    The common case — every text a plain ASCII number — goes through numpy's own float
+    parsing, several times faster than pandas' object path; anything else (a bad value,
+    digit separators, non-ASCII digits, which Python's float() would accept) takes the
+    pandas path, as does a missing value (None).
+    """
+    try:
+        joined = "".join(texts)
+    except TypeError:
+        joined = "_"
+    if joined.isascii() and "_" not in joined:
+        try:
+            return np.array(texts, dtype="float64")
+        except ValueError:
+            pass
+    return pd.to_numeric(_stripped(texts), errors="coerce").to_numpy(float)
 
 
 def parse_utc_times(texts: pd.Series) -> pd.Series:
