@@ -150,8 +150,9 @@ def smoothed_altitude_m(timestamp: pd.Series | np.ndarray, altitude_m,
     lo = np.searchsorted(ns, ns - half_ns, side="right")
     hi = np.searchsorted(ns, ns + half_ns, side="right")
     base = alt[0]
-    total = np.r_[0.0, np.cumsum(alt - base)]
-    return base + (total[hi] - total[lo]) / (hi - lo)
+    with np.errstate(over="ignore", invalid="ignore"):   # absurd altitudes of broken files
+        total = np.r_[0.0, np.cumsum(alt - base)]
+        return base + (total[hi] - total[lo]) / (hi - lo)
 
 
 def ascent_descent_m(altitude_m, hysteresis_m: float) -> tuple[float, float]:
@@ -354,7 +355,8 @@ def rolling_mean(values: np.ndarray, window: int, min_periods: int) -> np.ndarra
     x = np.asarray(values, dtype="float64")
     valid = ~np.isnan(x)
     base = x[valid][0] if valid.any() else 0.0
-    total = np.r_[0.0, np.cumsum(np.where(valid, x - base, 0.0))]
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.r_[0.0, np.cumsum(np.where(valid, x - base, 0.0))]
     count = np.r_[0, np.cumsum(valid)]
     hi = np.arange(1, len(x) + 1)
     lo = np.maximum(hi - window, 0)
