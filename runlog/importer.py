@@ -250,8 +250,12 @@ class _Batch:
 
     def __init__(self) -> None:
         self.rows: list[dict] = []
+        # per-run frames without their run_id, and the run ids in the same order: the id
+        # column is built once per commit (a string column per run cost more than its run)
         self.samples: list[pd.DataFrame] = []
+        self.sample_ids: list[str] = []
         self.bins: list[pd.DataFrame] = []
+        self.bin_ids: list[str] = []
         self.files: list[FileOutcome] = []
 
     def __len__(self) -> int:
@@ -613,9 +617,11 @@ def _place_runs(outcome: FileOutcome, runs: list[tuple[dict, pd.DataFrame, pd.Da
             continue
         new_ids.append(row["run_id"])
         batch.rows.append(row)
-        batch.samples.append(samples.assign(run_id=row["run_id"]))
+        batch.samples.append(samples)
+        batch.sample_ids.append(row["run_id"])
         if bins is not None:
-            batch.bins.append(bins.assign(run_id=row["run_id"]))
+            batch.bins.append(bins)
+            batch.bin_ids.append(row["run_id"])
         index.add(row["run_id"], row["start_utc"], row["distance_m"])
     if runs and not new_ids:
         outcome.outcome = DUPLICATE
@@ -656,12 +662,20 @@ def _files_frame(outcomes: list[FileOutcome]) -> pd.DataFrame:
     })
 
 
+def _with_run_ids(frames: list[pd.DataFrame], run_ids: list[str]) -> pd.DataFrame:
+    """The frames stacked, with a ``run_id`` column naming each frame's run."""
+    stacked = pd.concat(frames, ignore_index=True)
+    lengths = [len(frame) for frame in frames]
+    ids = np.repeat(np.array(run_ids, dtype=object), lengths)
+    return stacked.assign(run_id=pd.array(ids, dtype="str"))
+
+
 def _commit(store: Store, batch: _Batch) -> None:
     with store.writer() as tx:
         if batch.rows:
             runs = pd.DataFrame(batch.rows)
-            samples = pd.concat(batch.samples, ignore_index=True)
-            bins = pd.concat(batch.bins, ignore_index=True) if batch.bins else None
+            samples = _with_run_ids(batch.samples, batch.sample_ids)
+            bins = _with_run_ids(batch.bins, batch.bin_ids) if batch.bins else None
             tx.add_runs(runs, samples, bins)
         # Files without content (unreadable) have no hash; they are keyed by path instead.
         tx.record_files(_files_frame(batch.files))
