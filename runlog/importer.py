@@ -9,8 +9,9 @@ the store are recognised by path, size and modification time, or by content hash
 Parallel, streaming
     Files are parsed and their metrics computed by :func:`process_file` in a process pool
     (``jobs`` workers, default ``os.cpu_count()``; ``jobs=1`` keeps everything in this
-    process, for debugging). The pool is started only once :data:`POOL_MIN_FILES` files
-    need parsing, so small imports never pay its start-up. The main process reads each file
+    process, for debugging). The first :data:`POOL_MIN_FILES` files that need parsing are
+    parsed in this process and the pool starts only with the next one, so small imports
+    never pay its start-up and nothing waits in memory for it. The main process reads each file
     (the :class:`~runlog.sources.SourceFile` opener is a closure, not picklable), hashes it,
     and sends ``(display, fmt, extra, size, mtime, bytes, sha256)`` to a worker. Results are
     consumed strictly in discovery order, so duplicate detection, outcomes and run ids are
@@ -67,9 +68,10 @@ DUPLICATE_START_TOLERANCE_S = 60.0
 #: ... and distances within this fraction of the larger one.
 DUPLICATE_DISTANCE_TOLERANCE = 0.02
 #: A process pool is started only once this many files need parsing: its start-up (a
-#: forkserver importing pandas/pyarrow/fitparse, 1–3 s on 2 cores) costs more than it
-#: saves on fewer files (~0.1 s each in one process).
-POOL_MIN_FILES = 48
+#: forkserver importing pandas/pyarrow/fitparse: ~0.9 s on 2 cores, measured) costs more
+#: than it saves on fewer files (10–30 ms each in one process, so two workers save at most
+#: ~10 ms a file: the 71 files of data/sample took as long with the pool as without).
+POOL_MIN_FILES = 150
 #: Imported once in the forkserver, shared by every worker forked from it.
 WORKER_PRELOAD = ("runlog.importer", "runlog.readers.fit", "runlog.readers.fastfit",
                   "runlog.readers.gpx", "runlog.readers.tcx", "runlog.metrics",
@@ -509,7 +511,7 @@ def import_sources(store: Store, sources: Iterable[SourceFile | Ignored], *,
     batch = _Batch()
     parser = _Parser(jobs)
     queue: deque[_Entry] = deque()
-    held: list[_Entry] = []  # waiting for the pool to be worth starting
+    parsed_here = 0  # files parsed in this process before the pool is worth starting
 
     def report(outcome: FileOutcome) -> None:
         result.outcomes.append(outcome)
@@ -537,8 +539,6 @@ def import_sources(store: Store, sources: Iterable[SourceFile | Ignored], *,
         """Finish entries from the head; block on the head while > ``limit`` are parsing."""
         while queue:
             head = queue[0]
-            if head.waiting and head.future is None:
-                return  # held for the pool decision
             if head.waiting:
                 if parser.in_flight <= limit and not head.future.done():
                     return
@@ -555,20 +555,16 @@ def import_sources(store: Store, sources: Iterable[SourceFile | Ignored], *,
             entry = _prepare(item, known, seen_hashes, profile)
             queue.append(entry)
             if entry.waiting:
-                if not parser.parallel:
+                # the first POOL_MIN_FILES files are parsed here (a small import never
+                # pays for a pool, and nothing is held in memory waiting for the decision)
+                if parser.pool is None and (not parser.parallel
+                                            or parsed_here < POOL_MIN_FILES):
                     parser.run_here(entry)
-                elif parser.pool is not None:
-                    parser.submit(entry)
+                    parsed_here += 1
                 else:
-                    held.append(entry)
-                    if len(held) >= POOL_MIN_FILES:
-                        parser.start()
-                        for waiting in held:
-                            parser.submit(waiting)
-                        held.clear()
+                    parser.start()
+                    parser.submit(entry)
             drain(limit)
-        for waiting in held:  # too few files for a pool: parse them here
-            parser.run_here(waiting)
         drain(0)
         if len(batch):
             _commit(store, batch)

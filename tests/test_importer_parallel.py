@@ -116,15 +116,16 @@ def test_unchanged_reimport_does_not_read_or_parse(tmp_path: Path, archive: Path
     assert again.counts()["new_runs"] == 0
 
 
+_REAL_PARSE_JOB = importer._parse_job  # taken before any test patches it
+
+
 def _faulty_job(display: str, *rest):
     """Stand-in for _parse_job in the workers: dies on KILL files, raises on BOOM files."""
     if "KILL" in display:
         os.kill(os.getpid(), signal.SIGKILL)
     if "BOOM" in display:
         raise RuntimeError("reader exploded")
-    from runlog.importer import _parse_job  # the real one (not patched in the worker)
-
-    return _parse_job(display, *rest)
+    return _REAL_PARSE_JOB(display, *rest)
 
 
 def test_dead_or_raising_worker_fails_only_its_file(tmp_path: Path,
@@ -152,3 +153,26 @@ def test_dead_or_raising_worker_fails_only_its_file(tmp_path: Path,
     # failed files are recorded and tried again next time
     files = Store(tmp_path / "store").files()
     assert set(files.loc[files["outcome"] == FAILED, "path"]) == {killed.path, raised.path}
+
+
+def test_a_small_import_parses_here_and_starts_no_pool(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fewer files than POOL_MIN_FILES never pay for a pool, whatever ``jobs`` says; the
+    first POOL_MIN_FILES files of a larger import are parsed here, the rest in the pool."""
+    files = sorted(p for p in SAMPLE.rglob("*") if p.is_file())[:6]
+    monkeypatch.setattr(importer, "POOL_MIN_FILES", len(files))
+    small = import_paths(Store(tmp_path / "small"), files, jobs=2)
+    assert small.workers == 0 and small.counts()["new"] == len(files)
+
+    monkeypatch.setattr(importer, "POOL_MIN_FILES", 4)
+    here: list[str] = []
+    real_run_here = importer._Parser.run_here
+
+    def counted(self, entry):
+        here.append(entry.item.display)
+        return real_run_here(self, entry)
+
+    monkeypatch.setattr(importer._Parser, "run_here", counted)
+    mixed = import_paths(Store(tmp_path / "mixed"), files, jobs=2)
+    assert mixed.workers == 2 and mixed.counts()["new"] == len(files)
+    assert here == [o.path for o in mixed.outcomes][:4]
