@@ -17,8 +17,9 @@ Everything runs on real corpus files (never synthetic FIT bytes). Four measureme
      has already imported the set once — the per-file cost once the one-off costs of a
      process (module loading, timezonefinder's polygons) are paid, as in the long middle of
      a first import of thousands of files. Commits and fsyncs are still counted.
-1b. **Process pool.** ``data/sample`` (71 real GPX/FIT files) into fresh stores with
-   ``jobs=1`` and ``jobs=os.cpu_count()``: what the pool gains (or costs) on this machine.
+1b. **Process pool.** ``data/sample`` and the whole corpus together (~250 real GPX, TCX
+   and FIT files, more than ``POOL_MIN_FILES`` to parse) into fresh stores with ``jobs=1``
+   and ``jobs=os.cpu_count()``: what the pool gains (or costs) on this machine.
 
    Both are record messages per wall-clock second, in the same run of this script. Copies
    of one file cannot measure parsing (an identical copy is recognised by its content hash
@@ -184,14 +185,15 @@ def phase_fitparse(folder: str) -> dict:
             **_usage()}
 
 
-def phase_import(store: str, folder: str, jobs: int | None) -> dict:
-    """import_paths(folder) into ``store``; outcome counts, wall time, peak memory."""
+def phase_import(store: str, folder: str | list[str], jobs: int | None) -> dict:
+    """import_paths(folder(s)) into ``store``; outcome counts, wall time, peak memory."""
     from runlog.importer import import_paths
     from runlog.store import Store
 
+    folders = [folder] if isinstance(folder, str) else folder
     with TreeMemory() as tree:
         t0 = time.perf_counter()
-        result = import_paths(Store(store), [folder], jobs=jobs)
+        result = import_paths(Store(store), folders, jobs=jobs)
         wall = time.perf_counter() - t0
     return {"wall_s": wall, "counts": result.counts(), "workers": result.workers,
             **_usage(tree)}
@@ -420,15 +422,15 @@ def main() -> None:
               "fresh store in a process that has already imported once: the one-off start-up "
               "costs paid, commits and fsyncs still counted)")
 
-        sample = REPO / "data" / "sample"
-        n_sample = sum(1 for p in sample.rglob("*") if p.is_file())
-        print(f"\n== 1b. process pool: data/sample ({n_sample} real files, GPX + FIT) into "
-              f"fresh stores, {opts.repeats} repeats")
+        both = [str(REPO / "data" / "sample"), str(opts.corpus)]
+        n_sample = sum(1 for folder in both for p in Path(folder).rglob("*") if p.is_file())
+        print(f"\n== 1b. process pool: data/sample + corpus ({n_sample} files, GPX, TCX, FIT "
+              f"and paperwork) into fresh stores, {opts.repeats} repeats")
         for jobs in (1, cpus):
             walls, last = [], {}
             for k in range(opts.repeats):
                 last = run_phase("import", store=str(work / f"sample_j{jobs}_{k}"),
-                                 folder=str(sample), jobs=jobs)
+                                 folder=both, jobs=jobs)
                 walls.append(last["wall_s"])
             wall = statistics.median(walls)
             print(f"runlog jobs={jobs:<2}    : median {wall:.2f} s of "
