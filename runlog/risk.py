@@ -7,8 +7,12 @@ Weights and cut-offs are uncalibrated heuristics; :data:`DISCLAIMER` must accomp
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from runlog.errors import RunNotFoundError
 from runlog.localtime import local_start
@@ -173,59 +177,145 @@ def _risk_rows(rule_id: str) -> list[tuple[str, int]]:
     return [("safety" if info.kind == "safety" else "info", 0)]
 
 
-def flags_table(results: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Long table: one row per (run, rule, risk), assessed or not."""
-    spike = results["session_spike"]["level"].astype("float64").fillna(0).to_numpy()
-    cols: dict[str, list[np.ndarray]] = {c: [] for c in FLAG_COLUMNS}
-    for rule_id in RULE_IDS:
-        res = results[rule_id]
-        n = len(res)
-        for risk, weight in _risk_rows(rule_id):
-            w = np.full(n, weight, dtype="int64")
-            if rule_id == "weekly_jump":       # L2 scored only when L1 is none
-                w = np.where(spike >= MODERATE, 0, w)
-            cols["run_id"].append(res.index.to_numpy(dtype=object))
-            cols["rule"].append(np.full(n, rule_id, dtype=object))
-            cols["risk"].append(np.full(n, risk, dtype=object))
-            cols["level"].append(res["level"].astype("float64").to_numpy())
-            for c in ("value", "threshold"):
-                cols[c].append(res[c].to_numpy(dtype="float64"))
-            for c in ("unit", "message", "note"):
-                cols[c].append(res[c].to_numpy(dtype=object))
-            cols["source"].append(np.full(n, REGISTRY[rule_id].source, dtype=object))
-            cols["weight"].append(w)
-    flags = pd.DataFrame({c: np.concatenate(v) if v else [] for c, v in cols.items()})
-    flags["level"] = flags["level"].astype("float64").astype("Int8")
-    return flags
+#: The flags table's blocks of rows, one row per run each: (rule id, risk, weight w) in
+#: RULE_IDS order; a rule scoring both knee and cramp has a block per risk.
+FLAG_BLOCKS: tuple[tuple[str, str, int], ...] = tuple(
+    (rule_id, risk, weight) for rule_id in RULE_IDS for risk, weight in _risk_rows(rule_id))
+_BLOCK_RULE = np.array([rule for rule, _, _ in FLAG_BLOCKS], dtype=object)
+_BLOCK_RISK = np.array([risk for _, risk, _ in FLAG_BLOCKS], dtype=object)
+_FIRST_BLOCK = {rule: list(_BLOCK_RULE).index(rule) for rule in RULE_IDS}
 
 
-def _top(flags: pd.DataFrame, risk: str, run_ids: pd.Index) -> pd.Series:
-    """Top-3 messages by w·ℓ (modifiers ranked by MODIFIER_RANK·ℓ), joined with ' | '."""
-    f = flags[(flags["risk"] == risk) & (flags["message"] != "")].copy()
-    lvl = f["level"].astype("float64").fillna(0)
-    rank = f["rule"].map(MODIFIER_RANK).astype("float64").fillna(0)
-    f["key"] = np.where(rank > 0, rank * lvl, f["weight"] * lvl)
-    f["order"] = f["rule"].map({r: i for i, r in enumerate(RULE_IDS)}).astype("float64")
-    f = f[f["key"] > 0].sort_values(["run_id", "key", "order"], ascending=[True, False, True])
-    f = f[f.groupby("run_id").cumcount() < TOP_MESSAGES]
-    return join_by_run(f["run_id"], f["message"], run_ids)
+@dataclass(frozen=True)
+class Blocks:
+    """Every rule's result laid out like the flags table: block b (FLAG_BLOCKS[b]) × run i.
 
-
-def join_by_run(run_id: pd.Series, text: pd.Series, run_ids: pd.Index) -> pd.Series:
-    """Texts joined with ' | ' per run, in their order, aligned with ``run_ids`` ('' if none).
-
-    One stable sort and one slice per run: ``groupby().agg(str.join)`` pays pandas' Python
-    overhead per group, which dominates the report on a long history.
+    The matrices have shape (blocks, runs); the texts are flat Arrow arrays in the flags
+    table's row order (b·runs + i). Scoring reads these numpy arrays: grouping and filtering
+    the 22-rows-per-run long table with pandas cost more than all the rules together.
     """
-    ids = run_id.to_numpy(dtype=object)
-    order = np.argsort(ids, kind="stable")
-    ids, texts = ids[order], text.to_numpy(dtype=object)[order].tolist()
-    if not len(ids):
-        return pd.Series("", index=run_ids, dtype=object)
-    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
-    ends = np.r_[starts[1:], len(ids)]
-    joined = {ids[a]: SEP.join(texts[a:b]) for a, b in zip(starts, ends, strict=True)}
-    return pd.Series(joined, dtype=object).reindex(run_ids).fillna("")
+
+    index: pd.Index           # run ids, the rules' common index
+    level: np.ndarray         # float, NaN = not assessed
+    weight: np.ndarray        # int64 w, L2's set to 0 where L1 is ≥ moderate
+    value: np.ndarray         # float
+    threshold: np.ndarray     # float
+    text: dict[str, pa.Array]  # "unit", "message", "note": large_string
+    has_message: np.ndarray   # bool, message != ''
+    has_note: np.ndarray      # bool, note != ''
+
+
+def _texts(results: dict[str, pd.DataFrame], column: str) -> pa.Array:
+    return pa.concat_arrays([pa.array(results[rule][column].array, type=pa.large_string())
+                             for rule, _, _ in FLAG_BLOCKS])
+
+
+def _not_empty(text: pa.Array, shape: tuple[int, int]) -> np.ndarray:
+    return (pc.binary_length(text).to_numpy(zero_copy_only=False) > 0).reshape(shape)
+
+
+def blocks(results: dict[str, pd.DataFrame]) -> Blocks:
+    """:class:`Blocks` of :func:`evaluate_rules`' results (all indexed alike)."""
+    index = results[RULE_IDS[0]].index
+    shape = (len(FLAG_BLOCKS), len(index))
+
+    def stack(column: str) -> np.ndarray:
+        cols = {rule: results[rule][column].to_numpy(dtype="float64", na_value=np.nan)
+                for rule in RULE_IDS}
+        return np.array([cols[rule] for rule, _, _ in FLAG_BLOCKS]).reshape(shape)
+
+    level = stack("level")
+    weight = np.repeat(np.array([w for _, _, w in FLAG_BLOCKS], dtype="int64"), shape[1]
+                       ).reshape(shape)
+    spike = np.nan_to_num(level[_FIRST_BLOCK["session_spike"]])
+    jump = _BLOCK_RULE == "weekly_jump"        # L2 scored only when L1 is none
+    weight[jump] = np.where(spike >= MODERATE, 0, weight[jump])
+    text = {c: _texts(results, c) for c in ("unit", "message", "note")}
+    return Blocks(index, level, weight, stack("value"), stack("threshold"), text,
+                  _not_empty(text["message"], shape), _not_empty(text["note"], shape))
+
+
+def _str_array(values: pa.Array) -> pd.api.extensions.ExtensionArray:
+    """An Arrow text array as pandas' ``str`` dtype (what it infers for Python strings)."""
+    return pd.array(values, dtype="str")
+
+
+def _flags_frame(b: Blocks) -> pd.DataFrame:
+    k, n = b.level.shape
+    block = np.repeat(np.arange(k), n)
+
+    def per_block(values: list[str]) -> pd.api.extensions.ExtensionArray:
+        return _str_array(pa.array(values, type=pa.large_string()).take(block))
+
+    # run ids get the dtype pandas infers for them, as the levels table's run_id does
+    ids = pd.Series(b.index.to_numpy(dtype=object), copy=False).array
+    return pd.DataFrame({
+        "run_id": ids.take(np.tile(np.arange(n), k)),
+        "rule": per_block(list(_BLOCK_RULE)),
+        "risk": per_block(list(_BLOCK_RISK)),
+        "level": pd.array(b.level.ravel(), dtype="Int8"),
+        "value": b.value.ravel(),
+        "threshold": b.threshold.ravel(),
+        "unit": _str_array(b.text["unit"]),
+        "message": _str_array(b.text["message"]),
+        "source": per_block([REGISTRY[rule].source for rule in _BLOCK_RULE]),
+        "weight": b.weight.ravel(),
+        "note": _str_array(b.text["note"]),
+    }, copy=False)
+
+
+def flags_table(results: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Long table: one row per (run, rule, risk), assessed or not (block by block)."""
+    return _flags_frame(blocks(results))
+
+
+def _gather(text: pa.Array, rows: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Matrix of ``text`` at the flat positions ``rows`` where ``mask`` holds, else ''."""
+    out = np.full(rows.shape, "", dtype=object)
+    out[mask] = np.array(text.take(rows[mask]).to_pylist(), dtype=object)
+    return out
+
+
+def join_columns(texts: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per run (column), the texts where ``mask`` holds joined with ' | ' in row order ('' if
+    none). Loops over the few rows, never over runs."""
+    out = np.full(texts.shape[1], "", dtype=object)
+    started = np.zeros(texts.shape[1], dtype=bool)
+    for row, m in zip(texts, mask, strict=True):
+        more, first = m & started, m & ~started
+        out[more] = out[more] + SEP + row[more]
+        out[first] = row[first]
+        started |= m
+    return out
+
+
+def _top(b: Blocks, risk: str) -> np.ndarray:
+    """Top-3 messages by w·ℓ (modifiers ranked by MODIFIER_RANK·ℓ), joined with ' | '.
+
+    Ties keep RULE_IDS order (a stable sort over the blocks, which are in that order).
+    """
+    rows = np.flatnonzero(np.equal(_BLOCK_RISK, risk))
+    lvl = np.nan_to_num(b.level[rows])
+    rank = np.array([MODIFIER_RANK.get(rule, 0) for rule in _BLOCK_RULE[rows]], dtype="float64")
+    key = np.where(rank[:, None] > 0, rank[:, None] * lvl, b.weight[rows] * lvl)
+    key = np.where(b.has_message[rows], key, 0.0)
+    best = np.argsort(-key, axis=0, kind="stable")[:TOP_MESSAGES]
+    chosen = np.take_along_axis(key, best, axis=0) > 0
+    n = key.shape[1]
+    flat = rows[best] * n + np.arange(n)
+    return join_columns(_gather(b.text["message"], flat, chosen), chosen)
+
+
+def _unique_notes(b: Blocks) -> np.ndarray:
+    """Per run, its distinct notes in flags-table order, joined with ' | '."""
+    k, n = b.level.shape
+    flat = np.arange(k * n).reshape(k, n)
+    pos = flat[b.has_note]                              # block-major, as the flags table
+    note_id = pd.factorize(np.asarray(b.text["note"].take(pos).to_pylist(), dtype=object))[0]
+    first = ~pd.Series((pos % n) * (note_id.max(initial=0) + 1) + note_id).duplicated().to_numpy()
+    keep = np.zeros((k, n), dtype=bool)
+    keep.ravel()[pos[first]] = True
+    return join_columns(_gather(b.text["note"], flat, keep), keep)
 
 
 def _grade(score: np.ndarray, spike: np.ndarray | None = None) -> np.ndarray:
@@ -236,13 +326,72 @@ def _grade(score: np.ndarray, spike: np.ndarray | None = None) -> np.ndarray:
     return level
 
 
+def combine(results: dict[str, pd.DataFrame], profile: dict
+            ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """§8 scoring of :func:`evaluate_rules`' results: ``(levels, flags)`` as :func:`assess`."""
+    profile = profile or {}
+    b = blocks(results)
+    flags = _flags_frame(b)
+    ids = b.index
+    lvl = np.nan_to_num(b.level)
+    points = lvl * b.weight
+    knee_rows, cramp_rows = _BLOCK_RISK == "knee", _BLOCK_RISK == "cramp"
+    knee_score = points[knee_rows].sum(axis=0)
+    cramp_score = points[cramp_rows].sum(axis=0)
+
+    def level_of(rule_id: str) -> np.ndarray:
+        return lvl[_FIRST_BLOCK[rule_id]]
+
+    spike = level_of("session_spike")
+    knee = _grade(knee_score, spike)
+    cramp = _grade(cramp_score)
+
+    # knee modifiers: K4 recent pain (+1, or high), previous injury (+1 if a knee rule ≥ moderate)
+    pain = level_of("knee_pain_recent")
+    knee = np.where(pain >= MODERATE, knee + 1, knee)
+    knee = np.where(pain >= HIGH, HIGH, knee)
+    any_knee = ((lvl >= MODERATE) & (b.weight > 0))[knee_rows].any(axis=0)
+    injured = bool(profile.get("knee_injury_history") or False)
+    injury_step = injured & any_knee
+    knee = np.where(injury_step, knee + 1, knee)
+    # cramp modifier: C3 history (+1 when the cramp score ≥ 2)
+    history = level_of("cramp_history")
+    cramp_step = (history >= MODERATE) & (cramp_score >= T.CRAMP_MODIFIER_MIN_SCORE)
+    cramp = np.where(cramp_step, cramp + 1, cramp)
+    knee, cramp = np.minimum(knee, HIGH), np.minimum(cramp, HIGH)
+
+    safety = np.maximum.reduce([level_of(r) for r in SAFETY_RULES])
+    shown = np.isin(_BLOCK_RULE, SAFETY_RULES)[:, None] & b.has_message & (lvl >= MODERATE)
+    k, n = lvl.shape
+    flat = np.arange(k * n).reshape(k, n)
+    safety_top = join_columns(_gather(b.text["message"], flat, shown), shown)
+    modifiers = np.where(injury_step, INJURY_HISTORY_MESSAGE, "")
+
+    names = np.array(RISK_NAMES, dtype=object)
+    levels = pd.DataFrame({
+        "run_id": ids.to_numpy(),
+        "knee_score": knee_score,
+        "cramp_score": cramp_score,
+        "knee_risk": names[knee.astype(int)],
+        "cramp_risk": names[cramp.astype(int)],
+        "knee_top": _top(b, "knee"),
+        "cramp_top": _top(b, "cramp"),
+        "safety_level": pd.array(safety.astype(int), dtype="Int8"),
+        "safety_top": safety_top,
+        "modifiers": modifiers,
+        "not_assessed": _unique_notes(b),
+    })
+    return levels, flags
+
+
 def assess(runs: pd.DataFrame, annotations: pd.DataFrame, profile: dict,
            cadence_bins: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Knee and cramp levels for every run, and every rule's flag (RULES.md §8).
 
     Parameters
     ----------
-    runs : the runs table (RUN_IDENTITY_COLUMNS + RUN_METRIC_COLUMNS)
+    runs : the runs table (RUN_IDENTITY_COLUMNS + RUN_METRIC_COLUMNS), run_id unique (as the
+        store keeps it)
     annotations : the runner's annotations (ANNOTATION_COLUMNS), any subset of runs
     profile : PROFILE_FIELDS (missing keys = unknown)
     cadence_bins : CADENCE_BIN_COLUMNS rows for K1's baseline
@@ -254,63 +403,11 @@ def assess(runs: pd.DataFrame, annotations: pd.DataFrame, profile: dict,
     """
     if runs is None or len(runs) == 0:
         return pd.DataFrame(columns=LEVEL_COLUMNS), pd.DataFrame(columns=FLAG_COLUMNS)
+    if runs["run_id"].duplicated().any():
+        raise ValueError("run_id must be unique in the runs assessed")
     profile = profile or {}
     frame = prepare(runs, annotations)
-    results = evaluate_rules(frame, profile, cadence_bins)
-    flags = flags_table(results)
-    ids = frame.index
-
-    lvl = flags["level"].astype("float64").fillna(0)
-    points = (lvl * flags["weight"]).groupby([flags["run_id"], flags["risk"]]).sum()
-    knee_score = points.xs("knee", level="risk").reindex(ids).fillna(0).to_numpy()
-    cramp_score = points.xs("cramp", level="risk").reindex(ids).fillna(0).to_numpy()
-
-    def level_of(rule_id: str) -> np.ndarray:
-        return results[rule_id]["level"].astype("float64").fillna(0).to_numpy()
-
-    spike = level_of("session_spike")
-    knee = _grade(knee_score, spike)
-    cramp = _grade(cramp_score)
-
-    # knee modifiers: K4 recent pain (+1, or high), previous injury (+1 if a knee rule ≥ moderate)
-    pain = level_of("knee_pain_recent")
-    knee = np.where(pain >= MODERATE, knee + 1, knee)
-    knee = np.where(pain >= HIGH, HIGH, knee)
-    knee_rules = flags[(flags["risk"] == "knee") & (flags["weight"] > 0)]
-    any_knee = (knee_rules["level"].astype("float64").fillna(0) >= MODERATE).groupby(
-        knee_rules["run_id"]).any().reindex(ids).fillna(False).to_numpy(dtype=bool)
-    injured = bool(profile.get("knee_injury_history") or False)
-    injury_step = injured & any_knee
-    knee = np.where(injury_step, knee + 1, knee)
-    # cramp modifier: C3 history (+1 when the cramp score ≥ 2)
-    history = level_of("cramp_history")
-    cramp_step = (history >= MODERATE) & (cramp_score >= T.CRAMP_MODIFIER_MIN_SCORE)
-    cramp = np.where(cramp_step, cramp + 1, cramp)
-    knee, cramp = np.minimum(knee, HIGH), np.minimum(cramp, HIGH)
-
-    safety = np.maximum.reduce([level_of(r) for r in SAFETY_RULES])
-    safe_f = flags[flags["rule"].isin(SAFETY_RULES) & (flags["message"] != "")
-                   & (flags["level"].astype("float64").fillna(0) >= MODERATE)]
-    safety_top = join_by_run(safe_f["run_id"], safe_f["message"], ids)
-    modifiers = np.where(injury_step, INJURY_HISTORY_MESSAGE, "")
-    noted = flags[flags["note"] != ""].drop_duplicates(["run_id", "note"])
-    not_assessed = join_by_run(noted["run_id"], noted["note"], ids)
-
-    names = np.array(RISK_NAMES, dtype=object)
-    levels = pd.DataFrame({
-        "run_id": ids.to_numpy(),
-        "knee_score": knee_score,
-        "cramp_score": cramp_score,
-        "knee_risk": names[knee.astype(int)],
-        "cramp_risk": names[cramp.astype(int)],
-        "knee_top": _top(flags, "knee", ids).to_numpy(),
-        "cramp_top": _top(flags, "cramp", ids).to_numpy(),
-        "safety_level": pd.array(safety.astype(int), dtype="Int8"),
-        "safety_top": safety_top.to_numpy(),
-        "modifiers": modifiers,
-        "not_assessed": not_assessed.to_numpy(),
-    })
-    return levels, flags
+    return combine(evaluate_rules(frame, profile, cadence_bins), profile)
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:

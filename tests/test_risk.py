@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from runlog.risk import (
     DISCLAIMER,
@@ -339,3 +341,143 @@ def test_messages_never_give_fixed_fluid_volumes():
     assert "drink to thirst" in text
     for bad in ("drink as much", "drink at least", "litres per hour", "ml per"):
         assert bad not in text
+
+
+# --- §8 scoring on numpy blocks vs the pandas long-table version it replaced ----------------------
+def _pandas_flags(results: dict) -> pd.DataFrame:
+    """The former flags_table: one row per (run, rule, risk), built column by column."""
+    from runlog.risk import _risk_rows
+
+    spike = results["session_spike"]["level"].astype("float64").fillna(0).to_numpy()
+    cols: dict[str, list] = {c: [] for c in FLAG_COLUMNS}
+    for rule_id in RULE_IDS:
+        res = results[rule_id]
+        n = len(res)
+        for risk, weight in _risk_rows(rule_id):
+            w = np.full(n, weight, dtype="int64")
+            if rule_id == "weekly_jump":
+                w = np.where(spike >= 1, 0, w)
+            cols["run_id"].append(res.index.to_numpy(dtype=object))
+            cols["rule"].append(np.full(n, rule_id, dtype=object))
+            cols["risk"].append(np.full(n, risk, dtype=object))
+            cols["level"].append(res["level"].astype("float64").to_numpy())
+            for c in ("value", "threshold"):
+                cols[c].append(res[c].to_numpy(dtype="float64"))
+            for c in ("unit", "message", "note"):
+                cols[c].append(res[c].to_numpy(dtype=object))
+            cols["source"].append(np.full(n, REGISTRY[rule_id].source, dtype=object))
+            cols["weight"].append(w)
+    flags = pd.DataFrame({c: np.concatenate(v) for c, v in cols.items()})
+    flags["level"] = flags["level"].astype("float64").astype("Int8")
+    return flags
+
+
+def _pandas_join(run_id: pd.Series, text: pd.Series, run_ids: pd.Index) -> pd.Series:
+    """The former join_by_run: texts joined with ' | ' per run, in their order."""
+    ids = run_id.to_numpy(dtype=object)
+    order = np.argsort(ids, kind="stable")
+    ids, texts = ids[order], text.to_numpy(dtype=object)[order].tolist()
+    if not len(ids):
+        return pd.Series("", index=run_ids, dtype=object)
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    ends = np.r_[starts[1:], len(ids)]
+    joined = {ids[a]: " | ".join(texts[a:b]) for a, b in zip(starts, ends, strict=True)}
+    return pd.Series(joined, dtype=object).reindex(run_ids).fillna("")
+
+
+def _pandas_top(flags: pd.DataFrame, risk: str, run_ids: pd.Index) -> pd.Series:
+    from runlog.risk import MODIFIER_RANK
+
+    f = flags[(flags["risk"] == risk) & (flags["message"] != "")].copy()
+    lvl = f["level"].astype("float64").fillna(0)
+    rank = f["rule"].map(MODIFIER_RANK).astype("float64").fillna(0)
+    f["key"] = np.where(rank > 0, rank * lvl, f["weight"] * lvl)
+    f["order"] = f["rule"].map({r: i for i, r in enumerate(RULE_IDS)}).astype("float64")
+    f = f[f["key"] > 0].sort_values(["run_id", "key", "order"], ascending=[True, False, True])
+    f = f[f.groupby("run_id").cumcount() < 3]
+    return _pandas_join(f["run_id"], f["message"], run_ids)
+
+
+def _pandas_combine(results: dict, profile: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The former tail of assess: scores, modifiers and texts by grouping the flags table."""
+    from runlog.risk import INJURY_HISTORY_MESSAGE, RISK_NAMES, SAFETY_RULES, _grade
+
+    flags = _pandas_flags(results)
+    ids = results["session_spike"].index
+    lvl = flags["level"].astype("float64").fillna(0)
+    points = (lvl * flags["weight"]).groupby([flags["run_id"], flags["risk"]]).sum()
+    knee_score = points.xs("knee", level="risk").reindex(ids).fillna(0).to_numpy()
+    cramp_score = points.xs("cramp", level="risk").reindex(ids).fillna(0).to_numpy()
+
+    def level_of(rule_id):
+        return results[rule_id]["level"].astype("float64").fillna(0).to_numpy()
+
+    knee = _grade(knee_score, level_of("session_spike"))
+    cramp = _grade(cramp_score)
+    pain = level_of("knee_pain_recent")
+    knee = np.where(pain >= 1, knee + 1, knee)
+    knee = np.where(pain >= 2, 2, knee)
+    knee_rules = flags[(flags["risk"] == "knee") & (flags["weight"] > 0)]
+    any_knee = (knee_rules["level"].astype("float64").fillna(0) >= 1).groupby(
+        knee_rules["run_id"]).any().reindex(ids).fillna(False).to_numpy(dtype=bool)
+    injury_step = bool(profile.get("knee_injury_history")) & any_knee
+    knee = np.where(injury_step, knee + 1, knee)
+    cramp_step = (level_of("cramp_history") >= 1) & (cramp_score >= 2)
+    cramp = np.where(cramp_step, cramp + 1, cramp)
+    knee, cramp = np.minimum(knee, 2), np.minimum(cramp, 2)
+    safety = np.maximum.reduce([level_of(r) for r in SAFETY_RULES])
+    safe_f = flags[flags["rule"].isin(SAFETY_RULES) & (flags["message"] != "")
+                   & (flags["level"].astype("float64").fillna(0) >= 1)]
+    noted = flags[flags["note"] != ""].drop_duplicates(["run_id", "note"])
+    names = np.array(RISK_NAMES, dtype=object)
+    levels = pd.DataFrame({
+        "run_id": ids.to_numpy(),
+        "knee_score": knee_score,
+        "cramp_score": cramp_score,
+        "knee_risk": names[knee.astype(int)],
+        "cramp_risk": names[cramp.astype(int)],
+        "knee_top": _pandas_top(flags, "knee", ids).to_numpy(),
+        "cramp_top": _pandas_top(flags, "cramp", ids).to_numpy(),
+        "safety_level": pd.array(safety.astype(int), dtype="Int8"),
+        "safety_top": _pandas_join(safe_f["run_id"], safe_f["message"], ids).to_numpy(),
+        "modifiers": np.where(injury_step, INJURY_HISTORY_MESSAGE, ""),
+        "not_assessed": _pandas_join(noted["run_id"], noted["note"], ids).to_numpy(),
+    })
+    return levels, flags
+
+
+def rule_results(n: int, seed: int) -> dict:
+    """Random rule frames for ``n`` runs: levels, shared and repeated messages and notes."""
+    from runlog.rules.base import rule_frame
+
+    rng = np.random.default_rng(seed)
+    ids = pd.Index(rng.permutation([f"r{i}" for i in range(n)]))
+    texts = np.array(["", "", "a", "b", "c d"], dtype=object)
+    notes = np.array(["", "", "poor data", "no HR"], dtype=object)
+    out = {}
+    for rule_id in RULE_IDS:
+        level = rng.choice([np.nan, 0.0, 1.0, 2.0], n)
+        value = np.where(rng.random(n) < 0.2, np.nan, rng.normal(0, 5, n))
+        out[rule_id] = rule_frame(ids, level, value, 1.0, rng.choice(texts),
+                                  rng.choice(texts, n), rng.choice(notes, n))
+    return out
+
+
+@given(st.integers(1, 12), st.integers(0, 2**32 - 1), st.booleans())
+@settings(max_examples=60, deadline=None)
+def test_combine_matches_the_pandas_long_table_version(n, seed, injured):
+    from runlog.risk import combine
+
+    results = rule_results(n, seed)
+    profile = {"knee_injury_history": injured}
+    levels, flags = combine(results, profile)
+    want_levels, want_flags = _pandas_combine(results, profile)
+    pd.testing.assert_frame_equal(flags, want_flags, check_exact=True)
+    pd.testing.assert_frame_equal(levels, want_levels, check_exact=True)
+
+
+def test_duplicate_run_ids_are_refused():
+    runs = history(1)
+    runs.loc[1, "run_id"] = runs.loc[0, "run_id"]
+    with pytest.raises(ValueError, match="unique"):
+        assess(runs, pd.DataFrame(), PROFILE, bins_for(runs))
