@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from runlog.rules import cramp as C
 
@@ -119,3 +123,24 @@ def test_cramp_history_needs_comparable_length_and_prone_flag():
     assert lv(out) == [0, 0]              # a 30-min run is not comparable to 60 min
     out = C.cramp_history(times([0, 1]), m, pd.Series([None, None]), ok(2), cramp_prone=True)
     assert lv(out) == [1, 1] and "prone to cramps" in out["message"].iloc[0]
+
+
+@given(st.lists(st.tuples(st.integers(0, 9), st.sampled_from([45.0, 60.0, 75.0, 80.0, 100.0,
+                                                               0.0, np.nan]), st.booleans()),
+                max_size=60),
+       st.integers(1, 5), st.integers(1, 4), st.sampled_from([1, 3, 32]))
+@settings(max_examples=300, deadline=None)
+def test_latest_comparables_match_pairs_sorted_newest_first(runs, days, count, step):
+    # runs on few distinct days (many same-instant ties), lengths on the ±25 % edges; the
+    # reference: every comparable pair, pandas' stable sort by (i, time desc), first `count`
+    t = times([d for d, _, _ in runs]).reset_index(drop=True)
+    m = np.array([minutes * 60 for _, minutes, _ in runs], dtype="float64")
+    good = np.array([g for _, _, g in runs], dtype=bool)
+    i, j = C._comparables(t, m, good, days)
+    pairs = pd.DataFrame({"i": i, "j": j, "t": t.to_numpy()[j]}).sort_values(
+        ["i", "t"], ascending=[True, False], kind="stable")
+    want = pairs[pairs.groupby("i").cumcount() < count]
+    with mock.patch.object(C, "_STEP_RUNS", step):      # steps of 1 and 3 runs back too
+        got_i, got_j = C.latest_comparables(t, m, good, days, count)
+    assert sorted(zip(got_i.tolist(), got_j.tolist(), strict=True)) == sorted(
+        zip(want["i"].tolist(), want["j"].tolist(), strict=True))

@@ -85,14 +85,65 @@ def longer_than_usual(start_local: pd.Series, moving_s: pd.Series,
     return rule_frame(idx, level, r * 100, thr, "% of longest", msg, note)
 
 
+def _similar_length(m_j: np.ndarray, m_i: np.ndarray) -> np.ndarray:
+    """Moving time m_j [s] within ±25 % of m_i [s] (ratio rounded: 100/80 − 1 is 0.25)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.abs(np.round(m_j / m_i - 1.0, 9)) <= T.COMPARABLE_TIME_FRAC
+
+
 def _comparables(start_local, moving_s, good, days):
     """(i, j) pairs: good run j strictly before i within ``days`` with moving time ±25 %."""
     i, j = history_pairs(start_local, days)
     m = np.asarray(moving_s, dtype="float64")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        close = np.abs(np.round(m[j] / m[i] - 1.0, 9)) <= T.COMPARABLE_TIME_FRAC
-    keep = close & good[j]
+    keep = _similar_length(m[j], m[i]) & good[j]
     return i[keep], j[keep]
+
+
+#: Runs back looked at per step of :func:`latest_comparables` (~10 comparables in ~20 runs).
+_STEP_RUNS = 32
+
+
+def latest_comparables(start_local: pd.Series, moving_s, good: np.ndarray, days: float,
+                       count: int) -> tuple[np.ndarray, np.ndarray]:
+    """(i, j) pairs, in no particular order: the ``count`` latest comparable runs j of each run
+    i — good, moving time ±25 %, in [t_i − days, t_i) — runs of the same instant in table order.
+
+    Each run's window is walked newest first, 32 runs back per step for all runs at once,
+    until it holds ``count`` comparables: ~1 step for most runs instead of a year of pairs.
+    """
+    t = pd.to_datetime(pd.Series(start_local)).to_numpy()
+    n = len(t)
+    order = np.argsort(t, kind="stable")
+    ts = t[order]
+    m = np.asarray(moving_s, dtype="float64")[order]
+    ok = np.asarray(good, dtype=bool)[order]
+    lo = np.searchsorted(ts, ts - np.timedelta64(int(days * 86400), "s"), side="left")
+    hi = np.searchsorted(ts, ts, side="left")           # first run of the same instant
+    end = np.searchsorted(ts, ts, side="right")
+    # positions newest first, runs of one instant kept in table order: each window [lo, hi)
+    # holds whole instants, so it is the slice [n − hi, n − lo) of this sequence
+    back = np.arange(n)[::-1]
+    newest = hi[back] + end[back] - 1 - back
+    width = hi - lo
+    found = np.zeros(n, dtype=np.int64)
+    todo = np.flatnonzero(width > 0)
+    pairs_i, pairs_j = [], []
+    for first in range(0, int(width.max(initial=0)), _STEP_RUNS):
+        if not todo.size:
+            break
+        lag = first + np.arange(_STEP_RUNS)
+        inside = lag < width[todo, None]
+        j = newest[np.minimum((n - hi[todo])[:, None] + lag, n - 1)]
+        hit = inside & ok[j] & _similar_length(m[j], m[todo, None])
+        rank = found[todo, None] + np.cumsum(hit, axis=1)
+        r, c = np.nonzero(hit & (rank <= count))
+        pairs_i.append(todo[r])
+        pairs_j.append(j[r, c])
+        found[todo] = rank[:, -1]
+        todo = todo[(found[todo] < count) & (first + _STEP_RUNS < width[todo])]
+    if not pairs_i:
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
+    return order[np.concatenate(pairs_i)], order[np.concatenate(pairs_j)]
 
 
 def harder_than_usual(start_local: pd.Series, moving_s: pd.Series, hrr_frac: pd.Series,
@@ -188,12 +239,9 @@ def cramp_history(start_local: pd.Series, moving_s: pd.Series, cramp: pd.Series,
     good = good_mask(quality_ok)
     cr = pd.Series(np.asarray(cramp, dtype=object)).astype("boolean").fillna(False).to_numpy(
         dtype=bool)
-    i, j = _comparables(start_local, moving_s, good, T.CRAMP_HISTORY_WINDOW_DAYS)
-    t = pd.to_datetime(pd.Series(start_local)).to_numpy()
-    pairs = pd.DataFrame({"i": i, "t": t[j], "c": cr[j]}).sort_values(
-        ["i", "t"], ascending=[True, False], kind="stable")
-    last = pairs[pairs.groupby("i").cumcount() < T.CRAMP_HISTORY_RUNS]
-    hits = last.groupby("i")["c"].sum().reindex(np.arange(n)).fillna(0).to_numpy()
+    i, j = latest_comparables(start_local, moving_s, good, T.CRAMP_HISTORY_WINDOW_DAYS,
+                              T.CRAMP_HISTORY_RUNS)
+    hits = np.bincount(i, weights=cr[j], minlength=n).astype("float64")
     prone = np.broadcast_to(pd.Series(np.atleast_1d(np.asarray(cramp_prone, dtype=object)))
                             .astype("boolean").fillna(False).to_numpy(dtype=bool), (n,))
     level = np.where((hits > 0) | prone, MODERATE, NONE).astype(float)
