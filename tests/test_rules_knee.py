@@ -5,8 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from runlog.rules import knee as K
+from runlog.rules import load as L
 
 DAY0 = pd.Timestamp("2024-05-01 08:00")
 
@@ -85,6 +88,31 @@ def test_low_cadence_easy_pace_tip_is_not_scored():
     out = K.low_cadence(pd.Series(ids), times([0, 1, 2, 3]), pd.Series([True] * 4), cb,
                         pd.Series([166.0] * 4), pd.Series([True] * 4))
     assert out["message"].iloc[-1] == ""
+
+
+@given(st.lists(st.tuples(st.sampled_from([2.5, 2.75, 3.0]), st.integers(0, 8),
+                          st.sampled_from([0, 0, 6]),
+                          st.one_of(st.just(np.nan), st.floats(150, 190))), max_size=50),
+       st.integers(1, 4))
+@settings(max_examples=300, deadline=None)
+def test_same_bin_windows_match_a_grouped_time_rolling(rows, days):
+    # rows sorted by (bin, time) with same-instant ties; the baseline median and count must be
+    # those of pandas' per-bin rolling(f"{days}D", closed="left") that low_cadence used
+    frame = pd.DataFrame(rows, columns=["bin", "day", "hour", "cad"])
+    frame["t"] = DAY0 + pd.to_timedelta(frame["day"] * 24 + frame["hour"], unit="h")
+    frame = frame.sort_values(["bin", "t"], kind="stable").reset_index(drop=True)
+    grouped = pd.Series(frame["cad"].to_numpy(), index=pd.DatetimeIndex(frame["t"])).groupby(
+        frame["bin"].to_numpy()).rolling(f"{days}D", closed="left", min_periods=1)
+    t_ns = frame["t"].to_numpy().astype("datetime64[ns]").view("int64")
+    start, end = K._same_bin_window(frame["bin"].to_numpy(), t_ns, days)
+    median = L.rolling_within(frame["cad"], start, end, "median")
+    seen = np.r_[0, np.cumsum(frame["cad"].notna())]
+    if len(frame):
+        np.testing.assert_array_equal(median, grouped.median().to_numpy())
+        np.testing.assert_array_equal(seen[end] - seen[start],
+                                      grouped.count().fillna(0).to_numpy())
+    else:
+        assert len(median) == len(start) == 0
 
 
 # --- K2 descent_spike -------------------------------------------------------------------------

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from runlog.rules import thresholds as T
 from runlog.rules.base import HIGH, MODERATE, NONE, RuleInfo, rule_frame
-from runlog.rules.load import QUALITY_NOTE, good_mask, messages, notes, window_stat
+from runlog.rules.load import (
+    QUALITY_NOTE,
+    good_mask,
+    messages,
+    notes,
+    rolling_within,
+    window_stat,
+)
 
 HEIDERSCHEIT = ("Heiderscheit et al. 2011, Med Sci Sports Exerc 43(2):296–302; Lenhart et al. "
                 "2014, MSSE 46(3):557–564")
@@ -23,6 +32,21 @@ RULES = [
     RuleInfo("shoes", "K3", {"knee": 1}, "knee", SHOES_SRC, max_level=MODERATE),
     RuleInfo("knee_pain_recent", "K4", {}, "modifier", SILBERNAGEL),
 ]
+
+
+def _same_bin_window(speed_bin: np.ndarray, t_ns: np.ndarray, days: float
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Rows [start, end) of the same speed bin with t in [t − days, t), for rows sorted by
+    (bin, t) — the windows of a per-bin ``rolling(f"{days}D", closed="left")``."""
+    if not len(t_ns):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    group = np.r_[0, np.cumsum(speed_bin[1:] != speed_bin[:-1])]
+    # (bin, time rank) as one sortable integer: times ranked among the distinct instants
+    instants = np.unique(t_ns)
+    stride = len(instants) + 1
+    key = group * stride + np.searchsorted(instants, t_ns)
+    since = group * stride + np.searchsorted(instants, t_ns - int(days * 86400 * 10**9))
+    return np.searchsorted(key, since, side="left"), np.searchsorted(key, key, side="left")
 
 
 def low_cadence(run_id: pd.Series, start_local: pd.Series, quality_ok: pd.Series,
@@ -55,29 +79,46 @@ def low_cadence(run_id: pd.Series, start_local: pd.Series, quality_ok: pd.Series
     idx = pd.Series(start_local).index
     n = len(idx)
     good = good_mask(quality_ok)
-    runs = pd.DataFrame({"run_id": np.asarray(run_id), "t": pd.to_datetime(
-        pd.Series(start_local)).to_numpy(), "good": good, "pos": np.arange(n)})
+    t = pd.to_datetime(pd.Series(start_local)).to_numpy().astype("datetime64[ns]").view("int64")
     cols = ["run_id", "speed_bin_mps", "minutes", "median_cadence_spm"]
-    bins = (cadence_bins[cols] if len(cadence_bins) else pd.DataFrame(columns=cols))
-    b = bins.merge(runs, on="run_id", how="inner")
-    for c in ("speed_bin_mps", "minutes", "median_cadence_spm"):
-        b[c] = pd.to_numeric(b[c], errors="coerce").astype("float64")
-    b = b[(b["minutes"] > 0) & b["median_cadence_spm"].notna()]
-    b = b.sort_values(["speed_bin_mps", "t"], kind="stable").reset_index(drop=True)
-    cad = b["median_cadence_spm"].astype("float64").where(b["good"])
-    series = pd.Series(cad.to_numpy(), index=pd.DatetimeIndex(b["t"]))
-    grouped = series.groupby(b["speed_bin_mps"].to_numpy()).rolling(
-        f"{T.CADENCE_BASELINE_DAYS}D", closed="left", min_periods=1)
-    b["base"] = grouped.median().to_numpy() if len(b) else np.array([])
-    b["count"] = grouped.count().to_numpy() if len(b) else np.array([])
-    ok = (b["count"] >= T.CADENCE_MIN_RUNS_PER_BIN) & (b["base"] > 0)
-    b["w_rel"] = ((b["median_cadence_spm"] - b["base"]) / b["base"] * b["minutes"]).where(ok, 0.0)
-    b["w_ok"] = b["minutes"].where(ok, 0.0)
-    per = b.groupby("pos")[["w_rel", "w_ok", "minutes"]].sum().reindex(np.arange(n)).astype(
-        "float64")
-    delta = np.round((per["w_rel"] / per["w_ok"].where(per["w_ok"] > 0)).to_numpy(), 9)
-    coverage = (per["w_ok"] / per["minutes"]).to_numpy()
-    no_cad = per["minutes"].isna().to_numpy() | (per["minutes"].fillna(0) <= 0).to_numpy()
+    bins = cadence_bins if len(cadence_bins) else pd.DataFrame(columns=cols)
+    # the bins of the runs assessed (run ids are unique), in the bins' order; Arrow's hash
+    # lookup is ~8× pandas' on Arrow strings
+    pos = pc.fill_null(pc.index_in(
+        pa.array(bins["run_id"].array, type=pa.large_string()),
+        value_set=pa.array(np.asarray(run_id, dtype=object), type=pa.large_string())),
+        -1).to_numpy()
+    known = pos >= 0
+
+    def numbers(c: str) -> np.ndarray:
+        return pd.to_numeric(bins[c], errors="coerce").to_numpy(dtype="float64",
+                                                              na_value=np.nan)[known]
+
+    speed, minutes, cad = numbers("speed_bin_mps"), numbers("minutes"), numbers(
+        "median_cadence_spm")
+    pos = pos[known]
+    use = (minutes > 0) & ~np.isnan(cad)
+    speed, minutes, cad, pos = speed[use], minutes[use], cad[use], pos[use]
+    # by bin, then time (stable); baseline window: same bin, t in [t − 60 d, t)
+    order = np.lexsort((t[pos], speed))
+    speed, minutes, cad, pos = speed[order], minutes[order], cad[order], pos[order]
+    start, end = _same_bin_window(speed, t[pos], T.CADENCE_BASELINE_DAYS)
+    counted = np.where(good[pos], cad, np.nan)
+    base = rolling_within(counted, start, end, "median")
+    seen = np.r_[0, np.cumsum(~np.isnan(counted))]
+    ok = (seen[end] - seen[start] >= T.CADENCE_MIN_RUNS_PER_BIN) & (base > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w_rel = np.where(ok, (cad - base) / base * minutes, 0.0)
+    # pandas' grouped sum (compensated, in bin order) keeps the per-run totals bit-identical
+    sums = pd.DataFrame({"w_rel": w_rel, "w_ok": np.where(ok, minutes, 0.0),
+                         "minutes": minutes}).groupby(pos).sum()
+    per = {c: np.full(n, np.nan) for c in sums.columns}
+    for c in sums.columns:
+        per[c][sums.index.to_numpy()] = sums[c].to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        delta = np.round(per["w_rel"] / np.where(per["w_ok"] > 0, per["w_ok"], np.nan), 9)
+        coverage = per["w_ok"] / per["minutes"]
+    no_cad = np.isnan(per["minutes"]) | (np.nan_to_num(per["minutes"]) <= 0)
     thin = ~no_cad & ~(coverage >= T.CADENCE_MIN_COVERAGE)
     level = np.where(delta <= T.CADENCE_DROP_FRAC, MODERATE, NONE).astype(float)
     level[no_cad | thin | ~good] = np.nan

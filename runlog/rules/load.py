@@ -5,7 +5,8 @@ return a :func:`runlog.rules.base.rule_frame` with the same index. History compa
 runner's local time (``start_local`` = start_utc + tz_offset_min, naive) and only runs strictly
 before the run assessed; runs with ``quality_ok`` False never feed a baseline and are not
 assessed themselves. This module also holds the small vectorised history helpers the other rule
-modules share (:func:`window_stat`, :func:`previous_index`, :func:`history_pairs`).
+modules share (:func:`window_stat`, :func:`rolling_within`, :func:`previous_index`,
+:func:`history_pairs`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+from pandas.api.indexers import BaseIndexer
 
 from runlog.rules import thresholds as T
 from runlog.rules.base import HIGH, MODERATE, NONE, RuleInfo, rule_frame
@@ -67,6 +69,28 @@ def window_stat(start_local: pd.Series, values, days: float, how: str,
     out = np.empty(len(s))
     out[order] = rolled
     return pd.Series(out, index=pd.Series(start_local).index)
+
+
+class _Bounds(BaseIndexer):
+    """Window bounds computed beforehand: row i aggregates rows [start[i], end[i])."""
+
+    def get_window_bounds(self, num_values: int = 0, min_periods: int | None = None,
+                          center: bool | None = None, closed: str | None = None,
+                          step: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        return self.start, self.end
+
+
+def rolling_within(values, start: np.ndarray, end: np.ndarray, how: str) -> np.ndarray:
+    """pandas' rolling ``how`` ("median", "max", ...) of ``values`` over rows [start, end).
+
+    NaN values are skipped; a window without any value gives NaN (min_periods=1). The same
+    cython aggregation a time-based or grouped rolling runs, given its bounds directly.
+    """
+    values = np.asarray(values, dtype="float64")
+    if not len(values):
+        return values.copy()
+    bounds = _Bounds(start=np.asarray(start, dtype="int64"), end=np.asarray(end, dtype="int64"))
+    return getattr(pd.Series(values).rolling(bounds, min_periods=1), how)().to_numpy()
 
 
 def previous_index(start_local: pd.Series, good: np.ndarray) -> np.ndarray:
