@@ -24,7 +24,7 @@ from runlog.rules import load as L
 from runlog.rules import sweat as S
 from runlog.rules import thresholds as T
 from runlog.rules import warmup as W
-from runlog.rules.base import HIGH, MODERATE
+from runlog.rules.base import HIGH, MODERATE, level_array, str_array
 
 DISCLAIMER = (
     "runlog is not medical advice, diagnosis or treatment. Knee and cramp levels are relative "
@@ -235,17 +235,12 @@ def blocks(results: dict[str, pd.DataFrame]) -> Blocks:
                   _not_empty(text["message"], shape), _not_empty(text["note"], shape))
 
 
-def _str_array(values: pa.Array) -> pd.api.extensions.ExtensionArray:
-    """An Arrow text array as pandas' ``str`` dtype (what it infers for Python strings)."""
-    return pd.array(values, dtype="str")
-
-
 def _flags_frame(b: Blocks) -> pd.DataFrame:
     k, n = b.level.shape
     block = np.repeat(np.arange(k), n)
 
     def per_block(values: list[str]) -> pd.api.extensions.ExtensionArray:
-        return _str_array(pa.array(values, type=pa.large_string()).take(block))
+        return str_array(pa.array(values, type=pa.large_string()).take(block))
 
     # run ids get the dtype pandas infers for them, as the levels table's run_id does
     ids = pd.Series(b.index.to_numpy(dtype=object), copy=False).array
@@ -253,14 +248,14 @@ def _flags_frame(b: Blocks) -> pd.DataFrame:
         "run_id": ids.take(np.tile(np.arange(n), k)),
         "rule": per_block(list(_BLOCK_RULE)),
         "risk": per_block(list(_BLOCK_RISK)),
-        "level": pd.array(b.level.ravel(), dtype="Int8"),
+        "level": level_array(b.level.ravel()),
         "value": b.value.ravel(),
         "threshold": b.threshold.ravel(),
-        "unit": _str_array(b.text["unit"]),
-        "message": _str_array(b.text["message"]),
+        "unit": str_array(b.text["unit"]),
+        "message": str_array(b.text["message"]),
         "source": per_block([REGISTRY[rule].source for rule in _BLOCK_RULE]),
         "weight": b.weight.ravel(),
-        "note": _str_array(b.text["note"]),
+        "note": str_array(b.text["note"]),
     }, copy=False)
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 NONE, MODERATE, HIGH = 0, 1, 2
 RESULT_COLUMNS = ["level", "value", "threshold", "unit", "message", "note"]
@@ -43,6 +44,43 @@ class RuleInfo:
     max_level: int = HIGH
 
 
+#: The dtype pandas infers for Python strings (pandas 3: ``str``, backed by Arrow).
+STR_DTYPE = pd.Series([""]).dtype
+
+
+def str_array(data: pa.Array):
+    """An Arrow large_string array as a pandas :data:`STR_DTYPE` array (no copy, no checks)."""
+    if getattr(STR_DTYPE, "storage", None) == "pyarrow":
+        return pd.arrays.ArrowStringArray(data, dtype=STR_DTYPE)
+    return pd.array(data, dtype=STR_DTYPE)
+
+
+def text_array(x, n: int):
+    """``n`` texts (or one broadcast) as the column pandas would infer for them.
+
+    Built by Arrow when every element is a string or missing: pandas' own inference from
+    Python objects costs about twice as much, 60 times per assessment. Anything else
+    (no string at all, other objects) goes through pandas' inference unchanged.
+    """
+    arr = np.asarray(x, dtype=object)
+    try:
+        data = (pa.repeat(pa.scalar(arr.item(), type=pa.large_string()), n) if arr.ndim == 0
+                else pa.array(arr, type=pa.large_string(), from_pandas=True))
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        data = None
+    if data is None or data.null_count == len(data):
+        return np.broadcast_to(arr, (n,)).copy() if arr.ndim == 0 else arr
+    return str_array(data)
+
+
+def level_array(level: np.ndarray) -> pd.arrays.IntegerArray:
+    """Levels rounded to Int8, NaN → <NA>: ``pd.array(np.round(level), dtype="Int8")`` for
+    levels 0–2, without its per-call checks."""
+    level = np.asarray(level, dtype="float64")
+    missing = np.isnan(level)
+    return pd.arrays.IntegerArray(np.where(missing, 0, np.round(level)).astype("int8"), missing)
+
+
 def rule_frame(index: pd.Index, level, value, threshold, unit, message, note=None) -> pd.DataFrame:
     """Assemble a rule result frame; scalars broadcast, ``level`` may hold NaN for not assessed."""
     n = len(index)
@@ -51,16 +89,14 @@ def rule_frame(index: pd.Index, level, value, threshold, unit, message, note=Non
         arr = np.asarray(x, dtype=dtype)
         return np.broadcast_to(arr, (n,)).copy() if arr.ndim == 0 else arr
 
-    lvl = pd.array(pd.Series(col(level, "float64"), index=index).round(), dtype="Int8")
-    out = pd.DataFrame(
+    return pd.DataFrame(
         {
-            "level": lvl,
+            "level": level_array(col(level, "float64")),
             "value": col(value, "float64"),
             "threshold": col(threshold, "float64"),
-            "unit": col(unit),
-            "message": col("" if message is None else message),
-            "note": col("" if note is None else note),
+            "unit": text_array(unit, n),
+            "message": text_array("" if message is None else message, n),
+            "note": text_array("" if note is None else note, n),
         },
         index=index,
     )
-    return out

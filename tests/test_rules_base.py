@@ -1,0 +1,52 @@
+"""rule_frame's building blocks, pinned to the pandas behaviour they replace."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from runlog.rules.base import level_array, rule_frame, text_array
+
+TEXTS = st.one_of(st.sampled_from(["", "No HR — intensity from pace", "% HRR", "°C"]),
+                  st.text(max_size=5), st.none(), st.just(np.nan))
+
+
+@given(st.lists(TEXTS, max_size=8))
+@settings(max_examples=200, deadline=None)
+def test_text_array_is_the_column_pandas_infers(texts):
+    arr = np.empty(len(texts), dtype=object)
+    arr[:] = texts
+    want = pd.DataFrame({"a": arr})["a"]
+    got = pd.Series(text_array(arr, len(arr)))
+    pd.testing.assert_series_equal(got, want, check_exact=True, check_names=False)
+
+
+@given(st.one_of(TEXTS, st.integers(0, 3)), st.integers(0, 4))
+def test_text_array_broadcasts_a_scalar(text, n):
+    want = pd.DataFrame({"a": np.broadcast_to(np.asarray(text, dtype=object), (n,)).copy()})
+    pd.testing.assert_series_equal(pd.Series(text_array(text, n)), want["a"], check_exact=True,
+                                   check_names=False)
+
+
+def test_text_array_leaves_non_strings_to_pandas():
+    mixed = np.array(["a", 1], dtype=object)
+    assert pd.Series(text_array(mixed, 2)).dtype == pd.DataFrame({"a": mixed})["a"].dtype
+
+
+@given(st.lists(st.sampled_from([np.nan, 0.0, 1.0, 2.0, 0.5, 1.5, 2.5, -0.4, 1.0000001]),
+                max_size=10))
+def test_level_array_is_pandas_rounding_to_int8(levels):
+    x = np.array(levels, dtype="float64")
+    want = pd.array(pd.Series(x).round(), dtype="Int8")
+    pd.testing.assert_extension_array_equal(level_array(x), want)
+
+
+def test_rule_frame_dtypes():
+    out = rule_frame(pd.Index(["a", "b"]), [np.nan, 1.0], 2.0, [1.0, np.nan], "%",
+                     np.array(["", "msg"], dtype=object))
+    assert out.dtypes.astype(str).to_dict() == {
+        "level": "Int8", "value": "float64", "threshold": "float64", "unit": "str",
+        "message": "str", "note": "str"}
+    assert out["level"].isna().tolist() == [True, False] and out["note"].tolist() == ["", ""]
