@@ -264,27 +264,17 @@ def flags_table(results: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return _flags_frame(blocks(results))
 
 
-def _gather(text: pa.Array, rows: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Matrix of ``text`` at the flat positions ``rows`` where ``mask`` holds, else ''."""
-    out = np.full(rows.shape, "", dtype=object)
-    out[mask] = np.array(text.take(rows[mask]).to_pylist(), dtype=object)
-    return out
+def _joined(text: pa.Array, flat: np.ndarray, mask: np.ndarray) -> pa.Array:
+    """Per run (column of ``mask``), ``text`` at the flat positions ``flat`` where ``mask``
+    holds, in row order, joined with ' | ' ('' when none) — by Arrow, no loop in Python."""
+    run, row = np.nonzero(mask.T)                       # run by run, rows in order
+    offsets = np.r_[0, np.cumsum(np.bincount(run, minlength=mask.shape[1]))]
+    lists = pa.LargeListArray.from_arrays(pa.array(offsets, type=pa.int64()),
+                                          text.take(flat[row, run]))
+    return pc.binary_join(lists, pa.scalar(SEP, type=pa.large_string()))
 
 
-def join_columns(texts: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Per run (column), the texts where ``mask`` holds joined with ' | ' in row order ('' if
-    none). Loops over the few rows, never over runs."""
-    out = np.full(texts.shape[1], "", dtype=object)
-    started = np.zeros(texts.shape[1], dtype=bool)
-    for row, m in zip(texts, mask, strict=True):
-        more, first = m & started, m & ~started
-        out[more] = out[more] + SEP + row[more]
-        out[first] = row[first]
-        started |= m
-    return out
-
-
-def _top(b: Blocks, risk: str) -> np.ndarray:
+def _top(b: Blocks, risk: str) -> pa.Array:
     """Top-3 messages by w·ℓ (modifiers ranked by MODIFIER_RANK·ℓ), joined with ' | '.
 
     Ties keep RULE_IDS order (a stable sort over the blocks, which are in that order).
@@ -297,20 +287,18 @@ def _top(b: Blocks, risk: str) -> np.ndarray:
     best = np.argsort(-key, axis=0, kind="stable")[:TOP_MESSAGES]
     chosen = np.take_along_axis(key, best, axis=0) > 0
     n = key.shape[1]
-    flat = rows[best] * n + np.arange(n)
-    return join_columns(_gather(b.text["message"], flat, chosen), chosen)
+    return _joined(b.text["message"], rows[best] * n + np.arange(n), chosen)
 
 
-def _unique_notes(b: Blocks) -> np.ndarray:
+def _unique_notes(b: Blocks) -> pa.Array:
     """Per run, its distinct notes in flags-table order, joined with ' | '."""
     k, n = b.level.shape
-    flat = np.arange(k * n).reshape(k, n)
-    pos = flat[b.has_note]                              # block-major, as the flags table
-    note_id = pd.factorize(np.asarray(b.text["note"].take(pos).to_pylist(), dtype=object))[0]
-    first = ~pd.Series((pos % n) * (note_id.max(initial=0) + 1) + note_id).duplicated().to_numpy()
-    keep = np.zeros((k, n), dtype=bool)
-    keep.ravel()[pos[first]] = True
-    return join_columns(_gather(b.text["note"], flat, keep), keep)
+    pos = np.flatnonzero(b.has_note)                    # block-major, as the flags table
+    note_id = pc.dictionary_encode(b.text["note"]).indices.to_numpy()[pos].astype("int64")
+    _, first = np.unique(note_id * n + pos % n, return_index=True)   # first of (note, run)
+    keep = np.zeros(k * n, dtype=bool)
+    keep[pos[first]] = True
+    return _joined(b.text["note"], np.arange(k * n).reshape(k, n), keep.reshape(k, n))
 
 
 def _grade(score: np.ndarray, spike: np.ndarray | None = None) -> np.ndarray:
@@ -358,23 +346,22 @@ def combine(results: dict[str, pd.DataFrame], profile: dict
     safety = np.maximum.reduce([level_of(r) for r in SAFETY_RULES])
     shown = np.isin(_BLOCK_RULE, SAFETY_RULES)[:, None] & b.has_message & (lvl >= MODERATE)
     k, n = lvl.shape
-    flat = np.arange(k * n).reshape(k, n)
-    safety_top = join_columns(_gather(b.text["message"], flat, shown), shown)
+    safety_top = _joined(b.text["message"], np.arange(k * n).reshape(k, n), shown)
     modifiers = np.where(injury_step, INJURY_HISTORY_MESSAGE, "")
 
-    names = np.array(RISK_NAMES, dtype=object)
+    names = pa.array(RISK_NAMES, type=pa.large_string())
     levels = pd.DataFrame({
         "run_id": ids.to_numpy(),
         "knee_score": knee_score,
         "cramp_score": cramp_score,
-        "knee_risk": names[knee.astype(int)],
-        "cramp_risk": names[cramp.astype(int)],
-        "knee_top": _top(b, "knee"),
-        "cramp_top": _top(b, "cramp"),
+        "knee_risk": str_array(names.take(knee.astype(int))),
+        "cramp_risk": str_array(names.take(cramp.astype(int))),
+        "knee_top": str_array(_top(b, "knee")),
+        "cramp_top": str_array(_top(b, "cramp")),
         "safety_level": pd.array(safety.astype(int), dtype="Int8"),
-        "safety_top": safety_top,
+        "safety_top": str_array(safety_top),
         "modifiers": modifiers,
-        "not_assessed": _unique_notes(b),
+        "not_assessed": str_array(_unique_notes(b)),
     })
     return levels, flags
 
