@@ -64,7 +64,9 @@ def _col(frame: pd.DataFrame, name: str, dtype: str = "float64") -> pd.Series:
     """A column as a Series (all-missing when absent)."""
     if name in frame.columns:
         s = frame[name]
-        return pd.to_numeric(s, errors="coerce").astype("float64") if dtype == "float64" else s
+        if dtype != "float64" or s.dtype == np.float64:      # most metric columns already are
+            return s
+        return pd.to_numeric(s, errors="coerce").astype("float64")
     return pd.Series(np.nan if dtype == "float64" else None, index=frame.index,
                      dtype=dtype if dtype == "float64" else object)
 

@@ -192,3 +192,25 @@ def test_history_pairs_strictly_before():
     i, j = L.history_pairs(t, 30)
     pairs = set(zip(i.tolist(), j.tolist(), strict=True))
     assert pairs == {(1, 0), (2, 0), (3, 0), (3, 1), (3, 2)}
+
+
+@pytest.mark.parametrize("quality", [
+    pd.Series([True, None, False], dtype="boolean"), pd.Series([True, False, True]),
+    pd.Series([True, None, False], dtype=object), [True, None, False], np.array([1, 0, 1]),
+])
+def test_good_mask_direct_path_is_the_boolean_cast(quality):
+    want = pd.Series(quality).astype("boolean").fillna(True).to_numpy(dtype=bool)
+    assert L.good_mask(quality).tolist() == want.tolist()
+
+
+@pytest.mark.parametrize("times", [
+    pd.Series(pd.to_datetime(["1969-12-31 23:30:00", "2024-03-31 01:59:59.5", "2024-03-31"],
+                             format="ISO8601")),
+    pd.Series(["2024-03-31 02:30", "2024-01-01 00:00"]),
+    [pd.Timestamp("2024-05-01 08:00"), pd.Timestamp("2024-05-02")],
+])
+def test_local_times_and_days_as_to_datetime_and_normalize(times):
+    want = pd.to_datetime(pd.Series(times))
+    np.testing.assert_array_equal(L.local_times(times), want.to_numpy())
+    days = want.dt.normalize().to_numpy().astype("datetime64[D]").astype("int64")
+    assert L.local_days(times).tolist() == days.tolist()

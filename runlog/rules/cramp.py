@@ -11,6 +11,7 @@ from runlog.rules.load import (
     QUALITY_NOTE,
     good_mask,
     history_pairs,
+    local_times,
     messages,
     notes,
     pregap_stat,
@@ -111,7 +112,7 @@ def latest_comparables(start_local: pd.Series, moving_s, good: np.ndarray, days:
     Each run's window is walked newest first, 32 runs back per step for all runs at once,
     until it holds ``count`` comparables: ~1 step for most runs instead of a year of pairs.
     """
-    t = pd.to_datetime(pd.Series(start_local)).to_numpy()
+    t = local_times(start_local)
     n = len(t)
     order = np.argsort(t, kind="stable")
     ts = t[order]

@@ -12,6 +12,7 @@ from runlog.rules.base import HIGH, MODERATE, NONE, RuleInfo, rule_frame
 from runlog.rules.load import (
     QUALITY_NOTE,
     good_mask,
+    local_times,
     messages,
     notes,
     rolling_within,
@@ -79,7 +80,7 @@ def low_cadence(run_id: pd.Series, start_local: pd.Series, quality_ok: pd.Series
     idx = pd.Series(start_local).index
     n = len(idx)
     good = good_mask(quality_ok)
-    t = pd.to_datetime(pd.Series(start_local)).to_numpy().astype("datetime64[ns]").view("int64")
+    t = local_times(start_local).astype("datetime64[ns]").view("int64")
     cols = ["run_id", "speed_bin_mps", "minutes", "median_cadence_spm"]
     bins = cadence_bins if len(cadence_bins) else pd.DataFrame(columns=cols)
     # the bins of the runs assessed (run ids are unique), in the bins' order; Arrow's hash
@@ -217,7 +218,7 @@ def shoes(start_local: pd.Series, distance_m: pd.Series, shoe_name: pd.Series,
     name = name.mask(name == "")
     typ = pd.Series(np.asarray(shoe_type, dtype=object)).astype("string").str.lower().str.strip()
     km = np.nan_to_num(np.asarray(distance_m, dtype="float64") / 1000.0)
-    t = pd.to_datetime(pd.Series(start_local)).to_numpy()
+    t = local_times(start_local)
     order = np.argsort(t, kind="stable")
     frame = pd.DataFrame({"name": name.to_numpy()[order], "km": km[order]})
     cum_sorted = frame.groupby("name", dropna=True)["km"].cumsum().reindex(frame.index)

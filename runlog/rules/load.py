@@ -41,8 +41,23 @@ RULES = [
 # --- shared vectorised helpers ------------------------------------------------------------------
 def good_mask(quality_ok: pd.Series) -> np.ndarray:
     """True where a run may feed rules and baselines (missing quality counts as good)."""
+    if isinstance(quality_ok, pd.Series) and (isinstance(quality_ok.dtype, pd.BooleanDtype)
+                                              or quality_ok.dtype == np.bool_):
+        return quality_ok.to_numpy(dtype=bool, na_value=True)     # the usual column, directly
     q = pd.Series(quality_ok).astype("boolean").fillna(True)
     return q.to_numpy(dtype=bool)
+
+
+def local_times(start_local: pd.Series) -> np.ndarray:
+    """The start times as a datetime64 array (``pd.to_datetime`` of anything not yet one).
+
+    Every history rule needs them, several times: the usual datetime64 Series goes straight
+    to numpy instead of through a new Series and ``to_datetime`` each time.
+    """
+    if isinstance(start_local, pd.Series) and isinstance(start_local.dtype, np.dtype) and (
+            start_local.dtype.kind == "M"):
+        return start_local.to_numpy()
+    return pd.to_datetime(pd.Series(start_local)).to_numpy()
 
 
 def window_stat(start_local: pd.Series, values, days: float, how: str,
@@ -59,7 +74,7 @@ def window_stat(start_local: pd.Series, values, days: float, how: str,
         the run (and earlier runs of the same instant); "both" = [t − days, t].
     by_day : window on local calendar days instead of instants (t floored to midnight).
     """
-    t = pd.to_datetime(pd.Series(start_local)).to_numpy()
+    t = local_times(start_local)
     order = np.argsort(t, kind="stable")
     key = pd.DatetimeIndex(t[order])
     if by_day:
@@ -95,7 +110,7 @@ def rolling_within(values, start: np.ndarray, end: np.ndarray, how: str) -> np.n
 
 def previous_index(start_local: pd.Series, good: np.ndarray) -> np.ndarray:
     """Position of the latest good run strictly before each run, −1 when there is none."""
-    t = pd.to_datetime(pd.Series(start_local)).to_numpy()
+    t = local_times(start_local)
     good_pos = np.flatnonzero(good)
     good_pos = good_pos[np.argsort(t[good_pos], kind="stable")]
     k = np.searchsorted(t[good_pos], t, side="left") - 1
@@ -104,7 +119,7 @@ def previous_index(start_local: pd.Series, good: np.ndarray) -> np.ndarray:
 
 def history_pairs(start_local: pd.Series, days: float) -> tuple[np.ndarray, np.ndarray]:
     """All (i, j) positions with run j in [t_i − days, t_i): j strictly before i, vectorised."""
-    t = pd.to_datetime(pd.Series(start_local)).to_numpy()
+    t = local_times(start_local)
     order = np.argsort(t, kind="stable")
     ts = t[order]
     lo = np.searchsorted(ts, ts - np.timedelta64(int(days * 86400), "s"), side="left")
@@ -128,8 +143,7 @@ def pregap_stat(start_local: pd.Series, values, good: np.ndarray, days: float,
 
 def local_days(start_local: pd.Series) -> np.ndarray:
     """Local calendar day number of each run (days since 1970-01-01, local)."""
-    t = pd.to_datetime(pd.Series(start_local)).dt.normalize()
-    return (t.to_numpy().astype("datetime64[D]")).astype("int64")
+    return local_times(start_local).astype("datetime64[D]").astype("int64")   # floors
 
 
 def messages(mask, make: Callable[..., str], **cols) -> np.ndarray:
@@ -360,7 +374,7 @@ def new_runner(start_local: pd.Series, distance_m: pd.Series, quality_ok: pd.Ser
     since = day - (day.min() if n else 0)
     week1 = since < T.NEW_RUNNER_WEEK1_DAYS
     early = since < T.NEW_RUNNER_HISTORY_DAYS
-    order = np.argsort(pd.to_datetime(pd.Series(start_local)).to_numpy(), kind="stable")
+    order = np.argsort(local_times(start_local), kind="stable")
     cum = np.empty(n)
     cum[order] = np.cumsum(np.where(week1, km, 0.0)[order])
     hit = week1 & (_round(cum) > T.NEW_RUNNER_WEEK1_KM) & (bmi > T.NEW_RUNNER_BMI)

@@ -11,7 +11,15 @@ import pandas as pd
 
 from runlog.rules import thresholds as T
 from runlog.rules.base import MODERATE, NONE, RuleInfo, rule_frame
-from runlog.rules.load import QUALITY_NOTE, good_mask, messages, notes, previous_index, window_stat
+from runlog.rules.load import (
+    QUALITY_NOTE,
+    good_mask,
+    local_times,
+    messages,
+    notes,
+    previous_index,
+    window_stat,
+)
 
 VAN_MECHELEN = ("van Mechelen et al. 1993, Am J Sports Med 21(5):711–719; Fradkin et al. 2006, "
                 "J Sci Med Sport 9(3):214–220")
@@ -81,7 +89,7 @@ def no_warmup(start_local: pd.Series, elapsed_s: pd.Series, warmup_present: pd.S
     idx = pd.Series(start_local).index
     n = len(idx)
     good = good_mask(quality_ok)
-    t = pd.to_datetime(pd.Series(start_local)).to_numpy()
+    t = local_times(start_local)
     k = previous_index(start_local, np.ones(n, dtype=bool))
     prev_end = t[np.clip(k, 0, None)] + pd.to_timedelta(
         np.nan_to_num(np.asarray(elapsed_s, dtype="float64")[np.clip(k, 0, None)]), unit="s"
