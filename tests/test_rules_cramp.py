@@ -144,3 +144,19 @@ def test_latest_comparables_match_pairs_sorted_newest_first(runs, days, count, s
         got_i, got_j = C.latest_comparables(t, m, good, days, count)
     assert sorted(zip(got_i.tolist(), got_j.tolist(), strict=True)) == sorted(
         zip(want["i"].tolist(), want["j"].tolist(), strict=True))
+
+
+@given(st.lists(st.tuples(st.integers(0, 5), st.sampled_from([0.5, 0.61, 0.62, 0.7, 3.1, 1e-3])),
+                max_size=40),
+       st.sampled_from([0.9, 0.5, 0.0, 1.0, 0.25]))
+@settings(max_examples=300, deadline=None)
+def test_quantile_and_max_are_pandas_grouped_ones(pairs, q):
+    n = 7
+    group = np.array([g for g, _ in pairs], dtype=np.int64)
+    x = np.array([v for _, v in pairs], dtype="float64")
+    grouped = pd.Series(x).groupby(group)
+    want_q = grouped.quantile(q).reindex(np.arange(n)).to_numpy()
+    want_max = grouped.max().reindex(np.arange(n)).to_numpy()
+    got_q, got_max = C.quantile_and_max(group, x, np.bincount(group, minlength=n), q)
+    np.testing.assert_array_equal(got_q, want_q)
+    np.testing.assert_array_equal(got_max, want_max)

@@ -147,6 +147,27 @@ def latest_comparables(start_local: pd.Series, moving_s, good: np.ndarray, days:
     return order[np.concatenate(pairs_i)], order[np.concatenate(pairs_j)]
 
 
+def quantile_and_max(group: np.ndarray, x: np.ndarray, count: np.ndarray, q: float
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Per group 0…len(count)−1: the ``q`` quantile (linear) and the max of ``x`` (no NaN),
+    NaN for an empty group — pandas' ``groupby(group).quantile(q)`` and ``.max()``, from one
+    sort of the values instead of a grouped DataFrame.
+    """
+    empty = count == 0
+    if empty.all():
+        return np.full(len(count), np.nan), np.full(len(count), np.nan)
+    xs = x[np.lexsort((x, group))]
+    start = np.cumsum(count) - count
+    at = q * (count - 1).astype("float64")
+    lo = np.where(empty, 0, start + at.astype(np.int64))      # truncated, as pandas does
+    frac = at % 1
+    val = xs[lo]
+    nxt = xs[np.where(frac == 0.0, lo, np.minimum(lo + 1, len(xs) - 1))]
+    quantile = np.where(frac == 0.0, val, val + (nxt - val) * frac)
+    top = xs[np.where(empty, 0, start + count - 1)]
+    return np.where(empty, np.nan, quantile), np.where(empty, np.nan, top)
+
+
 def harder_than_usual(start_local: pd.Series, moving_s: pd.Series, hrr_frac: pd.Series,
                       speed_mps: pd.Series, quality_ok: pd.Series,
                       longer_level=0) -> pd.DataFrame:
@@ -184,13 +205,13 @@ def harder_than_usual(start_local: pd.Series, moving_s: pd.Series, hrr_frac: pd.
     own = np.where(use_hr, hrr, v)
     i, j = _comparables(start_local, m, good, T.HARDER_WINDOW_DAYS)
     other = np.where(use_hr[i], hrr[j], v[j])
-    pairs = pd.DataFrame({"i": i, "x": other}).dropna()
-    pairs["below"] = np.round(own[pairs["i"].to_numpy()] - pairs["x"].to_numpy(), 9) > 0
-    g = pairs.groupby("i")
-    q = g["x"].quantile(T.HARDER_PERCENTILE).reindex(np.arange(n)).to_numpy()
-    top = g["x"].max().reindex(np.arange(n)).to_numpy()
-    count = g["x"].count().reindex(np.arange(n)).fillna(0).to_numpy()
-    rank = g["below"].mean().reindex(np.arange(n)).to_numpy()   # share of comparables below
+    known = ~np.isnan(other)
+    i, other = i[known], other[known]
+    count = np.bincount(i, minlength=n)
+    below = np.round(own[i] - other, 9) > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rank = np.bincount(i, weights=below, minlength=n) / count   # share of comparables below
+    q, top = quantile_and_max(i, other, count, T.HARDER_PERCENTILE)
     hit = (np.round(rank, 9) >= T.HARDER_PERCENTILE) & (m / 60.0 >= T.HARDER_MIN_MIN)
     c1 = np.broadcast_to(np.asarray(longer_level, dtype="float64"), (n,))
     level = np.where(hit, np.where(c1 >= MODERATE, HIGH, MODERATE), NONE).astype(float)
