@@ -214,3 +214,19 @@ def test_local_times_and_days_as_to_datetime_and_normalize(times):
     np.testing.assert_array_equal(L.local_times(times), want.to_numpy())
     days = want.dt.normalize().to_numpy().astype("datetime64[D]").astype("int64")
     assert L.local_days(times).tolist() == days.tolist()
+
+
+def test_messages_pass_columns_by_name_whatever_the_order():
+    mask = np.array([True, False, True])
+    a, b = np.array([1.0, 2.0, 3.5]), np.array(["x", "y", "z"], dtype=object)
+
+    def make(a, b):
+        return f"{a:.1f}{b}"
+
+    want = ["1.0x", "", "3.5z"]
+    assert L.messages(mask, make, a=a, b=b).tolist() == want            # by position
+    assert L.messages(mask, make, b=b, a=a).tolist() == want            # reordered
+    assert L.messages(mask, lambda a, b="-": f"{a:.1f}{b}", a=a).tolist() == [
+        "1.0-", "", "3.5-"]                                             # defaults: by name
+    assert L.messages(mask, lambda: "tip").tolist() == ["tip", "", "tip"]
+    assert L.messages(np.zeros(3, dtype=bool), make, a=1.0, b="x").tolist() == ["", "", ""]
