@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from runlog.rules import load as L
 
@@ -230,3 +232,30 @@ def test_messages_pass_columns_by_name_whatever_the_order():
         "1.0-", "", "3.5-"]                                             # defaults: by name
     assert L.messages(mask, lambda: "tip").tolist() == ["tip", "", "tip"]
     assert L.messages(np.zeros(3, dtype=bool), make, a=1.0, b="x").tolist() == ["", "", ""]
+
+
+def _rolling_on_times(start_local, values, days, how, closed, by_day):
+    """The former window_stat: pandas' time-based rolling over a DatetimeIndex."""
+    t = pd.to_datetime(pd.Series(start_local)).to_numpy()
+    order = np.argsort(t, kind="stable")
+    key = pd.DatetimeIndex(t[order])
+    if by_day:
+        key = key.normalize()
+    s = pd.Series(np.asarray(values, dtype="float64")[order], index=key)
+    rolled = getattr(s.rolling(f"{days}D", closed=closed, min_periods=1), how)().to_numpy()
+    out = np.empty(len(s))
+    out[order] = rolled
+    return out
+
+
+@given(st.lists(st.tuples(st.integers(0, 12), st.sampled_from([0, 0, 7, 23]),
+                          st.one_of(st.just(np.nan), st.floats(0, 30, width=16))), max_size=40),
+       st.sampled_from([1, 2, 7, 0.5]), st.sampled_from(["max", "sum", "median", "count"]),
+       st.sampled_from(["left", "right", "both"]), st.booleans())
+@settings(max_examples=400, deadline=None)
+def test_window_stat_is_the_time_based_rolling(runs, days, how, closed, by_day):
+    # unsorted runs, several at the same instant or on the same day, missing values
+    t = pd.Series(DAY0 + pd.to_timedelta([d * 24 + h for d, h, _ in runs], unit="h"))
+    values = np.array([v for _, _, v in runs], dtype="float64")
+    got = L.window_stat(t, values, days, how, closed, by_day=by_day).to_numpy()
+    np.testing.assert_array_equal(got, _rolling_on_times(t, values, days, how, closed, by_day))

@@ -5,8 +5,8 @@ return a :func:`runlog.rules.base.rule_frame` with the same index. History compa
 runner's local time (``start_local`` = start_utc + tz_offset_min, naive) and only runs strictly
 before the run assessed; runs with ``quality_ok`` False never feed a baseline and are not
 assessed themselves. This module also holds the small vectorised history helpers the other rule
-modules share (:func:`window_stat`, :func:`rolling_within`, :func:`previous_index`,
-:func:`history_pairs`).
+modules share (:func:`window_stat`, :func:`time_window`, :func:`rolling_within`,
+:func:`previous_index`, :func:`history_pairs`).
 """
 
 from __future__ import annotations
@@ -76,14 +76,27 @@ def window_stat(start_local: pd.Series, values, days: float, how: str,
     """
     t = local_times(start_local)
     order = np.argsort(t, kind="stable")
-    key = pd.DatetimeIndex(t[order])
-    if by_day:
-        key = key.normalize()
-    s = pd.Series(np.asarray(values, dtype="float64")[order], index=key)
-    rolled = getattr(s.rolling(f"{days}D", closed=closed, min_periods=1), how)().to_numpy()
-    out = np.empty(len(s))
+    key = t[order].astype("datetime64[D]" if by_day else "datetime64[ns]")
+    start, end = time_window(key, days, closed)
+    rolled = rolling_within(np.asarray(values, dtype="float64")[order], start, end, how)
+    out = np.empty(len(key))
     out[order] = rolled
     return pd.Series(out, index=pd.Series(start_local).index)
+
+
+def time_window(key: np.ndarray, days: float, closed: str) -> tuple[np.ndarray, np.ndarray]:
+    """Rows [start, end) of ``rolling(f"{days}D", closed=closed)`` over sorted times ``key``.
+
+    The bounds pandas derives for a DatetimeIndex, found with two binary searches: the
+    ``left`` window stops before the first run of the same instant, ``right`` and ``both``
+    end at the run itself (later runs of the same instant never count).
+    """
+    key = np.asarray(key).astype("datetime64[ns]")
+    since = key - np.timedelta64(round(days * 86400 * 10**9), "ns")
+    start = np.searchsorted(key, since, side="right" if closed == "right" else "left")
+    end = (np.searchsorted(key, key, side="left") if closed == "left"
+           else np.arange(1, len(key) + 1))
+    return start, end
 
 
 class _Bounds(BaseIndexer):
