@@ -259,3 +259,32 @@ def test_window_stat_is_the_time_based_rolling(runs, days, how, closed, by_day):
     values = np.array([v for _, _, v in runs], dtype="float64")
     got = L.window_stat(t, values, days, how, closed, by_day=by_day).to_numpy()
     np.testing.assert_array_equal(got, _rolling_on_times(t, values, days, how, closed, by_day))
+
+
+def _acwr_on_a_calendar(start_local, distance_m, quality_ok):
+    """The former L3 ratio and history test: a daily DatetimeIndex, asfreq and reindex."""
+    good = L.good_mask(quality_ok)
+    t = pd.to_datetime(pd.Series(start_local))
+    km = pd.Series(np.where(good, np.asarray(distance_m, dtype="float64") / 1000.0, 0.0),
+                   index=pd.DatetimeIndex(t.to_numpy()).normalize())
+    daily = km.groupby(level=0).sum().asfreq("D", fill_value=0.0)
+    acute = daily.ewm(span=7, adjust=False).mean()
+    chronic = daily.ewm(span=28, adjust=False).mean()
+    ratio = (acute / chronic.where(chronic > 0)).reindex(t.dt.normalize()).to_numpy()
+    first = t[good].min() if good.any() else t.min()
+    enough = (t.dt.normalize() - first.normalize()).dt.days.to_numpy() >= 28
+    return ratio, enough & good & ~np.isnan(ratio)
+
+
+@given(st.lists(st.tuples(st.integers(0, 80), st.sampled_from([0, 5, 23]),
+                          st.one_of(st.just(np.nan), st.floats(0, 30)), st.booleans()),
+                min_size=1, max_size=40))
+@settings(max_examples=200, deadline=None)
+def test_acwr_matches_the_calendar_version(runs):
+    t = pd.Series(DAY0 + pd.to_timedelta([d * 24 + h for d, h, _, _ in runs], unit="h"))
+    d = pd.Series([km * 1000 for _, _, km, _ in runs])
+    q = pd.Series([g for _, _, _, g in runs])
+    ratio, shown = _acwr_on_a_calendar(t, d, q)
+    out = L.acwr(t, d, q)
+    np.testing.assert_array_equal(out["value"].to_numpy(), ratio)
+    assert (out["level"] == 0).fillna(False).tolist() == shown.tolist()

@@ -302,21 +302,25 @@ def acwr(start_local: pd.Series, distance_m: pd.Series, quality_ok: pd.Series) -
     """
     idx = pd.Series(start_local).index
     good = good_mask(quality_ok)
-    t = pd.to_datetime(pd.Series(start_local))
-    km = pd.Series(np.where(good, np.asarray(distance_m, dtype="float64") / 1000.0, 0.0),
-                   index=pd.DatetimeIndex(t.to_numpy()).normalize())
+    day = local_days(start_local)
+    km = np.where(good, np.asarray(distance_m, dtype="float64") / 1000.0, 0.0)
     if len(km) == 0:
         return rule_frame(idx, np.nan, np.nan, np.nan, "", "", "")
-    daily = km.groupby(level=0).sum().asfreq("D", fill_value=0.0)
-    acute = daily.ewm(span=T.ACWR_ACUTE_DAYS, adjust=False).mean()
-    chronic = daily.ewm(span=T.ACWR_CHRONIC_DAYS, adjust=False).mean()
-    ratio = (acute / chronic.where(chronic > 0)).reindex(t.dt.normalize()).to_numpy()
-    first = t[good].min() if good.any() else t.min()
-    enough = (t.dt.normalize() - first.normalize()).dt.days.to_numpy() >= T.ACWR_MIN_HISTORY_DAYS
+    # km per local day from the first to the last, rest days 0 (pandas' grouped sum, so the
+    # totals of days with several runs stay bit-identical); day d is row d − first_day
+    first_day = day.min()
+    per_day = pd.Series(km).groupby(day).sum()
+    daily = np.zeros(day.max() - first_day + 1)
+    daily[per_day.index.to_numpy() - first_day] = per_day.to_numpy()
+    acute = pd.Series(daily).ewm(span=T.ACWR_ACUTE_DAYS, adjust=False).mean().to_numpy()
+    chronic = pd.Series(daily).ewm(span=T.ACWR_CHRONIC_DAYS, adjust=False).mean().to_numpy()
+    ratio = (acute / np.where(chronic > 0, chronic, np.nan))[day - first_day]
+    since = day - (day[good].min() if good.any() else first_day)
+    enough = since >= T.ACWR_MIN_HISTORY_DAYS
     ok = enough & good & ~np.isnan(ratio)
     level = np.where(ok, NONE, np.nan)
     note = notes((~good, QUALITY_NOTE),
-                 (~enough, "Under 28 days of history — training trend not shown"), n=len(t))
+                 (~enough, "Under 28 days of history — training trend not shown"), n=len(km))
     msg = messages(ok, lambda r: (f"Training trend (acute:chronic load, km) {r:.2f}: a training "
                                   "trend, not an injury predictor."), r=ratio)
     return rule_frame(idx, level, ratio, T.ACWR_DANGER, "ratio", msg, note)
