@@ -127,7 +127,9 @@ def minetti_cost_j_per_kg_m(grade) -> np.ndarray:
 def grade_adjusted_speed_mps(speed_mps, grade) -> np.ndarray:
     """Flat-equivalent speed v·Cr(i)/Cr(0) [m/s]; a missing grade counts as flat."""
     g = np.nan_to_num(np.asarray(grade, dtype="float64"), nan=0.0)
-    return np.asarray(speed_mps, dtype="float64") * minetti_cost_j_per_kg_m(g) / MINETTI_FLAT_COST
+    with np.errstate(over="ignore"):    # absurd speeds of broken files become inf, not noise
+        return (np.asarray(speed_mps, dtype="float64") * minetti_cost_j_per_kg_m(g)
+                / MINETTI_FLAT_COST)
 
 
 def smoothed_altitude_m(timestamp: pd.Series | np.ndarray, altitude_m,

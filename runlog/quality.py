@@ -384,7 +384,8 @@ def assess_quality(samples: pd.DataFrame, *, sport_sub: str | None,
         s["distance_m"] = np.where(has_value, cum, np.nan)
         distance_m = float(cum[-1] - first)
         if d_jump.any():
-            lost = float(np.nansum(np.where(d_jump, d_steps, 0.0)))
+            with np.errstate(over="ignore"):     # absurd distances of broken files
+                lost = float(np.nansum(np.where(d_jump, d_steps, 0.0)))
             issues.append("distance_jump")
             notes.append(f"The device distance jumped {int(d_jump.sum())} times; "
                          f"{lost / 1000:.2f} km left out ({distance_m / 1000:.2f} km kept).")
