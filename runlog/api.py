@@ -65,8 +65,9 @@ class RunLog:
                      jobs: int | None = None) -> ImportResult:
         """Import files, folders and archives; see :func:`runlog.importer.import_paths`.
 
-        ``jobs``: worker processes (default: one per core; 1 parses in this process). With
-        more than one, call it under ``if __name__ == "__main__":`` in a script.
+        ``jobs``: files parsed at a time, one in this process and the others in worker
+        processes (default: one per core; 1 parses in this process only). With more than one,
+        call it under ``if __name__ == "__main__":`` in a script.
         """
         from runlog.importer import import_paths
 

@@ -8,10 +8,11 @@ the store are recognised by path, size and modification time, or by content hash
 
 Parallel, streaming
     Files are parsed and their metrics computed by :func:`process_file` in a process pool
-    (``jobs`` workers, default ``os.cpu_count()``; ``jobs=1`` keeps everything in this
-    process, for debugging). The first :data:`POOL_MIN_FILES` files that need parsing are
-    parsed in this process and the pool starts only with the next one, so small imports
-    never pay its start-up and nothing waits in memory for it. The main process reads each file
+    beside this process: ``jobs`` files are parsed at a time (default ``os.cpu_count()``),
+    one here and ``jobs − 1`` in workers; ``jobs=1`` keeps everything in this process. The
+    pool starts once :data:`POOL_MIN_FILES` files have been parsed here, so small imports
+    never pay for it, and it warms up in the background: this process goes on parsing, and
+    files go to the pool only while it is ready and has room. The main process reads each file
     (the :class:`~runlog.sources.SourceFile` opener is a closure, not picklable), hashes it,
     and sends ``(display, fmt, extra, size, mtime, bytes, sha256)`` to a worker. Results are
     consumed strictly in discovery order, so duplicate detection, outcomes and run ids are
@@ -34,6 +35,7 @@ import hashlib
 import logging
 import multiprocessing
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -67,11 +69,11 @@ INFERRED_RUN_MAX_SPEED_MPS = 6.5
 DUPLICATE_START_TOLERANCE_S = 60.0
 #: ... and distances within this fraction of the larger one.
 DUPLICATE_DISTANCE_TOLERANCE = 0.02
-#: A process pool is started only once this many files need parsing: its start-up (a
-#: forkserver importing pandas/pyarrow/fitparse: ~0.9 s on 2 cores, measured) costs more
-#: than it saves on fewer files (10–30 ms each in one process, so two workers save at most
-#: ~10 ms a file: the 71 files of data/sample took as long with the pool as without).
-POOL_MIN_FILES = 150
+#: The worker pool is started once this process has parsed this many files: its start-up (a
+#: forkserver importing pandas/pyarrow/fitparse: ~0.9 s of one core on 2 cores, measured)
+#: runs in the background while this process keeps parsing, but on a smaller import (10–30
+#: ms a file) it would only take CPU from the parsing.
+POOL_MIN_FILES = 32
 #: Imported once in the forkserver, shared by every worker forked from it.
 WORKER_PRELOAD = ("runlog.importer", "runlog.readers.fit", "runlog.readers.fastfit",
                   "runlog.readers.gpx", "runlog.readers.tcx", "runlog.metrics",
@@ -325,7 +327,8 @@ def import_paths(store: Store, paths: Iterable[str], *,
 
     Raises only for problems with the whole import (a path that does not exist, a busy or
     damaged store); every per-file problem becomes that file's outcome. ``jobs`` is the
-    number of worker processes (None: ``os.cpu_count()``; 1: parse in this process).
+    number of files parsed at a time: one in this process, the others in worker processes
+    (None: ``os.cpu_count()``; 1: parse in this process only).
     """
     return import_sources(store, discover(paths), on_file=on_file, batch_files=batch_files,
                           jobs=jobs)
@@ -428,23 +431,56 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     return ctx
 
 
+def _worker_ready() -> int:
+    """The pool's warm-up job: returns once a worker is up (runlog preloaded)."""
+    return os.getpid()
+
+
 class _Parser:
-    """Runs _parse_job in this process or in a lazily started pool, retrying dead workers."""
+    """Runs _parse_job in this process and, once started, in a pool beside it.
+
+    ``jobs`` files are parsed at a time: one in this process and ``jobs − 1`` in worker
+    processes. The pool warms up in a background thread (the forkserver starts and imports
+    runlog: ~0.9 s on 2 cores) while this process goes on parsing; files go to the pool only
+    once it is ready and has room, so this process never waits for it to start.
+    """
 
     def __init__(self, jobs: int | None) -> None:
-        self.workers = max(1, int(jobs if jobs is not None else (os.cpu_count() or 1)))
+        parsers = max(1, int(jobs if jobs is not None else (os.cpu_count() or 1)))
+        self.workers = parsers - 1
+        self.limit = IN_FLIGHT_PER_WORKER * max(1, self.workers)  # files in the pool at most
         self.pool: ProcessPoolExecutor | None = None
         self.used_pool = False
+        self.ready = False  # set by the warm-up thread once a worker answered
         self.in_flight = 0  # submitted, result not yet collected
+        self._warming: threading.Thread | None = None
 
     @property
     def parallel(self) -> bool:
-        return self.workers > 1
+        return self.workers > 0
 
     def start(self) -> None:
+        """Create the pool and warm it up in the background (returns at once)."""
         if self.pool is None:
+            self.ready = False
             self.pool = ProcessPoolExecutor(self.workers, mp_context=_pool_context())
             self.used_pool = True
+            self._warming = threading.Thread(target=self._warm_up, args=(self.pool,),
+                                             name="runlog-pool-warm-up", daemon=True)
+            self._warming.start()
+
+    def _warm_up(self, pool: ProcessPoolExecutor) -> None:
+        try:
+            pool.submit(_worker_ready).result()
+        except Exception:  # a pool that cannot start: this process parses everything
+            log.debug("the worker pool did not start", exc_info=True)
+            return
+        if pool is self.pool:
+            self.ready = True
+
+    def has_room(self) -> bool:
+        """The pool is up and holds fewer than its limit of files."""
+        return self.ready and self.pool is not None and self.in_flight < self.limit
 
     def submit(self, entry: _Entry) -> None:
         assert self.pool is not None and entry.job is not None
@@ -490,8 +526,12 @@ class _Parser:
 
     def close(self, cancel: bool) -> None:
         if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=cancel)
+            # a pool still starting has no file: don't wait for its start-up to end
+            self.pool.shutdown(wait=self.ready, cancel_futures=cancel or not self.ready)
             self.pool = None
+        if self._warming is not None:
+            self._warming.join()
+            self._warming = None
 
 
 def import_sources(store: Store, sources: Iterable[SourceFile | Ignored], *,
@@ -500,8 +540,9 @@ def import_sources(store: Store, sources: Iterable[SourceFile | Ignored], *,
     """Import already discovered sources (see :func:`runlog.sources.discover`).
 
     ``on_file`` is called once per file, in discovery order, as soon as its outcome is known
-    (progress, printing). ``jobs``: worker processes (None: ``os.cpu_count()``; 1: none).
-    Outcomes, run ids and duplicates do not depend on ``jobs``.
+    (progress, printing). ``jobs``: files parsed at a time, one here and ``jobs − 1`` in
+    worker processes (None: ``os.cpu_count()``; 1: no workers). Outcomes, run ids and
+    duplicates do not depend on ``jobs``.
     """
     result = ImportResult()
     profile = store.profile()
@@ -511,7 +552,7 @@ def import_sources(store: Store, sources: Iterable[SourceFile | Ignored], *,
     batch = _Batch()
     parser = _Parser(jobs)
     queue: deque[_Entry] = deque()
-    parsed_here = 0  # files parsed in this process before the pool is worth starting
+    parsed_here = 0  # files parsed in this process
 
     def report(outcome: FileOutcome) -> None:
         result.outcomes.append(outcome)
@@ -535,17 +576,19 @@ def import_sources(store: Store, sources: Iterable[SourceFile | Ignored], *,
             _commit(store, batch)
             batch = _Batch()
 
-    def drain(limit: int) -> None:
-        """Finish entries from the head; block on the head while > ``limit`` are parsing."""
+    def drain(queued_at_most: int) -> None:
+        """Finish entries from the head; wait for a head still in the pool only while more
+        than ``queued_at_most`` entries are queued (files parsed here behind it hold their
+        results in memory)."""
         while queue:
             head = queue[0]
             if head.waiting:
-                if parser.in_flight <= limit and not head.future.done():
+                if len(queue) <= queued_at_most and not head.future.done():
                     return
                 parser.collect(head)
             finish(queue.popleft())
 
-    limit = IN_FLIGHT_PER_WORKER * parser.workers
+    queued_at_most = parser.limit + 2
     completed = False
     try:
         for item in sources:
@@ -555,16 +598,16 @@ def import_sources(store: Store, sources: Iterable[SourceFile | Ignored], *,
             entry = _prepare(item, known, seen_hashes, profile)
             queue.append(entry)
             if entry.waiting:
-                # the first POOL_MIN_FILES files are parsed here (a small import never
-                # pays for a pool, and nothing is held in memory waiting for the decision)
-                if parser.pool is None and (not parser.parallel
-                                            or parsed_here < POOL_MIN_FILES):
+                # a small import never pays for a pool: it starts with the file after the
+                # first POOL_MIN_FILES, and this process parses on while it warms up
+                if parser.parallel and parser.pool is None and parsed_here >= POOL_MIN_FILES:
+                    parser.start()
+                if parser.has_room():
+                    parser.submit(entry)
+                else:
                     parser.run_here(entry)
                     parsed_here += 1
-                else:
-                    parser.start()
-                    parser.submit(entry)
-            drain(limit)
+            drain(queued_at_most)
         drain(0)
         if len(batch):
             _commit(store, batch)

@@ -11,6 +11,7 @@ import gzip
 import os
 import shutil
 import signal
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -55,7 +56,8 @@ def _outcomes(result: importer.ImportResult) -> list[tuple]:
 
 
 def test_parallel_import_equals_serial(tmp_path: Path, archive: Path,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+                                       monkeypatch: pytest.MonkeyPatch,
+                                       pool_when_started: None) -> None:
     monkeypatch.setattr(importer, "POOL_MIN_FILES", 4)
     serial_store, parallel_store = Store(tmp_path / "s1"), Store(tmp_path / "s2")
     serial = import_paths(serial_store, [archive], jobs=1, batch_files=7)
@@ -63,7 +65,7 @@ def test_parallel_import_equals_serial(tmp_path: Path, archive: Path,
     parallel = import_paths(parallel_store, [archive], jobs=2, batch_files=7,
                             on_file=lambda o: seen.append(o.path))
 
-    assert serial.workers == 0 and parallel.workers == 2
+    assert serial.workers == 0 and parallel.workers == 1  # jobs=2: one here, one worker
     assert _outcomes(parallel) == _outcomes(serial)
     assert seen == [o.path for o in serial.outcomes]      # on_file: once per file, in order
     counts = serial.counts()
@@ -119,6 +121,23 @@ def test_unchanged_reimport_does_not_read_or_parse(tmp_path: Path, archive: Path
 _REAL_PARSE_JOB = importer._parse_job  # taken before any test patches it
 
 
+@pytest.fixture
+def pool_when_started(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once the pool is started, every later file goes to it: the import waits for the pool
+    to be ready (instead of parsing here meanwhile, as it does to save time) and the pool
+    is never full, so a test knows which files the workers parse."""
+    real_has_room = importer._Parser.has_room
+
+    def has_room(self: importer._Parser) -> bool:
+        deadline = time.monotonic() + 60
+        while self.pool is not None and not self.ready and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return real_has_room(self)
+
+    monkeypatch.setattr(importer, "IN_FLIGHT_PER_WORKER", 10_000)
+    monkeypatch.setattr(importer._Parser, "has_room", has_room)
+
+
 def _faulty_job(display: str, *rest):
     """Stand-in for _parse_job in the workers: dies on KILL files, raises on BOOM files."""
     if "KILL" in display:
@@ -129,7 +148,8 @@ def _faulty_job(display: str, *rest):
 
 
 def test_dead_or_raising_worker_fails_only_its_file(tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    pool_when_started: None) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
     samples = sorted(p for p in SAMPLE.rglob("*") if p.is_file())[:12]
@@ -149,16 +169,17 @@ def test_dead_or_raising_worker_fails_only_its_file(tmp_path: Path,
     assert raised.outcome == FAILED and "RuntimeError: reader exploded" in raised.reason
     others = [o for n, o in by_name.items() if "KILL_" not in n and "BOOM_" not in n]
     assert others and all(o.outcome == NEW for o in others)
-    assert result.workers == 2
+    assert result.workers == 1
     # failed files are recorded and tried again next time
     files = Store(tmp_path / "store").files()
     assert set(files.loc[files["outcome"] == FAILED, "path"]) == {killed.path, raised.path}
 
 
 def test_a_small_import_parses_here_and_starts_no_pool(tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       pool_when_started: None) -> None:
     """Fewer files than POOL_MIN_FILES never pay for a pool, whatever ``jobs`` says; the
-    first POOL_MIN_FILES files of a larger import are parsed here, the rest in the pool."""
+    first POOL_MIN_FILES files of a larger import are parsed here, then the pool starts."""
     files = sorted(p for p in SAMPLE.rglob("*") if p.is_file())[:6]
     monkeypatch.setattr(importer, "POOL_MIN_FILES", len(files))
     small = import_paths(Store(tmp_path / "small"), files, jobs=2)
@@ -173,6 +194,6 @@ def test_a_small_import_parses_here_and_starts_no_pool(tmp_path: Path,
         return real_run_here(self, entry)
 
     monkeypatch.setattr(importer._Parser, "run_here", counted)
-    mixed = import_paths(Store(tmp_path / "mixed"), files, jobs=2)
+    mixed = import_paths(Store(tmp_path / "mixed"), files, jobs=3)
     assert mixed.workers == 2 and mixed.counts()["new"] == len(files)
     assert here == [o.path for o in mixed.outcomes][:4]
