@@ -66,8 +66,8 @@ class RunLog:
         """Import files, folders and archives; see :func:`runlog.importer.import_paths`.
 
         ``jobs``: files parsed at a time, one in this process and the others in worker
-        processes (default: one per core; 1 parses in this process only). With more than one,
-        call it under ``if __name__ == "__main__":`` in a script.
+        processes (default: one per core but one; 1 parses in this process only). With more
+        than one, call it under ``if __name__ == "__main__":`` in a script.
         """
         from runlog.importer import import_paths
 

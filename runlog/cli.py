@@ -121,7 +121,7 @@ def _outcome_line(o: FileOutcome) -> str:
               help="No per-file lines: only the summary and the table of new runs.")
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None,
               help="Files parsed at a time: one in this process, the others in worker "
-                   "processes [default: one per core].")
+                   "processes [default: one per core but one, at least 1].")
 @click.option("--weather", "with_weather", is_flag=True,
               help="Also fetch archive weather for the new runs (network; see `runlog "
                    "weather fetch`). Offline, the import still completes.")

@@ -197,3 +197,11 @@ def test_a_small_import_parses_here_and_starts_no_pool(tmp_path: Path,
     mixed = import_paths(Store(tmp_path / "mixed"), files, jobs=3)
     assert mixed.workers == 2 and mixed.counts()["new"] == len(files)
     assert here == [o.path for o in mixed.outcomes][:4]
+
+
+@pytest.mark.parametrize(("cores", "jobs"), [(None, 1), (1, 1), (2, 1), (4, 3), (16, 15)])
+def test_default_jobs_leaves_the_importing_process_a_core(monkeypatch: pytest.MonkeyPatch,
+                                                           cores: int | None, jobs: int) -> None:
+    monkeypatch.setattr(importer.os, "cpu_count", lambda: cores)
+    assert importer.default_jobs() == jobs
+    assert importer._Parser(None).workers == jobs - 1
