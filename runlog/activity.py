@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -53,6 +54,32 @@ def utc_from_ns(ns: np.ndarray) -> pd.Series:
     return pd.Series(pd.DatetimeIndex(np.asarray(ns, dtype="int64").view("M8[ns]"), tz="UTC"))
 
 
+#: pandas' NaT as int64 nanoseconds.
+NAT_NS = np.iinfo(np.int64).min
+
+#: A run's samples as numpy arrays: every SAMPLE_COLUMNS float column as float64 (NaN where
+#: missing) and ``timestamp`` as int64 nanoseconds since the epoch, UTC (NaT_NS where
+#: missing). The import computes on this shape; a DataFrame is built only when asked for.
+SampleColumns = dict[str, np.ndarray]
+
+
+def sample_columns(samples: pd.DataFrame) -> SampleColumns:
+    """Own copies of a samples frame's columns (SAMPLE_COLUMNS) as :data:`SampleColumns`."""
+    columns = {c: samples[c].to_numpy(dtype="float64", copy=True) for c in FLOAT_SAMPLE_COLUMNS}
+    columns["timestamp"] = timestamps_ns(samples["timestamp"]).copy()
+    return columns
+
+
+def samples_frame(columns: SampleColumns) -> pd.DataFrame:
+    """The samples frame (SAMPLE_COLUMNS order and dtypes) of :data:`SampleColumns`.
+
+    The frame shares the arrays' memory (no copy).
+    """
+    frame: dict[str, Any] = {"timestamp": utc_from_ns(columns["timestamp"]).array}
+    frame.update((c, columns[c]) for c in FLOAT_SAMPLE_COLUMNS)
+    return pd.DataFrame(frame, index=pd.RangeIndex(len(columns["timestamp"])), copy=False)
+
+
 def normalise_samples(df: pd.DataFrame | dict) -> pd.DataFrame:
     """Return ``df`` with exactly SAMPLE_COLUMNS, in order, with the right dtypes.
 
@@ -89,6 +116,9 @@ def normalise_samples(df: pd.DataFrame | dict) -> pd.DataFrame:
 class Activity:
     """One activity read from one file (a multisport file yields one per leg).
 
+    ``columns`` holds the samples as numpy arrays (:data:`SampleColumns`); ``samples`` is the
+    same data as a frame. Readers that build a frame use :meth:`from_samples`.
+
     ``summary`` holds the file's own totals where it has them, in SI units, with keys among:
     ``distance_m``, ``elapsed_s``, ``timer_s``, ``ascent_m``, ``descent_m``, ``avg_hr_bpm``,
     ``max_hr_bpm``, ``avg_cadence_spm``, ``calories_kcal``. They are the ground truth the
@@ -98,7 +128,7 @@ class Activity:
     file has no timer events (GPX, most TCX), in which case moving time comes from the track.
     """
 
-    samples: pd.DataFrame
+    columns: SampleColumns                  # the samples (see ``samples`` for a frame)
     source_format: str                      # "fit" | "gpx" | "tcx"
     sport: str | None = None                # normalised: running, cycling, swimming, walking, ...
     sub_sport: str | None = None            # treadmill, trail, street, track, indoor, ...
@@ -111,8 +141,22 @@ class Activity:
     name: str | None = None
     leg_index: int | None = None            # 0-based leg of a multisport file, else None
     notes: list[str] = field(default_factory=list)  # what the reader noticed (quirks, repairs)
+    _frame: tuple[SampleColumns, pd.DataFrame] | None = field(
+        default=None, init=False, repr=False, compare=False)
+
+    @classmethod
+    def from_samples(cls, samples: pd.DataFrame | dict, **fields: Any) -> Activity:
+        """An Activity of a samples frame (normalised: :func:`normalise_samples`)."""
+        return cls(sample_columns(normalise_samples(samples)), **fields)
+
+    @property
+    def samples(self) -> pd.DataFrame:
+        """The samples as a frame (SAMPLE_COLUMNS; timestamps UTC), built once from
+        ``columns`` and sharing their memory."""
+        if self._frame is None or self._frame[0] is not self.columns:
+            self._frame = (self.columns, samples_frame(self.columns))
+        return self._frame[1]
 
     @property
     def has_gps(self) -> bool:
-        s = self.samples
-        return bool(len(s)) and bool(s["lat_deg"].notna().any())
+        return bool((~np.isnan(self.columns["lat_deg"])).any())

@@ -47,14 +47,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from runlog.activity import RUNNING, Activity
+from runlog.activity import (
+    FLOAT_SAMPLE_COLUMNS,
+    NAT_NS,
+    RUNNING,
+    Activity,
+    SampleColumns,
+    utc_from_ns,
+)
 from runlog.errors import FileReadError, RunlogError, SkippedFile
 from runlog.localtime import resolve_offset
-from runlog.metrics import compute_run_metrics
+from runlog.metrics import run_metrics
 from runlog.readers import read_activities
 from runlog.readers.sport import normalise_sport
+from runlog.schema import CADENCE_BIN_COLUMNS
 from runlog.sources import Ignored, SourceFile, discover
-from runlog.store import Store
+from runlog.store import Store, frame_from_rows
 
 log = logging.getLogger(__name__)
 
@@ -159,8 +167,12 @@ def _plausible_running_speed(moving_s: float, distance_m: float) -> tuple[bool, 
     return bool(ok), speed
 
 
+#: One parsed run: its row (runs table), its cleaned samples and its cadence bins (arrays).
+ParsedRun = tuple[dict, SampleColumns, dict[str, np.ndarray]]
+
+
 def process_file(source: SourceFile, data: bytes, sha256: str, profile: dict,
-                 ) -> tuple[FileOutcome, list[tuple[dict, pd.DataFrame, pd.DataFrame]]]:
+                 ) -> tuple[FileOutcome, list[ParsedRun]]:
     """Read one file's bytes into run rows (no store access; safe to run in a worker)."""
     outcome = FileOutcome(source.display, source.fmt, NEW, sha256=sha256,
                           size_bytes=source.size_bytes, mtime_ns=source.mtime_ns)
@@ -174,7 +186,7 @@ def process_file(source: SourceFile, data: bytes, sha256: str, profile: dict,
         return outcome, []
 
     hr_max = profile.get("hr_max_bpm")
-    runs: list[tuple[dict, pd.DataFrame, pd.DataFrame]] = []
+    runs: list[ParsedRun] = []
     skipped_reasons: list[str] = []
     for activity in activities:
         is_run, not_run_reason, inferred = _is_running(activity, source.extra)
@@ -182,12 +194,12 @@ def process_file(source: SourceFile, data: bytes, sha256: str, profile: dict,
             label = f"leg {activity.leg_index + 1}: " if activity.leg_index is not None else ""
             skipped_reasons.append(f"{label}{not_run_reason}")
             continue
-        if activity.samples["timestamp"].notna().sum() < MIN_SAMPLES_PER_RUN:
+        if int((activity.columns["timestamp"] != NAT_NS).sum()) < MIN_SAMPLES_PER_RUN:
             # Laps or a summary alone: no track to measure, nothing for the rules to judge.
             skipped_reasons.append("no recorded samples (only laps or a summary)")
             continue
         try:
-            metrics, samples, bins = compute_run_metrics(activity, hr_max_bpm=hr_max)
+            metrics, samples, bins = run_metrics(activity, hr_max_bpm=hr_max)
         except RunlogError as err:
             skipped_reasons.append(err.reason)
             continue
@@ -212,10 +224,11 @@ def process_file(source: SourceFile, data: bytes, sha256: str, profile: dict,
 def _run_row(activity: Activity, source: SourceFile, sha256: str, metrics: dict,
              inferred: bool, profile: dict) -> dict:
     start = activity.start_utc
-    samples = activity.samples
+    columns = activity.columns
     if start is None or pd.isna(start):
-        start = samples["timestamp"].dropna().min()
-    lats, lons = samples["lat_deg"].to_numpy(), samples["lon_deg"].to_numpy()
+        times = columns["timestamp"][columns["timestamp"] != NAT_NS]
+        start = pd.Timestamp(int(times.min()), tz="UTC") if len(times) else pd.NaT
+    lats, lons = columns["lat_deg"], columns["lon_deg"]
     fixes = np.flatnonzero(~np.isnan(lats) & ~np.isnan(lons))
     lat = float(lats[fixes[0]]) if len(fixes) else None
     lon = float(lons[fixes[0]]) if len(fixes) else None
@@ -255,11 +268,12 @@ class _Batch:
 
     def __init__(self) -> None:
         self.rows: list[dict] = []
-        # per-run frames without their run_id, and the run ids in the same order: the id
-        # column is built once per commit (a string column per run cost more than its run)
-        self.samples: list[pd.DataFrame] = []
+        # per-run arrays without their run_id, and the run ids in the same order: frames
+        # and the id column are built once per commit (a frame per run cost more than its
+        # run's maths)
+        self.samples: list[SampleColumns] = []
         self.sample_ids: list[str] = []
-        self.bins: list[pd.DataFrame] = []
+        self.bins: list[dict[str, np.ndarray]] = []
         self.bin_ids: list[str] = []
         self.files: list[FileOutcome] = []
 
@@ -379,7 +393,7 @@ def _plain(values: list[Any]) -> list[Any]:
 
 def _parse_job(display: str, fmt: str | None, extra: dict[str, str], size: int | None,
                mtime: int | None, data: bytes, sha256: str, profile: dict,
-               ) -> tuple[FileOutcome, list[tuple[dict, pd.DataFrame, pd.DataFrame]]]:
+               ) -> tuple[FileOutcome, list[ParsedRun]]:
     """Worker entry point: rebuild the SourceFile from picklable parts, run process_file.
 
     Any exception becomes the file's ``failed`` outcome, so nothing a reader does can stop
@@ -656,7 +670,7 @@ def _prepare(item: SourceFile, known: KnownFiles, seen_hashes: dict[str, str],
     return _Entry(item, job=job)
 
 
-def _place_runs(outcome: FileOutcome, runs: list[tuple[dict, pd.DataFrame, pd.DataFrame]],
+def _place_runs(outcome: FileOutcome, runs: list[ParsedRun],
                 index: RunIndex, batch: _Batch) -> None:
     """Match a parsed file's runs against known runs; new ones go into the batch."""
     new_ids: list[str] = []
@@ -713,20 +727,32 @@ def _files_frame(outcomes: list[FileOutcome]) -> pd.DataFrame:
     })
 
 
-def _with_run_ids(frames: list[pd.DataFrame], run_ids: list[str]) -> pd.DataFrame:
-    """The frames stacked, with a ``run_id`` column naming each frame's run."""
-    stacked = pd.concat(frames, ignore_index=True)
-    lengths = [len(frame) for frame in frames]
+#: Columns of the arrays :func:`process_file` gives per run, in the store's order.
+SAMPLE_ORDER = ["timestamp", *FLOAT_SAMPLE_COLUMNS]
+BIN_ORDER = [c for c in CADENCE_BIN_COLUMNS if c != "run_id"]
+
+
+def stacked_frame(parts: list[dict[str, np.ndarray]], run_ids: list[str],
+                  columns: list[str]) -> pd.DataFrame:
+    """Per-run arrays stacked into one frame: a first ``run_id`` column naming each part's
+    run, then ``columns`` (``timestamp`` as int64 ns becomes UTC times). The store's column
+    order and dtypes, so the store takes the frame without converting it again."""
+    lengths = [len(part[columns[0]]) for part in parts]
     ids = np.repeat(np.array(run_ids, dtype=object), lengths)
-    return stacked.assign(run_id=pd.array(ids, dtype="str"))
+    frame: dict[str, Any] = {"run_id": pd.array(ids, dtype="str")}
+    for name in columns:
+        values = np.concatenate([part[name] for part in parts]) if parts else np.zeros(0)
+        frame[name] = utc_from_ns(values.astype("int64")).array if name == "timestamp" \
+            else values.astype("float64", copy=False)
+    return pd.DataFrame(frame, index=pd.RangeIndex(len(ids)), copy=False)
 
 
 def _commit(store: Store, batch: _Batch) -> None:
     with store.writer() as tx:
         if batch.rows:
-            runs = pd.DataFrame(batch.rows)
-            samples = _with_run_ids(batch.samples, batch.sample_ids)
-            bins = _with_run_ids(batch.bins, batch.bin_ids) if batch.bins else None
+            runs = frame_from_rows(batch.rows, "runs")
+            samples = stacked_frame(batch.samples, batch.sample_ids, SAMPLE_ORDER)
+            bins = stacked_frame(batch.bins, batch.bin_ids, BIN_ORDER) if batch.bins else None
             tx.add_runs(runs, samples, bins)
         # Files without content (unreadable) have no hash; they are keyed by path instead.
         tx.record_files(_files_frame(batch.files))

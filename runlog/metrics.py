@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from runlog.activity import Activity, timestamps_ns
+from runlog.activity import Activity, SampleColumns, samples_frame, timestamps_ns
 from runlog.quality import (
     EARTH_RADIUS_M,
     HR_MAX_BPM,
@@ -153,7 +153,7 @@ def smoothed_altitude_m(timestamp: pd.Series | np.ndarray, altitude_m,
     hi = np.searchsorted(ns, ns + half_ns, side="right")
     base = alt[0]
     with np.errstate(over="ignore", invalid="ignore"):   # absurd altitudes of broken files
-        total = np.r_[0.0, np.cumsum(alt - base)]
+        total = np.concatenate(([0.0], np.cumsum(alt - base)))
         return base + (total[hi] - total[lo]) / (hi - lo)
 
 
@@ -176,12 +176,12 @@ def ascent_descent_m(altitude_m, hysteresis_m: float) -> tuple[float, float]:
         if not small.any():
             break
         # a swing is removed when it is no larger than its neighbours (non-overlapping pick)
-        left = np.r_[np.inf, d[:-1]]
-        right = np.r_[d[1:], np.inf]
+        left = np.concatenate(([np.inf], d[:-1]))
+        right = np.concatenate((d[1:], [np.inf]))
         pick = small & (d <= left) & (d < right)
         if not pick.any():
             pick = small & (d == d[small].min())
-            pick &= np.r_[True, ~pick[:-1]]
+            pick &= np.concatenate(([True], ~pick[:-1]))
         drop = np.zeros(len(x), dtype=bool)
         k = np.flatnonzero(pick)
         # drop both ends of an inner swing; at the track's ends keep the end point itself
@@ -199,11 +199,11 @@ def ascent_descent_m(altitude_m, hysteresis_m: float) -> tuple[float, float]:
 
 def _turning_points(x: np.ndarray) -> np.ndarray:
     """The first and last value and every local extremum (plateaus collapsed)."""
-    x = x[np.r_[True, np.diff(x) != 0]]
+    x = x[np.concatenate(([True], np.diff(x) != 0))]
     if len(x) < 3:
         return x
     s = np.sign(np.diff(x))
-    turn = np.r_[True, s[1:] != s[:-1], True]
+    turn = np.concatenate(([True], s[1:] != s[:-1], [True]))
     return x[turn]
 
 
@@ -247,7 +247,7 @@ def steep_descent_minutes(timestamp: pd.Series, cum_distance_m, altitude_m, movi
     np.add.at(mark, np.minimum(ends, n - 1) + 1, -1)
     inside = np.cumsum(mark[:-1]) > 0
     t = _seconds(timestamp)
-    dt = np.r_[0.0, np.diff(t)]
+    dt = np.concatenate(([0.0], np.diff(t)))
     return float(dt[inside & np.asarray(moving, dtype=bool)].sum() / 60.0)
 
 
@@ -286,7 +286,7 @@ def moving_mask(timestamp: pd.Series, speed_mps, pauses=(),
         starts = np.array([pd.Timestamp(b).value for _, b in pauses], dtype="int64")
         order = np.argsort(stops)
         stops, starts = stops[order], starts[order]
-        prev = np.r_[ns[0], ns[:-1]]
+        prev = np.concatenate((ns[:1], ns[:-1]))
         mid = prev + (ns - prev) // 2
         k = np.searchsorted(stops, mid, side="right") - 1
         paused = (k >= 0) & (mid < starts[np.maximum(k, 0)])
@@ -311,8 +311,8 @@ def _clean_hr(t: np.ndarray, hr: np.ndarray) -> np.ndarray:
     if len(vi) > 2:
         v, tv = hr[vi], t[vi]
         rate_in = np.abs(np.diff(v)) / np.maximum(np.diff(tv), 1.0)
-        up = np.r_[0.0, rate_in] > HR_MAX_RATE_BPM_PER_S
-        down = np.r_[rate_in, 0.0] > HR_MAX_RATE_BPM_PER_S
+        up = np.concatenate(([0.0], rate_in)) > HR_MAX_RATE_BPM_PER_S
+        down = np.concatenate((rate_in, [0.0])) > HR_MAX_RATE_BPM_PER_S
         spike = up & down                    # a lone value far from both neighbours
         hr[vi[spike]] = np.nan
     return hr
@@ -326,7 +326,7 @@ def _hr_on_grid(ns: np.ndarray, hr: np.ndarray) -> np.ndarray:
     times, values = ns[valid], hr[valid]
     if not len(times):
         return np.full(len(grid), np.nan)
-    first = np.r_[True, np.diff(times) != 0]         # one value per time: the first
+    first = np.concatenate(([True], np.diff(times) != 0))         # one value per time: the first
     times, values = times[first], values[first]
     right = np.searchsorted(times, grid, side="left")           # first sample at/after
     left = right - 1                                             # last sample before
@@ -358,8 +358,8 @@ def rolling_mean(values: np.ndarray, window: int, min_periods: int) -> np.ndarra
     valid = ~np.isnan(x)
     base = x[valid][0] if valid.any() else 0.0
     with np.errstate(over="ignore", invalid="ignore"):
-        total = np.r_[0.0, np.cumsum(np.where(valid, x - base, 0.0))]
-    count = np.r_[0, np.cumsum(valid)]
+        total = np.concatenate(([0.0], np.cumsum(np.where(valid, x - base, 0.0))))
+    count = np.concatenate(([0], np.cumsum(valid)))
     hi = np.arange(1, len(x) + 1)
     lo = np.maximum(hi - window, 0)
     n = count[hi] - count[lo]
@@ -410,7 +410,20 @@ def altitude_source(activity: Activity, samples: pd.DataFrame | dict[str, np.nda
 # --- the main entry ---------------------------------------------------------------------------
 def compute_run_metrics(activity: Activity, *, hr_max_bpm: float | None = None,
                         ) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """Metrics of one run, its cleaned samples and its cadence-per-speed bins, as frames.
+
+    :func:`run_metrics` computes them; this returns the samples and bins as DataFrames.
+    """
+    metrics, samples, bins = run_metrics(activity, hr_max_bpm=hr_max_bpm)
+    return metrics, samples_frame(samples), pd.DataFrame(bins, copy=False)
+
+
+def run_metrics(activity: Activity, *, hr_max_bpm: float | None = None,
+                ) -> tuple[dict, SampleColumns, dict[str, np.ndarray]]:
     """Metrics of one run, its cleaned samples and its cadence-per-speed bins.
+
+    The import's path: everything stays numpy arrays (a few pandas calls per run would cost
+    more than the maths).
 
     Parameters
     ----------
@@ -425,15 +438,14 @@ def compute_run_metrics(activity: Activity, *, hr_max_bpm: float | None = None,
     -------
     metrics : dict
         Exactly the keys of :data:`runlog.schema.RUN_METRIC_COLUMNS`.
-    samples : DataFrame
+    samples : SampleColumns
         The cleaned samples (:func:`runlog.quality.assess_quality`).
-    bins : DataFrame
+    bins : dict of arrays
         :data:`runlog.schema.CADENCE_BIN_COLUMNS` without ``run_id``.
     """
-    q = assess_quality(activity.samples, sport_sub=activity.sub_sport, summary=activity.summary)
-    s = q.samples
-    # the cleaned columns as numpy arrays (pandas calls cost more than the maths)
+    q = assess_quality(activity.columns, sport_sub=activity.sub_sport, summary=activity.summary)
     col = q.columns
+    n = len(col["timestamp"])
     m: dict = dict.fromkeys(RUN_METRIC_COLUMNS, np.nan)
     m.update(distance_source="device", altitude_source="none", temp_source="missing",
              warmup_present=pd.NA, hard_start=pd.NA, abrupt_finish=pd.NA,
@@ -445,14 +457,14 @@ def compute_run_metrics(activity: Activity, *, hr_max_bpm: float | None = None,
              hr_max_used_bpm=float(hr_max_bpm) if hr_max_bpm else np.nan,
              # Climbing stays unknown (NaN) unless the file has altitude: 0 would be a claim.
              elapsed_s=0.0, moving_s=0.0, distance_m=0.0)
-    if len(s) < 2:
+    if n < 2:
         summ = activity.summary.get("distance_m")
         m["distance_m"] = float(summ) if summ else 0.0
-        return m, s, _empty_bins()
+        return m, col, _empty_bins()
 
     ts = col["timestamp"]
     t = _seconds(ts)
-    dt = np.r_[0.0, np.diff(t)]
+    dt = np.concatenate(([0.0], np.diff(t)))
     m["elapsed_s"] = float(t[-1])
     summary_elapsed = activity.summary.get("elapsed_s")
     if summary_elapsed and q.trimmed_s == 0 and np.isfinite(summary_elapsed):
@@ -461,7 +473,7 @@ def compute_run_metrics(activity: Activity, *, hr_max_bpm: float | None = None,
         m["elapsed_s"] = float(summary_elapsed)
 
     # --- distance: device channel > positions > file summary -------------------------------
-    if has_distance_channel(s):
+    if has_distance_channel(col):
         d = ffill_bfill(col["distance_m"])
         cum = np.maximum.accumulate(d)
         first = float(cum[0])
@@ -480,16 +492,17 @@ def compute_run_metrics(activity: Activity, *, hr_max_bpm: float | None = None,
         if np.isfinite(speed_dev).any():
             cum = np.cumsum(np.nan_to_num(speed_dev) * dt)
         else:
-            cum = np.full(len(s), np.nan)
+            cum = np.full(n, np.nan)
         source = "device"
     m["distance_m"], m["distance_source"] = distance, source
 
     # --- speed and moving time ----------------------------------------------------------------
-    step_len = np.r_[0.0, np.diff(cum)] if np.isfinite(cum).all() else np.full(len(s), np.nan)
+    step_len = (np.concatenate(([0.0], np.diff(cum))) if np.isfinite(cum).all()
+                else np.full(n, np.nan))
     with np.errstate(invalid="ignore", divide="ignore"):
         step_v = step_len / np.where(dt > 0, dt, np.nan)
     dev = col["speed_mps"]
-    derived = derived_speed_mps(ts, cum) if np.isfinite(cum).all() else np.full(len(s), np.nan)
+    derived = derived_speed_mps(ts, cum) if np.isfinite(cum).all() else np.full(n, np.nan)
     speed = np.where(np.isfinite(dev), dev, derived)
     # over long steps the step's own mean speed decides (a device speed logged after a gap
     # says nothing about the gap)
@@ -504,7 +517,7 @@ def compute_run_metrics(activity: Activity, *, hr_max_bpm: float | None = None,
     # --- altitude, grade, climbing ----------------------------------------------------------
     alt_src = altitude_source(activity, col)
     m["altitude_source"] = alt_src
-    grade = np.zeros(len(s))
+    grade = np.zeros(n)
     if alt_src != "none":
         alt = smoothed_altitude_m(ts, col["altitude_m"])
         hyst = HYSTERESIS_BAROMETRIC_M if alt_src == "barometric" else HYSTERESIS_GPS_M
@@ -517,7 +530,7 @@ def compute_run_metrics(activity: Activity, *, hr_max_bpm: float | None = None,
     # --- the 1-s grid ---------------------------------------------------------------------------
     gns = _grid_ns(ts)
     sns = ts
-    idx = np.clip(np.searchsorted(sns, gns, side="left"), 0, len(s) - 1)
+    idx = np.clip(np.searchsorted(sns, gns, side="left"), 0, n - 1)
     g_moving = moving[idx] & (gns >= sns[0])
     g_vgap = v_gap[idx]
     hr_clean = _clean_hr(t, col["hr_bpm"])
@@ -563,20 +576,19 @@ def compute_run_metrics(activity: Activity, *, hr_max_bpm: float | None = None,
 
     # --- cadence bins ----------------------------------------------------------------------------
     if not (cad_ok.any() and has_speed):
-        return m, s, _empty_bins()
+        return m, col, _empty_bins()
     sel = cad_ok & np.isfinite(vg_mv)
     edge = np.floor(vg_mv[sel] / CADENCE_BIN_MPS) * CADENCE_BIN_MPS
     speed_bin, seconds, median = _group_medians(np.round(edge, 2), cad_mv[sel])
-    bins = pd.DataFrame({"speed_bin_mps": speed_bin, "minutes": seconds / 60.0,
-                         "median_cadence_spm": median}, copy=False)
-    return m, s, bins
+    bins = {"speed_bin_mps": speed_bin, "minutes": seconds / 60.0, "median_cadence_spm": median}
+    return m, col, bins
 
 
 _BIN_COLUMNS = [c for c in CADENCE_BIN_COLUMNS if c != "run_id"]
 
 
-def _empty_bins() -> pd.DataFrame:
-    return pd.DataFrame({c: np.zeros(0) for c in _BIN_COLUMNS})
+def _empty_bins() -> dict[str, np.ndarray]:
+    return {c: np.zeros(0) for c in _BIN_COLUMNS}
 
 
 def _group_medians(keys: np.ndarray, values: np.ndarray,
@@ -588,7 +600,7 @@ def _group_medians(keys: np.ndarray, values: np.ndarray,
     unique, group = np.unique(keys, return_inverse=True)
     counts = np.bincount(group, minlength=len(unique))
     ordered = values[np.lexsort((values, group))]
-    starts = np.r_[0, np.cumsum(counts)[:-1]]
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
     upper = ordered[starts + counts // 2]
     lower = ordered[starts + (counts - 1) // 2]
     return unique.astype("float64"), counts, (lower + upper) / 2.0

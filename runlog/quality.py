@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from runlog.activity import FLOAT_SAMPLE_COLUMNS, timestamps_ns, utc_from_ns
+from runlog.activity import NAT_NS, SampleColumns, sample_columns, samples_frame
 
 #: Fastest plausible step speed while running [m/s]; faster position or distance steps are
 #: GPS jumps [design; world-class sprint peaks at ~12 m/s].
@@ -64,21 +64,21 @@ EARLIEST_VALID_UTC = pd.Timestamp("1990-01-01", tz="UTC")
 FUTURE_SLACK = pd.Timedelta(days=1)
 #: Mean Earth radius [m] (IUGG).
 EARTH_RADIUS_M = 6_371_008.8
-#: pandas' NaT as int64 nanoseconds.
-_NAT_NS = np.iinfo(np.int64).min
 
 
 @dataclass
 class QualityResult:
     """What :func:`assess_quality` made of one run's samples.
 
-    ``samples`` is the cleaned copy (sorted, de-duplicated, tail trimmed, impossible HR blanked,
-    device distance with jumps removed); ``segment_valid[i]`` tells whether the step from sample
-    ``i - 1`` into sample ``i`` counts for distance (False for the first sample, GPS jumps and
-    steps without two fixes). ``issues`` are codes, ``notes`` sentences for the report.
+    ``columns`` are the cleaned samples as numpy arrays (:data:`runlog.activity.SampleColumns`:
+    sorted, de-duplicated, tail trimmed, impossible HR blanked, device distance with jumps
+    removed), ``samples`` the same as a frame; ``segment_valid[i]`` tells whether the step
+    from sample ``i - 1`` into sample ``i`` counts for distance (False for the first sample,
+    GPS jumps and steps without two fixes). ``issues`` are codes, ``notes`` sentences for
+    the report.
     """
 
-    samples: pd.DataFrame
+    columns: SampleColumns
     issues: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     ok: bool = True
@@ -86,9 +86,11 @@ class QualityResult:
     trimmed_s: float = 0.0           # recording time removed from the tail [s]
     dropped_m: float = 0.0           # distance removed as GPS/distance jumps [m]
     track_distance_m: float = float("nan")   # cleaned distance used for the checks [m]
-    #: the cleaned samples as numpy arrays (float columns; ``timestamp`` as int64 ns), the
-    #: same data as ``samples``, for callers that compute on arrays
-    columns: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def samples(self) -> pd.DataFrame:
+        """The cleaned samples as a frame (SAMPLE_COLUMNS), sharing the columns' memory."""
+        return samples_frame(self.columns)
 
 
 def _haversine(lat1, lon1, lat2, lon2) -> np.ndarray:
@@ -99,27 +101,12 @@ def _haversine(lat1, lon1, lat2, lon2) -> np.ndarray:
     return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
 
 
-#: Columns as numpy arrays (name → float64 array, plus ``timestamp`` as int64 ns): the shape
-#: the helpers below work on, so one run costs a few numpy calls rather than pandas calls.
-Columns = dict[str, np.ndarray]
-
-
-def _columns(samples: pd.DataFrame) -> Columns:
-    """Own float64 copies of the sample columns and the timestamps as int64 ns."""
-    cols = {c: samples[c].to_numpy(dtype="float64", copy=True) for c in FLOAT_SAMPLE_COLUMNS}
-    cols["timestamp"] = timestamps_ns(samples["timestamp"])
-    return cols
+#: The helpers below work on columns (one run costs a few numpy calls, not pandas calls).
+Columns = SampleColumns
 
 
 def _take(cols: Columns, rows: np.ndarray | slice) -> Columns:
     return {name: values[rows] for name, values in cols.items()}
-
-
-def _frame(cols: Columns) -> pd.DataFrame:
-    """The samples frame (SAMPLE_COLUMNS order and dtypes) from columns."""
-    frame = {"timestamp": utc_from_ns(cols["timestamp"]).array}
-    frame.update((c, cols[c]) for c in FLOAT_SAMPLE_COLUMNS)
-    return pd.DataFrame(frame, index=pd.RangeIndex(len(cols["timestamp"])), copy=False)
 
 
 def _fixes(s: Columns | pd.DataFrame) -> np.ndarray:
@@ -225,14 +212,14 @@ def _step_speed(s: Columns, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         dur = _fix_step_durations(s, t)
     else:
         steps = _distance_steps(s)
-        dur = np.r_[np.nan, np.diff(t)] if len(t) else np.zeros(0)
+        dur = np.concatenate(([np.nan], np.diff(t))) if len(t) else np.zeros(0)
     speed = steps / np.maximum(dur, MIN_STEP_DURATION_S)
     return speed, steps
 
 
 def _rough_moving(s: Columns, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(moving flag per step, step durations [s]) for the quality checks (no pauses known)."""
-    dt = np.r_[0.0, np.diff(t)] if len(t) else np.zeros(0)
+    dt = np.concatenate(([0.0], np.diff(t))) if len(t) else np.zeros(0)
     step_v, _ = _step_speed(s, t)
     dev = s["speed_mps"]
     v = np.where(np.isfinite(dev) & (dt <= LONG_STEP_S), dev, step_v)
@@ -246,7 +233,7 @@ def _idle_pieces(s: Columns, t: np.ndarray) -> np.ndarray:
     idle = np.zeros(n, dtype=bool)
     if n == 0:
         return np.zeros(0, dtype=int)
-    gap = np.r_[False, np.diff(t) >= SPLIT_GAP_S]
+    gap = np.concatenate(([False], np.diff(t) >= SPLIT_GAP_S))
     lat, lon = s["lat_deg"], s["lon_deg"]
     if np.isfinite(lat).sum() >= 2:
         win = pd.DataFrame({"lat": lat, "lon": lon},
@@ -264,18 +251,19 @@ def _idle_pieces(s: Columns, t: np.ndarray) -> np.ndarray:
             np.add.at(mark, ends + 1, -1)
             idle = np.cumsum(mark[:-1]) > 0
     # a new piece starts at a gap, or where activity resumes after an idle stretch
-    starts = gap | np.r_[False, idle[:-1] & ~idle[1:]]
+    starts = gap | np.concatenate(([False], idle[:-1] & ~idle[1:]))
     return np.cumsum(starts)
 
 
-def assess_quality(samples: pd.DataFrame, *, sport_sub: str | None,
+def assess_quality(samples: pd.DataFrame | SampleColumns, *, sport_sub: str | None,
                    summary: dict) -> QualityResult:
     """Clean one run's samples and judge whether its numbers can feed rules and baselines.
 
     Parameters
     ----------
-    samples : DataFrame
-        A reader's samples (:data:`runlog.activity.SAMPLE_COLUMNS`, SI units).
+    samples : DataFrame or SampleColumns
+        A reader's samples (:data:`runlog.activity.SAMPLE_COLUMNS`, SI units), as a frame or
+        as :data:`runlog.activity.SampleColumns` (never changed: cleaning works on copies).
     sport_sub : str or None
         The file's sub-sport; ``treadmill``/``indoor`` runs have no positions to check.
     summary : dict
@@ -289,8 +277,9 @@ def assess_quality(samples: pd.DataFrame, *, sport_sub: str | None,
     issues: list[str] = []
     notes: list[str] = []
     ok = True
-    s = _columns(samples)
-    s = _take(s, s["timestamp"] != _NAT_NS)
+    # (boolean indexing copies every column: the caller's arrays are never changed)
+    s = sample_columns(samples) if isinstance(samples, pd.DataFrame) else dict(samples)
+    s = _take(s, s["timestamp"] != NAT_NS)
 
     # --- order and duplicates ------------------------------------------------------------
     ns = s["timestamp"]
@@ -304,12 +293,12 @@ def assess_quality(samples: pd.DataFrame, *, sport_sub: str | None,
         issues.append("duplicate_timestamps")
         notes.append(f"{n_dup} samples repeated an earlier timestamp and were merged into it.")
         # the first valid value of each column within the second, as groupby().first() does
-        merged = _frame(s).groupby("timestamp", sort=False, as_index=False).first()
-        s = _columns(merged)
+        merged = samples_frame(s).groupby("timestamp", sort=False, as_index=False).first()
+        s = sample_columns(merged)
 
     if len(s["timestamp"]) == 0:
-        return QualityResult(_frame(s), ["too_short"], ["The file has no timed samples."],
-                             False, np.zeros(0, dtype=bool), columns=s)
+        return QualityResult(s, ["too_short"], ["The file has no timed samples."],
+                             False, np.zeros(0, dtype=bool))
 
     start = pd.Timestamp(int(s["timestamp"][0]), tz="UTC")
     end = pd.Timestamp(int(s["timestamp"][-1]), tz="UTC")
@@ -371,7 +360,7 @@ def assess_quality(samples: pd.DataFrame, *, sport_sub: str | None,
     distance_m = float("nan")
     if has_distance_channel(s):
         d_steps = _distance_steps(s)
-        dur = np.r_[np.nan, np.diff(t)]
+        dur = np.concatenate(([np.nan], np.diff(t)))
         # watches correct their total by tens of metres after losing GPS (the summary keeps
         # those); only a large step at an impossible speed is a jump
         d_jump = ((d_steps / np.maximum(dur, MIN_STEP_DURATION_S) > MAX_RUN_STEP_SPEED_MPS)
@@ -405,14 +394,14 @@ def assess_quality(samples: pd.DataFrame, *, sport_sub: str | None,
     valid = np.isfinite(hr)
     if valid.any():
         vi = np.flatnonzero(valid)
-        same = np.r_[False, hr[vi][1:] == hr[vi][:-1]]
+        same = np.concatenate(([False], hr[vi][1:] == hr[vi][:-1]))
         # stretches of one repeated value: per stretch, its time span and moving share
         first_of_stretch = np.flatnonzero(~same)
         stretch = np.cumsum(~same) - 1
         tv = t[vi]
         span = (np.maximum.reduceat(tv, first_of_stretch)
                 - np.minimum.reduceat(tv, first_of_stretch))[stretch]
-        sizes = np.diff(np.r_[first_of_stretch, len(vi)])
+        sizes = np.diff(np.append(first_of_stretch, len(vi)))
         mv_share = (np.add.reduceat(moving[vi].astype("float64"), first_of_stretch)
                     / sizes)[stretch]
         stuck = (span > HR_CONSTANT_S) & (mv_share >= 0.5)
@@ -449,6 +438,6 @@ def assess_quality(samples: pd.DataFrame, *, sport_sub: str | None,
         notes.append("Less than 1 min or 200 m is left after cleaning: not used for rules.")
         ok = False
 
-    return QualityResult(samples=_frame(s), columns=s, issues=issues, notes=notes, ok=ok,
+    return QualityResult(columns=s, issues=issues, notes=notes, ok=ok,
                          segment_valid=segment_valid, trimmed_s=trimmed_s,
                          dropped_m=dropped_m, track_distance_m=distance_m)

@@ -19,6 +19,7 @@ from runlog.errors import FileReadError
 from runlog.schema import METRICS_VERSION, RUN_METRIC_COLUMNS
 
 if TYPE_CHECKING:  # the importer (readers, metrics) loads only when something is recomputed
+    from runlog.importer import ParsedRun
     from runlog.store import Store
 
 #: Runs recomputed per atomic store commit.
@@ -84,7 +85,9 @@ def _recompute(disk_path: str, displays: set[str], profile: dict, problems: list
         yield from results
 
 
-def _commit(store: Store, results: list[tuple[dict, pd.DataFrame, pd.DataFrame]]) -> int:
+def _commit(store: Store, results: list[ParsedRun]) -> int:
+    from runlog.importer import BIN_ORDER, SAMPLE_ORDER, stacked_frame
+
     metric_columns = ["run_id", *RUN_METRIC_COLUMNS]
     current = store.runs().set_index("run_id")
     rows = pd.DataFrame([r for r, _, _ in results])[metric_columns].set_index("run_id")
@@ -92,10 +95,9 @@ def _commit(store: Store, results: list[tuple[dict, pd.DataFrame, pd.DataFrame]]
     merged = current.loc[rows.index].copy()
     for col in rows.columns:
         merged[col] = rows[col]
-    samples = pd.concat([s.assign(run_id=r["run_id"]) for r, s, _ in results],
-                        ignore_index=True)
-    bins = [b.assign(run_id=r["run_id"]) for r, _, b in results if b is not None and len(b)]
+    run_ids = [r["run_id"] for r, _, _ in results]
+    samples = stacked_frame([s for _, s, _ in results], run_ids, SAMPLE_ORDER)
+    bins = stacked_frame([b for _, _, b in results], run_ids, BIN_ORDER)
     with store.writer() as tx:
-        tx.add_runs(merged.reset_index(), samples,
-                    pd.concat(bins, ignore_index=True) if bins else None)
+        tx.add_runs(merged.reset_index(), samples, bins)
     return len(rows)

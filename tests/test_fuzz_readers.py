@@ -508,7 +508,7 @@ def _process_problem(data: bytes, fmt: str, name: str) -> tuple[str, str | None]
     if outcome.outcome == NEW and not runs:
         return outcome.outcome, "process_file says new but gives no run"
     for _row, samples, _bins in runs:
-        if len(samples) == 0:  # a run must carry its track (Store.check() would flag it)
+        if len(samples["timestamp"]) == 0:  # a run must carry its track (Store.check())
             return outcome.outcome, "process_file gives a run without samples"
     return outcome.outcome, None
 

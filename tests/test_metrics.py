@@ -57,7 +57,8 @@ def run_frame(speed_mps, *, hr_bpm=None, cadence_spm=None, altitude_m=None,
 
 def activity(samples: pd.DataFrame, **kw) -> Activity:
     kw.setdefault("source_format", "gpx")
-    return Activity(samples=samples, sport="running", start_utc=samples["timestamp"].iloc[0], **kw)
+    return Activity.from_samples(samples, sport="running",
+                                 start_utc=samples["timestamp"].iloc[0], **kw)
 
 
 # --- Minetti 2002 --------------------------------------------------------------------------------

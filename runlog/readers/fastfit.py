@@ -56,7 +56,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from fitparse.profile import MESSAGE_TYPES
 from fitparse.records import BASE_TYPE_BYTE, BASE_TYPES, BaseType
 
@@ -902,18 +901,18 @@ def _read(data: bytes, name: str, fit_module: Any) -> list[Activity]:
         raise _Decline("fit.py reads other record fields than this module knows")
     names = list(_RECORD_FRAME_COLUMNS)
     columns = _record_columns(data_np, walk, positions, lids, timestamps, is_record, names)
-    records = _record_frame(columns, part_of_message[is_record], fit_module)
+    records = _record_arrays(columns, part_of_message[is_record], fit_module)
     return fit_module._build_activities(decoded, name, [], records=records)
 
 
-def _record_frame(columns: dict[str, np.ndarray], parts: np.ndarray,
-                  fit_module: Any) -> pd.DataFrame:
-    """fit.py's internal record frame (its ``_record_frame`` columns), built from columns.
+def _record_arrays(columns: dict[str, np.ndarray], parts: np.ndarray,
+                   fit_module: Any) -> dict[str, np.ndarray]:
+    """fit.py's internal record arrays (its ``_record_frame`` columns as ``RecordArrays``).
 
     Same rules as ``runlog.readers.fit._record_frame``: FIT times → UTC (relative times NaT),
     semicircles → degrees with impossible positions dropped, enhanced_* preferred, raw
-    cadence kept for the sport-dependent doubling. One DataFrame constructor instead of
-    column-by-column conversion (a test checks the two frames are identical).
+    cadence kept for the sport-dependent doubling. Plain arrays, no frame (a test checks
+    they equal the arrays of fit.py's frame).
     """
     lat = columns["position_lat"] * fit_module.DEGREES_PER_SEMICIRCLE
     lon = columns["position_long"] * fit_module.DEGREES_PER_SEMICIRCLE
@@ -921,9 +920,8 @@ def _record_frame(columns: dict[str, np.ndarray], parts: np.ndarray,
         bad_position = ~(np.abs(lat) <= 90) | ~(np.abs(lon) <= 180)
     altitude = columns["enhanced_altitude"]
     speed = columns["enhanced_speed"]
-    stamps = fit_module._fit_times(columns["timestamp"])
-    return pd.DataFrame({
-        "timestamp": stamps,
+    return {
+        "timestamp": fit_module._fit_times_ns(columns["timestamp"]),
         "lat_deg": np.where(bad_position, np.nan, lat),
         "lon_deg": np.where(bad_position, np.nan, lon),
         "altitude_m": np.where(np.isnan(altitude), columns["altitude"], altitude),
@@ -935,4 +933,4 @@ def _record_frame(columns: dict[str, np.ndarray], parts: np.ndarray,
         "temp_c": columns["temperature"],
         "power_w": columns["power"],
         "part": np.asarray(parts, dtype="int64"),
-    })
+    }

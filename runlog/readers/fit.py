@@ -70,8 +70,8 @@ from fitparse.utils import FitCRCError, FitEOFError, FitHeaderError, FitParseErr
 from runlog.activity import (
     FLOAT_SAMPLE_COLUMNS,
     Activity,
+    SampleColumns,
     empty_samples,
-    normalise_samples,
     timestamps_ns,
     utc_from_ns,
 )
@@ -367,12 +367,17 @@ def _fit_times(seconds: pd.Series | np.ndarray) -> pd.Series:
 
     The index is a fresh RangeIndex (callers build frames from positions).
     """
+    return utc_from_ns(_fit_times_ns(seconds))
+
+
+def _fit_times_ns(seconds: pd.Series | np.ndarray) -> np.ndarray:
+    """FIT ``date_time`` seconds → int64 ns since the Unix epoch; relative times → NaT_NS."""
     raw = np.asarray(seconds, dtype="float64") if _is_float_array(seconds) else (
         pd.to_numeric(pd.Series(seconds), errors="coerce").to_numpy(dtype="float64"))
     raw = raw.copy()
     raw[~(raw >= FIT_MIN_ABSOLUTE_TIME_S)] = np.nan
     ns = (raw + FIT_EPOCH_UNIX_S) * 1e9
-    return utc_from_ns(np.where(np.isnan(ns), _NAT_NS, ns).astype("int64"))
+    return np.where(np.isnan(ns), _NAT_NS, ns).astype("int64")
 
 
 def _is_float_array(values: object) -> bool:
@@ -421,20 +426,31 @@ def _record_frame(decoded: _Decoded) -> pd.DataFrame:
     return frame
 
 
+#: Record arrays: the columns of :func:`_record_frame` as numpy arrays (``timestamp`` as int64
+#: ns, NaT_NS where relative or missing; ``part`` int64; the rest float64).
+RecordArrays = dict[str, np.ndarray]
+
+
+def _record_arrays(records: pd.DataFrame) -> RecordArrays:
+    """The record frame's columns as :data:`RecordArrays` (the shape activities are cut from)."""
+    arrays = {col: records[col].to_numpy() for col in records.columns}
+    arrays["timestamp"] = timestamps_ns(records["timestamp"])
+    return arrays
+
+
 def _build_activities(decoded: _Decoded, name: str, notes: list[str],
-                      records: pd.DataFrame | None = None) -> list[Activity]:
+                      records: RecordArrays | None = None) -> list[Activity]:
     """One Activity per session (or one from the fallbacks).
 
-    ``records`` is the internal record frame (:func:`_record_frame` columns); when None it is
-    built from ``decoded.records``. A faster decoder can hand in its own frame and reuse every
-    rule below (legs, pauses, notes, summary).
+    ``records`` are the internal record arrays (:func:`_record_frame` columns as
+    :data:`RecordArrays`); when None they are built from ``decoded.records``. A faster decoder
+    can hand in its own arrays and reuse every rule below (legs, pauses, notes, summary).
     """
     if records is None:
-        records = _record_frame(decoded) if decoded.records else _record_frame_empty()
-    elif not len(records):
-        records = _record_frame_empty()
-    # Row selection on the integer times (numpy), not on the frame: this runs per file.
-    ts_ns = timestamps_ns(records["timestamp"])
+        records = _record_arrays(
+            _record_frame(decoded) if decoded.records else _record_frame_empty())
+    # Row selection on the integer times (numpy), not on a frame: this runs per file.
+    ts_ns = records["timestamp"]
     keep = ts_ns != _NAT_NS
     n_bad_time = int(len(keep) - keep.sum())
     if n_bad_time:
@@ -457,7 +473,7 @@ def _build_activities(decoded: _Decoded, name: str, notes: list[str],
         return _placed(activities, name)
     legs = len(sessions) > 1
     starts = [_fit_time(session.get("start_time")) for session in sessions]
-    record_part = records["part"].to_numpy()
+    record_part = records["part"]
     activities = []
     for index, session in enumerate(sessions):
         start = starts[index]
@@ -476,7 +492,7 @@ def _build_activities(decoded: _Decoded, name: str, notes: list[str],
         sport = normalise_sport(sport_raw)
         leg_pauses = [(stop, go) for stop, go in pauses if lower <= stop and go < upper]
         activities.append(Activity(
-            samples=_samples(records, rows, sport), source_format="fit", sport=sport,
+            _samples(records, rows, sport), source_format="fit", sport=sport,
             sub_sport=sub_sport, sport_raw=sport_raw, device=device, start_utc=start,
             tz_offset_min=tz_offset, summary=_session_summary(session, sport),
             pauses=leg_pauses, name=None, leg_index=index if legs else None,
@@ -525,23 +541,22 @@ def _record_frame_empty() -> pd.DataFrame:
     return frame
 
 
-def _samples(records: pd.DataFrame, rows: np.ndarray, sport: str | None) -> pd.DataFrame:
-    """The SAMPLE_COLUMNS frame of the record ``rows`` (positions) of one activity.
+def _samples(records: RecordArrays, rows: np.ndarray, sport: str | None) -> SampleColumns:
+    """The samples (:data:`SampleColumns`) of the record ``rows`` (positions) of one activity.
 
     Cadence becomes steps/min for foot sports (FIT counts one foot: 2 × (cadence +
     fractional_cadence)).
     """
-    columns: dict[str, object] = {
-        "timestamp": utc_from_ns(timestamps_ns(records["timestamp"])[rows])}
+    columns: SampleColumns = {"timestamp": records["timestamp"][rows]}
     for col in FLOAT_SAMPLE_COLUMNS:
-        if col in records:
-            columns[col] = records[col].to_numpy(dtype="float64")[rows]
-    cadence = records["cadence_raw"].to_numpy(dtype="float64")[rows]
+        columns[col] = (records[col].astype("float64", copy=False)[rows] if col in records
+                        else np.full(len(rows), np.nan))
+    cadence = records["cadence_raw"].astype("float64", copy=False)[rows]
     if sport in FOOT_SPORTS:
-        fraction = records["fractional_cadence"].to_numpy(dtype="float64")[rows]
+        fraction = records["fractional_cadence"].astype("float64", copy=False)[rows]
         cadence = 2.0 * (cadence + np.where(np.isnan(fraction), 0.0, fraction))
     columns["cadence_spm"] = cadence
-    return normalise_samples(columns)
+    return columns
 
 
 def _sport_words(message: dict[str, Any],
@@ -581,7 +596,7 @@ def _session_summary(session: dict[str, Any], sport: str | None) -> dict[str, fl
     return {key: value for key, value in candidates.items() if value is not None}
 
 
-def _fallback_activity(decoded: _Decoded, records: pd.DataFrame, rows: np.ndarray,
+def _fallback_activity(decoded: _Decoded, records: RecordArrays, rows: np.ndarray,
                        device: str | None, tz_offset: int | None,
                        pauses: list[tuple[pd.Timestamp, pd.Timestamp]],
                        notes: list[str]) -> Activity:
@@ -611,9 +626,9 @@ def _fallback_activity(decoded: _Decoded, records: pd.DataFrame, rows: np.ndarra
         if decoded.laps:
             start = _fit_time(first_lap.get("start_time"))
     if start is None and len(rows):
-        start = records["timestamp"].iloc[int(rows[0])]
+        start = pd.Timestamp(int(records["timestamp"][int(rows[0])]), tz="UTC")
     return Activity(
-        samples=_samples(records, rows, sport), source_format="fit", sport=sport,
+        _samples(records, rows, sport), source_format="fit", sport=sport,
         sub_sport=sub_sport, sport_raw=sport_raw, device=device, start_utc=start,
         tz_offset_min=tz_offset,
         summary=summary, pauses=pauses, leg_index=None,

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from runlog.activity import Activity, normalise_samples
+from runlog.activity import Activity, normalise_samples, sample_columns
 from runlog.errors import SkippedFile
 from runlog.readers.sport import normalise_sport
 from runlog.readers.xmlsafe import iter_xml_events
@@ -201,7 +201,7 @@ def read_gpx(data: bytes, name: str) -> list[Activity]:
         first = tracks[group[0]]
         sport_raw = next((tracks[i].sport_raw for i in group if tracks[i].sport_raw), None)
         activity = Activity(
-            samples=pd.DataFrame(), source_format="gpx", sport=normalise_sport(sport_raw),
+            {}, source_format="gpx", sport=normalise_sport(sport_raw),
             sport_raw=sport_raw, device=creator, start_utc=part["timestamp"].min(),
             tz_offset_min=tz_offset_min, summary=_group_stats([tracks[i] for i in group]),
             pauses=_segment_pauses(part), name=first.name or metadata_name,
@@ -211,7 +211,8 @@ def read_gpx(data: bytes, name: str) -> list[Activity]:
             activity.notes.append(f"{len(group)} <trk> elements joined into one activity "
                                   "(consecutive, same sport, gaps are pauses)")
         part = _fix_sensor_values(part, activity.notes)
-        activity.samples = normalise_samples(part.drop(columns=["_track", "_segment"]))
+        activity.columns = sample_columns(
+            normalise_samples(part.drop(columns=["_track", "_segment"])))
         activities.append(activity)
     return activities
 

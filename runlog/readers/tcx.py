@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from runlog.activity import Activity, normalise_samples
+from runlog.activity import Activity, normalise_samples, sample_columns
 from runlog.errors import SkippedFile
 from runlog.readers.gpx import (
     GPS_EPOCH,
@@ -274,7 +274,7 @@ def _build_activity(parsed: _TcxActivity, part: pd.DataFrame, track_starts: np.n
         device = f"{parsed.device_name} ProductID={parsed.product_id}"
     samples = normalise_samples(part)
     return Activity(
-        samples=samples, source_format="tcx", sport=normalise_sport(parsed.sport_raw),
+        sample_columns(samples), source_format="tcx", sport=normalise_sport(parsed.sport_raw),
         sport_raw=parsed.sport_raw, device=device, start_utc=start, summary=summary,
         pauses=_track_pauses(samples, point_track, parsed.track_lap),
         name=parsed.notes_text, leg_index=parsed.leg_index, notes=notes,
