@@ -109,6 +109,31 @@ def _take(cols: Columns, rows: np.ndarray | slice) -> Columns:
     return {name: values[rows] for name, values in cols.items()}
 
 
+def merge_equal_times(s: Columns) -> Columns:
+    """One sample per timestamp (``s`` sorted by time): each column takes the first valid
+    (non-NaN) value among the samples of that time, NaN when none has one.
+
+    As ``frame.groupby("timestamp", sort=False, as_index=False).first()``, on arrays: the
+    position of each column's first valid value per time is a ``minimum.reduceat``.
+    """
+    ns = s["timestamp"]
+    n = len(ns)
+    starts = np.flatnonzero(np.concatenate(([True], np.diff(ns) != 0))) if n else \
+        np.zeros(0, dtype=np.intp)
+    merged: Columns = {"timestamp": ns[starts]}
+    positions = np.arange(n)
+    for name, values in s.items():
+        if name == "timestamp":
+            continue
+        first = np.minimum.reduceat(np.where(np.isnan(values), n, positions), starts) if n \
+            else np.zeros(0, dtype=np.intp)
+        found = first < n
+        column = np.full(len(starts), np.nan)
+        column[found] = values[first[found]]
+        merged[name] = column
+    return merged
+
+
 def _fixes(s: Columns | pd.DataFrame) -> np.ndarray:
     return np.isfinite(np.asarray(s["lat_deg"])) & np.isfinite(np.asarray(s["lon_deg"]))
 
@@ -292,9 +317,7 @@ def assess_quality(samples: pd.DataFrame | SampleColumns, *, sport_sub: str | No
     if n_dup:
         issues.append("duplicate_timestamps")
         notes.append(f"{n_dup} samples repeated an earlier timestamp and were merged into it.")
-        # the first valid value of each column within the second, as groupby().first() does
-        merged = samples_frame(s).groupby("timestamp", sort=False, as_index=False).first()
-        s = sample_columns(merged)
+        s = merge_equal_times(s)
 
     if len(s["timestamp"]) == 0:
         return QualityResult(s, ["too_short"], ["The file has no timed samples."],

@@ -7,9 +7,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from runlog.activity import empty_samples
-from runlog.quality import MAX_RUN_STEP_SPEED_MPS, assess_quality
+from runlog.activity import FLOAT_SAMPLE_COLUMNS, empty_samples, samples_frame
+from runlog.quality import MAX_RUN_STEP_SPEED_MPS, assess_quality, merge_equal_times
 
 M_PER_DEG_LAT = 111_194.9      # mean Earth radius × π/180 [m]
 START = pd.Timestamp("2024-05-01 07:00", tz="UTC")
@@ -227,3 +229,23 @@ def test_no_movement_signal_is_never_trimmed():
     s["hr_bpm"] = 120 + (np.arange(len(s)) % 20)
     q = assess_quality(s, sport_sub="treadmill", summary={"distance_m": 8000.0})
     assert "watch_left_running" not in q.issues and len(q.samples) == len(s)
+
+
+# --- merge_equal_times: pinned to pandas' groupby().first() ----------------------------------
+_maybe_nan = st.one_of(st.just(np.nan), st.floats(-1e6, 1e6, allow_nan=False))
+
+
+@settings(max_examples=200, deadline=None)
+@given(repeats=st.lists(st.integers(1, 4), min_size=0, max_size=30), data=st.data())
+def test_merge_equal_times_is_groupby_first(repeats, data):
+    """Every column takes the first non-NaN value of its time (NaN when none), one row per
+    time, exactly as ``groupby("timestamp", sort=False).first()`` of the samples frame."""
+    n = sum(repeats)
+    times = np.repeat(np.arange(len(repeats), dtype="int64") * 1_000_000_000, repeats)
+    columns = {"timestamp": times + 1_700_000_000_000_000_000}
+    for name in FLOAT_SAMPLE_COLUMNS:
+        columns[name] = np.array(data.draw(st.lists(_maybe_nan, min_size=n, max_size=n)),
+                                 dtype="float64")
+    expected = samples_frame(columns).groupby("timestamp", sort=False, as_index=False).first()
+    merged = merge_equal_times(columns)
+    pd.testing.assert_frame_equal(samples_frame(merged), expected[list(samples_frame(merged))])
