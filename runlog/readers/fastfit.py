@@ -246,6 +246,11 @@ class _Layout:
     #: record producers per (developer field names, wanted names), computed once per layout
     producers: dict[tuple[frozenset[str], frozenset[str]], dict[str, tuple]] = field(
         default_factory=dict)
+    #: how a whole data message's profile fields unpack (see :func:`_unpack_plan`)
+    unpack_plan: tuple[struct.Struct, list[tuple[int, bool, Any]]] | None = None
+    #: subfield candidates per profile field: [(subfield, field index, raw value)] in
+    #: fitparse's order of trying them
+    subfield_refs: dict[int, list[tuple[Any, int, Any]]] = field(default_factory=dict)
 
     @property
     def endian(self) -> str:
@@ -335,33 +340,58 @@ def _apply_scale_offset(profile: Any, raw: Any) -> Any:
 
 def _resolve_subfield(profile: Any, layout: _Layout, raws: list[Any]) -> tuple[Any, Any]:
     """fitparse's subfield rule: the first subfield whose reference field's raw value matches."""
-    if profile.subfields:
-        for sub in profile.subfields:
-            for ref in sub.ref_fields:
-                for fdef, raw in zip(layout.fields, raws, strict=False):
-                    if fdef.num == ref.def_num and ref.raw_value == raw:
-                        return sub, profile
+    if not profile.subfields:
+        return profile, None
+    candidates = layout.subfield_refs.get(id(profile))
+    if candidates is None:      # once per layout and field: which raw value picks which sub
+        index_of = {fdef.num: i for i, fdef in enumerate(layout.fields)}
+        candidates = [(sub, index_of[ref.def_num], ref.raw_value)
+                      for sub in profile.subfields for ref in sub.ref_fields
+                      if ref.def_num in index_of]
+        layout.subfield_refs[id(profile)] = candidates
+    for sub, index, raw_value in candidates:
+        if raw_value == raws[index]:
+            return sub, profile
     return profile, None
+
+
+def _unpack_plan(layout: _Layout) -> tuple[struct.Struct, list[tuple[int, bool, Any]]]:
+    """One ``struct.Struct`` for all profile fields of ``layout`` (contiguous from offset 0)
+    and, per field, (values it unpacks to, byte type?, fitparse's parse function)."""
+    codes = [layout.endian]
+    fields = []
+    for fdef in layout.fields:
+        base = fdef.base
+        if base.fmt == "s":     # a string unpacks to one bytes value
+            codes.append(f"{fdef.size}s")
+            fields.append((1, False, base.parse))
+        else:
+            codes.append(f"{fdef.size // base.size}{base.fmt}")
+            fields.append((fdef.size // base.size, base.name == "byte", base.parse))
+    return struct.Struct("".join(codes)), fields
 
 
 def _raw_values(layout: _Layout, data: bytes, start: int) -> list[Any]:
     """Raw profile-field values of one data message as fitparse reads them (invalid → None).
 
-    Developer fields are not read: runlog never uses them from the messages decoded here.
+    A byte array is parsed whole, other arrays value by value, single values alone (as
+    fitparse does). Developer fields are not read: runlog never uses them from the messages
+    decoded here.
     """
+    if layout.unpack_plan is None:
+        layout.unpack_plan = _unpack_plan(layout)
+    whole, fields = layout.unpack_plan
+    values = whole.unpack_from(data, start)
     raws: list[Any] = []
-    endian = layout.endian
-    for fdef in layout.fields:
-        size, base, offset = fdef.size, fdef.base, fdef.offset
-        is_byte = base.name == "byte"
-        values = struct.unpack_from(f"{endian}{size // base.size}{base.fmt}", data,
-                                    start + offset)
-        raw: Any = values if (len(values) > 1 or is_byte) else values[0]
-        if isinstance(raw, tuple) and not is_byte:
-            raw = tuple(base.parse(v) for v in raw)
+    at = 0
+    for count, is_byte, parse in fields:
+        if is_byte:
+            raws.append(parse(values[at:at + count]))
+        elif count == 1:
+            raws.append(parse(values[at]))
         else:
-            raw = base.parse(raw)
-        raws.append(raw)
+            raws.append(tuple(parse(v) for v in values[at:at + count]))
+        at += count
     return raws
 
 
