@@ -1,9 +1,10 @@
 """Per-run metrics from samples: distance, time, grade-adjusted speed, climbing, HR, cadence.
 
 Building blocks are pure vectorised functions with units in their names; the main entry,
-:func:`compute_run_metrics`, runs :func:`runlog.quality.assess_quality` first and returns one row
-of :data:`runlog.schema.RUN_METRIC_COLUMNS`, the cleaned samples and the cadence bins (the input
-of rule K1). Time-based statistics are taken on a 1-s grid (files sample every 1–10 s), where
+:func:`run_metrics`, runs :func:`runlog.quality.assess_quality` first and returns one row of
+:data:`runlog.schema.RUN_METRIC_COLUMNS`, the cleaned samples and the cadence bins (the input of
+rule K1) as numpy arrays; :func:`compute_run_metrics` gives the same with frames. Time-based
+statistics are taken on a 1-s grid (files sample every 1–10 s), where
 each grid second carries the values of the sample step that covers it.
 
 References
