@@ -193,3 +193,53 @@ def test_sample_year_imports_and_names_its_quality_problems(tmp_path: Path) -> N
     # The 24-hour recording is trimmed to the real run, the 22 km spike is not counted.
     assert watch_left["elapsed_s"].max() < 4 * 3600
     assert runs["distance_m"].max() < 20_000
+
+
+# --- the commit's frames, built from per-run arrays -----------------------------------------
+
+def _parsed_runs() -> list:
+    """process_file's runs of three real sample files (two FIT, one GPX)."""
+    from runlog.importer import process_file
+    from runlog.sources import discover
+
+    gpx = sorted((SAMPLE / "runpandas-session").glob("*.gpx.gz"))[0]
+    paths = [LANDAL_FIT, SAMPLE / "fit" / "workoutizer-run_with_coordinates.fit", gpx]
+    runs = []
+    for source in discover([str(p) for p in paths]):
+        data = source.read_bytes()
+        runs += process_file(source, data, "0" * 64, {})[1]
+    assert len(runs) == 3
+    return runs
+
+
+def test_stacked_frame_is_the_per_run_frames_concatenated_in_store_shape() -> None:
+    from runlog.activity import samples_frame
+    from runlog.importer import BIN_ORDER, SAMPLE_ORDER, stacked_frame
+    from runlog.store import _already_conforming
+
+    runs = _parsed_runs()
+    ids = [row["run_id"] for row, _, _ in runs]
+    samples = stacked_frame([s for _, s, _ in runs], ids, SAMPLE_ORDER)
+    expected = pd.concat([samples_frame(s).assign(run_id=i) for i, (_, s, _) in
+                          zip(ids, runs, strict=True)], ignore_index=True)
+    pd.testing.assert_frame_equal(samples, expected[list(samples.columns)])
+    assert list(samples.columns) == ["run_id", *SAMPLE_ORDER]
+    assert _already_conforming(samples, "samples")   # the store takes it as it is
+    bins = stacked_frame([b for _, _, b in runs], ids, BIN_ORDER)
+    assert len(bins) == sum(len(b["minutes"]) for _, _, b in runs) > 0
+    assert _already_conforming(bins, "cadence_bins")
+
+
+def test_frame_from_rows_equals_conform_of_an_object_frame() -> None:
+    from runlog.store import conform, frame_from_rows
+
+    rows = [row for row, _, _ in _parsed_runs()]
+    rows[1] = {k: v for k, v in rows[1].items() if k != "gear"}   # a key missing in a row
+    rows[2]["warmup_present"] = pd.NA
+    pd.testing.assert_frame_equal(frame_from_rows(rows, "runs"),
+                                  conform(pd.DataFrame(rows), "runs"))
+    # a key the table does not know takes the general path and is kept
+    rows[0]["my_own_column"] = "x"
+    out = frame_from_rows(rows, "runs")
+    pd.testing.assert_frame_equal(out, conform(pd.DataFrame(rows), "runs"))
+    assert out["my_own_column"].tolist()[0] == "x"
