@@ -17,6 +17,10 @@ Everything runs on real corpus files (never synthetic FIT bytes). Four measureme
      has already imported the set once — the per-file cost once the one-off costs of a
      process (module loading, timezonefinder's polygons) are paid, as in the long middle of
      a first import of thousands of files. Commits and fsyncs are still counted.
+   * ``run-sized files only``: fitparse and runlog (fresh process and warm) again on the
+     files of the set with at least ``RUN_SIZED_RECORDS`` records, the length of a real
+     run (the set also holds parser test fixtures of 14–21 records, where per-file costs
+     dominate both decoders); reported beside, never instead of, the whole set.
 1b. **Process pool.** ``data/sample`` and the whole corpus together (~250 real GPX, TCX
    and FIT files, more than ``POOL_MIN_FILES`` to parse) into fresh stores with ``jobs=1``
    and ``jobs=os.cpu_count()``: what the pool gains (or costs) on this machine.
@@ -176,13 +180,16 @@ def phase_fitparse(folder: str) -> dict:
     blobs = [_fit_bytes(p) for p in files]
     t0 = time.perf_counter()
     records = messages = 0
-    for data in blobs:
+    per_file: dict[str, int] = {}
+    for path, data in zip(files, blobs, strict=True):
+        before = records
         for msg in FitFile(io.BytesIO(data)).get_messages():
             messages += 1
             records += msg.name == "record"
+        per_file[path.name] = records - before
     wall = time.perf_counter() - t0
     return {"wall_s": wall, "records": records, "messages": messages, "files": len(files),
-            **_usage()}
+            "per_file": per_file, **_usage()}
 
 
 def phase_import(store: str, folder: str | list[str], jobs: int | None) -> dict:
@@ -422,6 +429,8 @@ def main() -> None:
               "fresh store in a process that has already imported once: the one-off start-up "
               "costs paid, commits and fsyncs still counted)")
 
+        run_sized(work, distinct, fp["per_file"], opts.repeats)
+
         both = [str(REPO / "data" / "sample"), str(opts.corpus)]
         n_sample = sum(1 for folder in both for p in Path(folder).rglob("*") if p.is_file())
         print(f"\n== 1b. process pool: data/sample + corpus ({n_sample} files, GPX, TCX, FIT "
@@ -468,6 +477,37 @@ def main() -> None:
               f"with ≥ {opts.template_min_samples} samples of the distinct set's store: "
               f"{built['runs']} runs, {built['samples']:,} samples")
         years_report(years_store, work, opts.years, opts.profile)
+
+
+#: A run-sized file: at least this many records (a 1-hour run logs ~1,000 with smart
+#: recording, 3,600 at 1 s; the corpus also holds 14-record parser test fixtures).
+RUN_SIZED_RECORDS = 1000
+
+
+def run_sized(work: Path, distinct: Path, per_file: dict[str, int], repeats: int) -> None:
+    """Section 1 again on the distinct files of at least RUN_SIZED_RECORDS records: fitparse
+    and runlog (fresh process, and warm) on the same subset, in this run."""
+    folder = work / "run_sized"
+    folder.mkdir()
+    for path in sorted(distinct.iterdir()):
+        if per_file.get(path.name, 0) >= RUN_SIZED_RECORDS:
+            shutil.copyfile(path, folder / path.name)
+    n_files = len(list(folder.iterdir()))
+    if not n_files:
+        return
+    fp = run_phase("fitparse", folder=str(folder))
+    fp_rate = fp["records"] / fp["wall_s"]
+    fresh = statistics.median(
+        run_phase("import", store=str(work / f"run_sized_{k}"), folder=str(folder),
+                  jobs=1)["wall_s"] for k in range(repeats))
+    warm = statistics.median(
+        run_phase("import_warm", store=str(work / f"run_sized_warm_{k}"),
+                  folder=str(folder))["wall_s"] for k in range(repeats))
+    print(f"run-sized files only (≥ {RUN_SIZED_RECORDS:,} records: {n_files} files, "
+          f"{fp['records']:,} records): fitparse {fp['wall_s']:.2f} s = {fp_rate:,.0f} "
+          f"records/s; runlog jobs=1 fresh process median {fresh:.2f} s = "
+          f"{fp['records'] / fresh / fp_rate:.1f}×, warm median {warm:.2f} s = "
+          f"{fp['records'] / warm / fp_rate:.1f}× fitparse")
 
 
 def years_report(store: Path, work: Path, years: float, profile: bool) -> None:
