@@ -243,3 +243,53 @@ def test_store_on_an_impossible_path_is_one_line(runner: CliRunner, tmp_path: Pa
     assert result.exit_code == EXIT_ERROR
     assert result.output.startswith("runlog: ") and result.output.count("\n") == 1
     assert "Traceback" not in result.output and "new " not in result.output
+
+
+def test_read_only_commands_pause_the_collector_and_restore_it(
+        runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    import runlog.cli as cli_module
+
+    store = tmp_path / "s"
+    assert invoke(runner, store, "import", "-q", str(LANDAL_FIT)).exit_code == EXIT_OK
+    seen: list[bool] = []
+    real = cli_module._report_text
+
+    def spy(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cli_module, "_report_text", spy)
+    assert gc.isenabled()
+    result = invoke(runner, store, "report", "--weeks")
+    assert result.exit_code == EXIT_OK and seen == [False]
+    assert gc.isenabled()  # this (in-process) caller gets its collector back
+    with pytest.raises(RuntimeError), cli_module._collector_paused():  # and after a failure
+        assert not gc.isenabled()
+        raise RuntimeError
+    assert gc.isenabled()
+    gc.disable()
+    try:  # a caller that had it off keeps it off
+        with cli_module._collector_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_main_freezes_the_collector_at_exit(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    import runlog.cli as cli_module
+
+    monkeypatch.setattr("sys.argv", ["runlog", "--store", str(tmp_path / "s"), "report"])
+    frozen_before = gc.get_freeze_count()
+    try:
+        with pytest.raises(SystemExit) as stop:
+            cli_module.main()
+        assert stop.value.code == EXIT_OK
+        assert gc.get_freeze_count() > frozen_before
+    finally:
+        gc.unfreeze()
