@@ -50,3 +50,18 @@ def test_rule_frame_dtypes():
         "level": "Int8", "value": "float64", "threshold": "float64", "unit": "str",
         "message": "str", "note": "str"}
     assert out["level"].isna().tolist() == [True, False] and out["note"].tolist() == ["", ""]
+
+
+def test_registry_loads_on_first_use_and_thresholds_need_no_pandas() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, runlog.rules.thresholds, runlog.rules as r\n"
+            "assert 'pandas' not in sys.modules, 'thresholds loaded pandas'\n"
+            "assert r.RULE_IDS[0] == 'session_spike' and 'pandas' not in sys.modules\n"
+            "reg = r.REGISTRY\n"
+            "assert list(reg) == list(r.RULE_IDS) and r.REGISTRY is reg\n"
+            "assert isinstance(reg['acwr'], r.RuleInfo)\n"
+            "try:\n    r.NOT_THERE\nexcept AttributeError:\n    pass\n"
+            "else:\n    raise AssertionError('no AttributeError')\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
