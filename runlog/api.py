@@ -7,8 +7,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -54,6 +55,7 @@ class RunLog:
         self.derived = DerivedCache(self.store.root)
         self._assessed_key: str | None = None
         self._assessed: dict[str, pd.DataFrame] = {}
+        self._deferred_writes: list[Callable[[], object]] | None = None
 
     @property
     def root(self) -> Path:
@@ -108,9 +110,31 @@ class RunLog:
                                self.store.profile(), self.store.cadence_bins())
         if key is not None and self.derived.key("assessment") == key:  # unchanged meanwhile
             self._assessed = {"levels": levels, "flags": flags}
-            self.derived.put_frame("assessment-levels", key, levels)
-            self.derived.put_frame("assessment-flags", key, flags)
+            self._write_derived(lambda: self.derived.put_frame("assessment-levels", key, levels))
+            self._write_derived(lambda: self.derived.put_frame("assessment-flags", key, flags))
         return {"levels": levels, "flags": flags}[part]
+
+    def _write_derived(self, write: Callable[[], object]) -> None:
+        if self._deferred_writes is not None:
+            self._deferred_writes.append(write)
+        else:
+            write()
+
+    @contextlib.contextmanager
+    def derived_writes_deferred(self) -> Iterator[None]:
+        """Keep the derived-cache writes of this block until it ends (they then happen).
+
+        An entry is written under the key its data was read with, so a later write is as
+        valid as an immediate one. The CLI's chart uses this to write the assessment while
+        its drawing helper draws, instead of before handing it the data.
+        """
+        outer, self._deferred_writes = self._deferred_writes, []
+        try:
+            yield
+        finally:
+            pending, self._deferred_writes = self._deferred_writes, outer
+            for write in pending:
+                self._write_derived(write)
 
     def runs(self, since: str | None = None, until: str | None = None) -> pd.DataFrame:
         """Runs with local start time and their knee/cramp levels, oldest first.

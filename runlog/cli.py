@@ -453,11 +453,14 @@ def profile(ctx: click.Context, fmt: str, privacy_zones: tuple[str, ...],
 def chart(ctx: click.Context, out: Path, since: str | None, until: str | None) -> None:
     """Weekly risk chart: km per local week coloured by the week's highest knee/cramp
     level, the ACWR training trend (not an injury predictor) and the high-risk runs."""
+    from runlog.chart_spec import check_format
+
+    fmt = check_format(out)
     with _collector_paused():
-        if out.suffix.lower() == ".png":
+        if fmt == "png":
             _cached_png_chart(ctx, out, since, until)
         else:  # SVG and PDF embed the time they were drawn: always drawn afresh
-            _log(ctx).chart(out, since=since, until=until)
+            _write_chart(out, _chart_bytes(ctx, fmt, since, until))
     click.echo(f"Chart written to {out}")
 
 
@@ -470,20 +473,48 @@ def _cached_png_chart(ctx: click.Context, out: Path, since: str | None,
     key = cache.key(*question, environment=[chart_environment()])
     png = cache.get("chart", key)
     if png is not None:
-        try:
-            with open(out, "wb") as fh:
-                fh.write(png)
-        except OSError as err:  # the same one line as matplotlib's savefig failing
-            raise InputError(f"cannot write the chart: {err.strerror or err}",
-                             path=str(out)) from err
+        _write_chart(out, png)
         return
-    _log(ctx).chart(out, since=since, until=until)
+    png = _chart_bytes(ctx, "png", since, until)
+    _write_chart(out, png)
     if key is not None and cache.key(*question, environment=[chart_environment()]) == key:
-        try:
-            png = out.read_bytes()
-        except OSError:
-            return
         cache.put("chart", key, png)
+
+
+def _chart_bytes(ctx: click.Context, fmt: str, since: str | None, until: str | None
+                 ) -> bytes:
+    """The chart file's bytes. Where it saves time (:mod:`runlog.chart_helper`), a helper
+    process loads matplotlib and draws while this one loads pandas and computes the data;
+    else (or when the helper does not answer) this process draws: the same bytes."""
+    from runlog.chart_helper import DrawingHelper, worthwhile
+
+    helper = DrawingHelper.start() if worthwhile() else None
+    try:
+        from runlog.chart import chart_data_from_log
+
+        log = _log(ctx)
+        with log.derived_writes_deferred():  # written while the helper draws
+            data = chart_data_from_log(log, since=since, until=until)
+            sent = helper is not None and helper.send(data, fmt)
+        image = helper.result() if sent else None
+    finally:
+        if helper is not None:
+            helper.close()
+    if image is None:
+        from runlog.chart_draw import chart_bytes
+
+        image = chart_bytes(data, fmt)
+    return image
+
+
+def _write_chart(out: Path, image: bytes) -> None:
+    """Write the chart file; an unwritable path is one line naming it."""
+    try:
+        with open(out, "wb") as fh:
+            fh.write(image)
+    except OSError as err:  # the same one line as matplotlib's savefig failing
+        raise InputError(f"cannot write the chart: {err.strerror or err}",
+                         path=str(out)) from err
 
 
 @cli.command()

@@ -1,0 +1,121 @@
+"""Draw the CLI's chart in a helper process, so matplotlib loads while pandas does.
+
+A fresh ``runlog chart`` process must load pandas and compute the chart's data (≈ 0.7 s or
+more when the assessment is not cached) and load matplotlib (≈ 0.5 s) before drawing
+(≈ 0.3 s). :meth:`DrawingHelper.start` starts :func:`runlog.chart_draw.main` first thing;
+it loads matplotlib and prepares the figure on another core while this process computes the
+data, then draws what :meth:`DrawingHelper.draw` sends it and answers with the file's bytes,
+the same bytes :func:`runlog.chart_draw.chart_bytes` gives in this process.
+
+Anything unusual (one core only, matplotlib already loaded here, no interpreter to start,
+the helper failing or answering something else) means no helper: the caller draws in its own
+process, exactly as before. The helper's stderr (matplotlib's warnings) is passed on when
+its drawing is used, so the runner sees the same messages either way.
+
+Imports only the standard library: the CLI uses it before pandas is loaded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+from runlog.chart_spec import ChartData
+
+#: What the helper runs: the collector off before matplotlib loads (it would only re-scan
+#: the objects loaded), then runlog.chart_draw.main.
+HELPER_CODE = "import gc; gc.disable(); import runlog.chart_draw as d; d.main()"
+#: The helper's runlog.chart_draw must be this file: the code this process would draw with.
+DRAW_FILE = Path(__file__).resolve().with_name("chart_draw.py")
+#: First line of the helper's answer on success; the image's bytes follow.
+REPLY_OK = b"runlog-chart-ok\n"
+#: Longest wait for an answer [s]: matplotlib's first run builds its font cache (tens of
+#: seconds on a slow disk); after that, this process draws itself.
+ANSWER_TIMEOUT_S = 300.0
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the platform tells)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def worthwhile() -> bool:
+    """Whether a helper can save time: a second core, and matplotlib not loaded here yet."""
+    return (usable_cores() > 1 and "matplotlib" not in sys.modules
+            and bool(sys.executable))
+
+
+class DrawingHelper:
+    """One helper process (:func:`runlog.chart_draw.main`), good for one chart.
+
+    >>> helper = DrawingHelper.start()      # doctest: +SKIP
+    >>> helper.send(compute_the_chart_data(), "png")  # doctest: +SKIP
+    >>> image = helper.result()             # None: draw it yourself  # doctest: +SKIP
+    """
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.process = process
+
+    @classmethod
+    def start(cls) -> DrawingHelper | None:
+        """Start a helper; None when it cannot be started."""
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-c", HELPER_CODE], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        except (OSError, ValueError):
+            return None
+        return cls(process)
+
+    def send(self, data: ChartData, fmt: str) -> bool:
+        """Hand the helper what to draw (it draws once matplotlib is loaded); False when it
+        is gone. The request is a few kB: it waits in the pipe, this process goes on."""
+        request = pickle.dumps((str(DRAW_FILE), fmt, data), protocol=pickle.HIGHEST_PROTOCOL)
+        try:  # stdin stays open: result() closes it (communicate flushes it first)
+            self.process.stdin.write(request)
+            self.process.stdin.flush()
+        except (OSError, ValueError):
+            return False
+        return True
+
+    def result(self) -> bytes | None:
+        """The chart file's bytes as the helper drew them; None when it did not draw them.
+
+        Waits for the helper's answer; ends the helper either way.
+        """
+        try:
+            answer, errors = self.process.communicate(timeout=ANSWER_TIMEOUT_S)
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            return None
+        finally:
+            self.close()
+        if self.process.returncode != 0 or not answer.startswith(REPLY_OK):
+            return None
+        if errors:  # what matplotlib would have printed in this process
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.write(errors.decode("utf-8", errors="replace"))
+                sys.stderr.flush()
+        return answer[len(REPLY_OK):]
+
+    def draw(self, data: ChartData, fmt: str) -> bytes | None:
+        """:meth:`send` then :meth:`result`."""
+        return self.result() if self.send(data, fmt) else None
+
+    def close(self) -> None:
+        """End the helper if it is still running (nothing to draw, or an error here)."""
+        if self.process.poll() is None:
+            with contextlib.suppress(OSError):
+                self.process.kill()
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            self.process.wait(timeout=5)
+        for pipe in (self.process.stdin, self.process.stdout, self.process.stderr):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()

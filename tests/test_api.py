@@ -1,0 +1,58 @@
+"""RunLog's derived-cache writes, immediate or deferred to the end of a block."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from test_weekly import sample_log
+
+import runlog
+from runlog.derived_cache import CACHE_DIR
+
+
+@pytest.fixture
+def store(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Path:
+    """A copy of the sample store without derived results."""
+    root = tmp_path / "store"
+    shutil.copytree(sample_log(tmp_path_factory).root, root,
+                    ignore=shutil.ignore_patterns("cache"))
+    return root
+
+
+def entries(root: Path) -> list[str]:
+    return sorted(p.name.split("-")[0] + "-" + p.name.split("-")[1]
+                  for p in (root / CACHE_DIR).glob("*/*.bin"))
+
+
+def test_assessment_is_cached_at_once_by_default(store: Path) -> None:
+    runlog.open_store(store).runs()
+    assert entries(store) == ["assessment-flags", "assessment-levels"]
+
+
+def test_deferred_writes_happen_when_the_block_ends(store: Path) -> None:
+    log = runlog.open_store(store)
+    with log.derived_writes_deferred():
+        runs = log.runs()
+        with log.derived_writes_deferred():  # nested: kept for the outer block
+            flags = log.flags()
+        assert entries(store) == []
+    assert entries(store) == ["assessment-flags", "assessment-levels"]
+    again = runlog.open_store(store)
+    pd.testing.assert_frame_equal(again.runs(), runs)
+    pd.testing.assert_frame_equal(again.flags(), flags)
+
+
+def test_deferred_writes_happen_after_an_error_too(store: Path) -> None:
+    log = runlog.open_store(store)
+    with pytest.raises(RuntimeError), log.derived_writes_deferred():
+        log.runs()
+        raise RuntimeError("after the assessment")
+    assert entries(store) == ["assessment-flags", "assessment-levels"]
+    with log.derived_writes_deferred():
+        pass
+    log.derived.clear()
+    runlog.open_store(store).runs()  # not deferred any more
+    assert entries(store) == ["assessment-flags", "assessment-levels"]
