@@ -232,7 +232,7 @@ def _disclaimer() -> None:
 
 
 def _disclaimer_text() -> str:
-    from runlog.risk import DISCLAIMER
+    from runlog.report_text import DISCLAIMER
 
     return f"\n{DISCLAIMER}"
 
@@ -268,10 +268,18 @@ def report(ctx: click.Context, run_ref: str | None, since: str | None, until: st
     if fmt == "csv" and run_ref:
         raise click.UsageError("--format csv lists runs or weeks; for one run's flags "
                                "use `runlog export --what flags` or --format json")
+    def build() -> str:
+        if fmt == "table" and not (run_ref or since or until or weekly):
+            # Every run, the assessment cached by another command: no pandas needed.
+            from runlog.cached_report import runs_report_from_cache
+
+            text = runs_report_from_cache(_store_dir(ctx))
+            if text is not None:
+                return text
+        return _report_text(_log(ctx), run_ref, since, until, weekly, fmt)
+
     with _collector_paused():
-        text = _cached_output(ctx, ("report", fmt, run_ref, since, until, weekly),
-                              lambda: _report_text(_log(ctx), run_ref, since, until, weekly,
-                                                   fmt))
+        text = _cached_output(ctx, ("report", fmt, run_ref, since, until, weekly), build)
     click.echo(text, nl=False)
 
 
@@ -293,7 +301,7 @@ def _report_text(log: RunLog, run_ref: str | None, since: str | None, until: str
 def _report_runs(log: RunLog, since: str | None, until: str | None, fmt: str) -> str:
     import pandas as pd
 
-    from runlog.report import render_table, runs_json, runs_table
+    from runlog.report import runs_json
 
     runs = log.runs(since, until)
     if fmt == "json":
@@ -301,19 +309,14 @@ def _report_runs(log: RunLog, since: str | None, until: str | None, fmt: str) ->
         return json.dumps({"runs": runs_json(runs, flags)}, indent=2, ensure_ascii=False)
     if runs.empty:
         return f"No runs in {log.root}. Import some with: runlog import PATH"
-    lines = [render_table(runs_table(runs))]
     from runlog.refresh import stale_runs
+    from runlog.report import runs_table_text
+    from runlog.report_text import runs_report_text
 
-    stale = len(stale_runs(runs))
-    if stale:
-        lines.append(f"\n{stale} runs were computed by an older runlog; "
-                     "`runlog store refresh` recomputes them from their files.")
     quality = runs.get("quality_issues")
-    if quality is not None and (quality.fillna("") != "").any():
-        lines.append("\n* data-quality problems were found and cleaned; "
-                     "see `runlog report --run RUN`.")
-    lines.append(_disclaimer_text())
-    return "\n".join(lines)
+    return runs_report_text(runs_table_text(runs), stale_runs=len(stale_runs(runs)),
+                            quality_issues=quality is not None
+                            and bool((quality.fillna("") != "").any()))
 
 
 def _report_weeks(log: RunLog, since: str | None, until: str | None, fmt: str) -> str:

@@ -6,7 +6,11 @@ import math
 from datetime import timezone
 from typing import Any
 
+import numpy as np
 import pandas as pd
+
+from runlog import report_text
+from runlog.report_text import RUN_OPTIONAL_COLUMNS, render_columns, run_table_cells
 
 #: JSON fields of each run in ``runlog report --format json`` (stable; listed in the README).
 RUN_JSON_FIELDS: dict[str, str] = {
@@ -47,20 +51,12 @@ def _clean(value: Any) -> Any:
 
 def format_duration(seconds: float | None) -> str:
     """1:02:03 or 42:05; '–' when unknown."""
-    if seconds is None or pd.isna(seconds):
-        return "–"
-    total = round(float(seconds))
-    h, rem = divmod(total, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+    return report_text.format_duration(None if pd.isna(seconds) else seconds)
 
 
 def format_pace(s_per_km: float | None) -> str:
     """5:12 /km; '–' when unknown."""
-    if s_per_km is None or pd.isna(s_per_km) or not math.isfinite(s_per_km):
-        return "–"
-    m, s = divmod(round(float(s_per_km)), 60)
-    return f"{m}:{s:02d}"
+    return report_text.format_pace(None if pd.isna(s_per_km) else s_per_km)
 
 
 def local_iso(start_utc: pd.Timestamp, offset_min: float | None) -> str:
@@ -120,61 +116,51 @@ def top_reason(runs: pd.DataFrame) -> pd.Series:
     A low run may still carry a moderate flag (a tip-level score below the moderate cut-off);
     the one-line table keeps quiet about it, ``report --run`` shows it.
     """
-    rank = {"low": 0, "moderate": 1, "high": 2}
-    empty = pd.Series("", index=runs.index)
-    knee = runs.get("knee_risk", empty).map(rank).fillna(0)
-    cramp = runs.get("cramp_risk", empty).map(rank).fillna(0)
-    knee_top = runs.get("knee_top", empty).fillna("").astype(str)
-    cramp_top = runs.get("cramp_top", empty).fillna("").astype(str)
-    chosen = knee_top.where(knee >= cramp, cramp_top).where((knee > 0) | (cramp > 0), "")
-    return chosen.str.split(" | ", regex=False).str[0].fillna("")
+    values = _run_values(runs, [])
+    absent = [None] * len(runs)
+    return pd.Series([report_text.top_reason(*four) for four in zip(
+        *(values.get(c, absent) for c in ("knee_risk", "cramp_risk", "knee_top", "cramp_top")),
+        strict=True)], index=runs.index, dtype=object)
+
+
+def _run_values(runs: pd.DataFrame, columns: list[str]) -> dict[str, list]:
+    """``columns`` and the optional columns present of a runs frame, as lists: numbers as
+    floats (NaN when missing), texts as str or None."""
+    values: dict[str, list] = {}
+    for col in columns:
+        if col == "date":
+            values[col] = runs["start_local"].dt.strftime("%Y-%m-%d %H:%M").tolist()
+        elif col == "run_id":
+            values[col] = runs[col].tolist()
+        else:
+            values[col] = runs[col].to_numpy(dtype="float64", na_value=np.nan).tolist()
+    for col in RUN_OPTIONAL_COLUMNS:
+        if col in runs.columns:
+            texts = runs[col].astype(object)
+            values[col] = texts.where(texts.notna(), None).tolist()
+    return values
 
 
 def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
     """The terminal table: one line per run, the columns a runner reads first."""
     if runs.empty:
         return pd.DataFrame()
-    pace = _pace(runs)
-    reason = top_reason(runs)
+    cells = run_table_cells(_run_values(runs, list(report_text.RUN_VALUE_COLUMNS)))
+    return pd.DataFrame(cells, index=runs.index)
 
-    def each(values: pd.Series, fmt) -> list[str]:
-        # a list comprehension: Series.map costs ~3× more per value on a long history
-        return [fmt(x) for x in values.tolist()]
 
-    def whole(x: float) -> str:
-        return "–" if pd.isna(x) else f"{x:.0f}"
-
-    table = pd.DataFrame({
-        "run": runs["run_id"].str[:8],
-        "date": runs["start_local"].dt.strftime("%Y-%m-%d %H:%M"),
-        "km": each(runs["distance_m"] / 1000, lambda x: f"{x:.2f}"),
-        "time": each(runs["moving_s"], format_duration),
-        "pace": each(pace, format_pace),
-        "HR": each(runs["avg_hr_bpm"], whole),
-        "cad": each(runs["avg_cadence_spm"], whole),
-        "asc m": each(runs["ascent_m"], whole),
-        "°C": each(runs["temp_c"], whole),
-        "knee": runs.get("knee_risk", pd.Series("–", index=runs.index)).fillna("–"),
-        "cramp": runs.get("cramp_risk", pd.Series("–", index=runs.index)).fillna("–"),
-        "reason": each(reason.fillna(""), lambda s: s if len(s) <= 70 else s[:69] + "…"),
-    }, index=runs.index)
-    quality = runs.get("quality_issues", pd.Series("", index=runs.index)).fillna("")
-    table.loc[quality != "", "km"] += "*"
-    return table
+def runs_table_text(runs: pd.DataFrame) -> str:
+    """``render_table(runs_table(runs))`` without building the table's frame."""
+    if runs.empty:
+        return render_table(pd.DataFrame())
+    cells = run_table_cells(_run_values(runs, list(report_text.RUN_VALUE_COLUMNS)))
+    return render_columns(cells.items())
 
 
 def render_table(table: pd.DataFrame) -> str:
     """Plain aligned text (no external table library): header, rule, rows."""
     if table.empty:
         return "(no runs)"
-    right = {"km", "time", "pace", "HR", "cad", "asc m", "°C"}
     values = table.to_numpy()
-    widths, padded = [], []
-    for i, name in enumerate(table.columns):          # column by column: one pad per cell
-        texts = [str(name)] + [str(v) for v in values[:, i]]
-        width = max(map(len, texts))
-        pad = str.rjust if name in right else str.ljust
-        widths.append(width)
-        padded.append([pad(t, width) for t in texts])
-    header, *rows = ("  ".join(cells).rstrip() for cells in zip(*padded, strict=True))
-    return "\n".join([header, "  ".join("-" * w for w in widths), *rows])
+    return render_columns((name, [str(v) for v in values[:, i]])
+                          for i, name in enumerate(table.columns))

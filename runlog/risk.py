@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 
 from runlog.errors import RunNotFoundError
 from runlog.localtime import local_start
+from runlog.report_text import DISCLAIMER  # kept with the runs table's texts (no pandas)
 from runlog.rules import REGISTRY, RULE_IDS
 from runlog.rules import cramp as C
 from runlog.rules import environment as E
@@ -25,13 +26,6 @@ from runlog.rules import sweat as S
 from runlog.rules import thresholds as T
 from runlog.rules import warmup as W
 from runlog.rules.base import HIGH, MODERATE, level_array, str_array
-
-DISCLAIMER = (
-    "runlog is not medical advice, diagnosis or treatment. Knee and cramp levels are relative "
-    "flags built from population studies, not your probability of injury or cramp; no rule is "
-    "validated as a predictor inside this app. Sweat, sodium, WBGT and device temperatures are "
-    "estimates with wide error. Confusion, collapse or chest pain: stop and get emergency help."
-)
 
 RISK_NAMES = ("low", "moderate", "high")
 LEVEL_COLUMNS = ["run_id", "knee_score", "cramp_score", "knee_risk", "cramp_risk", "knee_top",
