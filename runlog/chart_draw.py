@@ -12,6 +12,7 @@ request on stdin and answers with the image's bytes on stdout.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import io
 import os
@@ -216,15 +217,15 @@ def serve(stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> int:
     """
     stdin = stdin or sys.stdin.buffer
     stdout = stdout or sys.stdout.buffer
-    sys.stdout = sys.stderr
-    canvas = new_canvas()
-    try:
-        expected_file, fmt, data = pickle.load(stdin)
-    except EOFError:  # the CLI needed no drawing after all (an error, say)
-        return 0
-    if Path(expected_file).resolve() != Path(__file__).resolve():
-        return 3
-    image = chart_bytes(data, fmt, canvas)
+    with contextlib.redirect_stdout(sys.stderr):
+        canvas = new_canvas()
+        try:
+            expected_file, fmt, data = pickle.load(stdin)
+        except EOFError:  # the CLI needed no drawing after all (an error, say)
+            return 0
+        if Path(expected_file).resolve() != Path(__file__).resolve():
+            return 3
+        image = chart_bytes(data, fmt, canvas)
     stdout.write(REPLY_OK)
     stdout.write(image)
     stdout.flush()

@@ -4,8 +4,9 @@ A fresh ``runlog chart`` process must load pandas and compute the chart's data (
 more when the assessment is not cached) and load matplotlib (≈ 0.5 s) before drawing
 (≈ 0.3 s). :meth:`DrawingHelper.start` starts :func:`runlog.chart_draw.main` first thing;
 it loads matplotlib and prepares the figure on another core while this process computes the
-data, then draws what :meth:`DrawingHelper.draw` sends it and answers with the file's bytes,
-the same bytes :func:`runlog.chart_draw.chart_bytes` gives in this process.
+data, then draws what :meth:`DrawingHelper.send` hands it and answers with the file's bytes
+(:meth:`DrawingHelper.result`): the bytes :func:`runlog.chart_draw.chart_bytes` gives in
+this process.
 
 Anything unusual (one core only, matplotlib already loaded here, no interpreter to start,
 the helper failing or answering something else) means no helper: the caller draws in its own

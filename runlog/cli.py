@@ -8,7 +8,10 @@ Start-up matters (``runlog report`` should answer within a second): this module 
 click and the standard library; pandas, the store, the importer and matplotlib load inside the
 commands that need them. ``report`` and ``chart`` first look in the store's derived cache
 (:mod:`runlog.derived_cache`) for the output of the same command on the same store state with
-the same code, and only compute (and cache) it when it is not there.
+the same code, and only compute (and cache) it when it is not there. Then ``report`` (every
+run, as a table) answers from a cached assessment without pandas
+(:mod:`runlog.cached_report`), and ``chart`` draws in a helper process that loads matplotlib
+while this one loads pandas (:mod:`runlog.chart_helper`).
 """
 
 from __future__ import annotations

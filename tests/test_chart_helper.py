@@ -216,3 +216,21 @@ def test_cli_ends_the_helper_when_the_chart_cannot_be_made(
     assert result.output.startswith("runlog: ") and "manifest" in result.output
     assert len(started) == 1 and started[0].process.poll() is not None
     assert not (tmp_path / "c.png").exists()
+
+
+def test_serve_answers_one_request_in_process(data: ChartData) -> None:
+    import io
+    import pickle
+
+    import runlog.chart_draw as chart_draw
+
+    request = pickle.dumps((chart_draw.__file__, "png", data))
+    answer = io.BytesIO()
+    stdout = sys.stdout
+    assert chart_draw.serve(io.BytesIO(request), answer) == 0
+    assert sys.stdout is stdout  # restored
+    assert answer.getvalue() == chart_helper.REPLY_OK + chart_bytes(data, "png")
+    assert chart_draw.serve(io.BytesIO(b""), io.BytesIO()) == 0  # nothing asked
+    other = pickle.dumps((chart_helper.__file__, "png", data))
+    silent = io.BytesIO()
+    assert chart_draw.serve(io.BytesIO(other), silent) == 3 and silent.getvalue() == b""
