@@ -48,9 +48,10 @@ def usable_cores() -> int:
 
 
 def worthwhile() -> bool:
-    """Whether a helper can save time: a second core, and matplotlib not loaded here yet."""
+    """Whether a helper can save time: a second core, matplotlib not loaded here yet, and
+    an interpreter to start (not a frozen application, whose executable is runlog itself)."""
     return (usable_cores() > 1 and "matplotlib" not in sys.modules
-            and bool(sys.executable))
+            and bool(sys.executable) and not getattr(sys, "frozen", False))
 
 
 class DrawingHelper:

@@ -139,6 +139,9 @@ def test_worthwhile_only_before_matplotlib_with_a_second_core(
     assert not chart_helper.worthwhile()
     monkeypatch.delitem(sys.modules, "matplotlib")
     assert chart_helper.worthwhile()
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    assert not chart_helper.worthwhile()
+    monkeypatch.delattr(sys, "frozen")
     monkeypatch.setattr(chart_helper, "usable_cores", lambda: 1)
     assert not chart_helper.worthwhile()
     assert chart_helper.usable_cores() >= 1
