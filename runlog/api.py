@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from runlog.derived_cache import DerivedCache
-from runlog.errors import InputError
-from runlog.localtime import local_start
+from runlog.localtime import local_start, parse_day
 from runlog.paths import ENV_STORE, default_store_path
 from runlog.store import Store
 
@@ -31,20 +30,6 @@ __all__ = ["ENV_STORE", "RunLog", "default_store_path", "open_store", "parse_day
 def open_store(path: str | os.PathLike | None = None) -> RunLog:
     """Open (or prepare) the runlog store at ``path`` (default: :func:`default_store_path`)."""
     return RunLog(Path(path).expanduser() if path is not None else default_store_path())
-
-
-def parse_day(text: str | None, *, end: bool = False) -> pd.Timestamp | None:
-    """A local calendar day 'YYYY-MM-DD' (or any ISO date) → naive local timestamp bound."""
-    if text is None:
-        return None
-    try:
-        day = pd.Timestamp(text)
-    except (ValueError, TypeError) as err:
-        raise InputError(f"not a date: {text!r} (use YYYY-MM-DD)") from err
-    if day.tzinfo is not None:
-        day = day.tz_localize(None)
-    day = day.normalize()
-    return day + pd.Timedelta(days=1) if end else day
 
 
 class RunLog:

@@ -59,6 +59,21 @@ def resolve_offset(start_utc: pd.Timestamp, file_offset_min: int | None,
     return 0, "utc"
 
 
+def parse_day(text: str | pd.Timestamp | None, *, end: bool = False) -> pd.Timestamp | None:
+    """A local calendar day 'YYYY-MM-DD' (or any ISO date) → naive local timestamp bound
+    (the day's start, or the next day's start with ``end``); InputError when not a date."""
+    if text is None:
+        return None
+    try:
+        day = pd.Timestamp(text)
+    except (ValueError, TypeError) as err:
+        raise InputError(f"not a date: {text!r} (use YYYY-MM-DD)") from err
+    if day.tzinfo is not None:
+        day = day.tz_localize(None)
+    day = day.normalize()
+    return day + pd.Timedelta(days=1) if end else day
+
+
 def local_start(start_utc: pd.Series, tz_offset_min: pd.Series) -> pd.Series:
     """Naive local wall-clock start times from UTC starts and offsets (vectorised)."""
     offsets = pd.to_timedelta(tz_offset_min.fillna(0).astype("float64"), unit="min")

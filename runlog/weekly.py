@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from runlog.localtime import local_start
+from runlog.localtime import local_start, parse_day
 from runlog.rules.thresholds import ACWR_ACUTE_DAYS, ACWR_CHRONIC_DAYS, ACWR_MIN_HISTORY_DAYS
 
 #: Risk levels, lowest first; weekly levels are the highest of the week's runs.
@@ -217,10 +217,10 @@ def _weekly_acwr(start_local: pd.Series, distance_m: pd.Series,
 def _crop(weeks: pd.DataFrame, since, until) -> pd.DataFrame:
     """Weeks overlapping the local days [since, until]."""
     if since is not None:
-        lo = week_of(pd.Series([pd.Timestamp(since)])).iloc[0]
+        lo = week_of(pd.Series([parse_day(since)])).iloc[0]
         weeks = weeks[weeks["week_start"] >= lo]
     if until is not None:
-        weeks = weeks[weeks["week_start"] <= pd.Timestamp(until).normalize()]
+        weeks = weeks[weeks["week_start"] <= parse_day(until)]
     return weeks.reset_index(drop=True)
 
 

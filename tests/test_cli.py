@@ -293,3 +293,17 @@ def test_main_freezes_the_collector_at_exit(tmp_path: Path,
         assert gc.get_freeze_count() > frozen_before
     finally:
         gc.unfreeze()
+
+
+@pytest.mark.parametrize("args", [
+    ("report", "--since", "notadate"), ("report", "--weeks", "--until", "31-31-2024"),
+    ("chart", "-o", "x.png", "--since", "notadate"),
+    ("export", "--what", "weeks", "--since", "notadate")])
+def test_a_bad_date_is_one_line_usage_error(runner: CliRunner, tmp_path: Path,
+                                            args: tuple[str, ...]) -> None:
+    invoke(runner, tmp_path / "s", "import", "--quiet", str(LANDAL_FIT))
+    args = tuple(str(tmp_path / a) if a == "x.png" else a for a in args)
+    result = runner.invoke(cli, ["--store", str(tmp_path / "s"), *args])
+    assert not (tmp_path / "x.png").exists()
+    assert result.exit_code == 2, result.output     # bad input, as for every InputError
+    assert result.output.count("\n") == 1 and result.output.startswith("runlog: not a date")
