@@ -48,7 +48,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from runlog import schema
@@ -484,6 +483,9 @@ class Store:
             return empty_table("samples")
 
         def read(manifest: dict) -> pd.DataFrame:
+            # loaded here: only this method needs it, and report/chart never read samples
+            import pyarrow.dataset as pads
+
             names = [p["file"] for p in manifest["samples_parts"]]
             if not names:
                 return empty_table("samples")
