@@ -451,8 +451,8 @@ def default_jobs() -> int:
 
     The importing process has its own work besides parsing (reading, hashing, matching,
     committing). Measured on 2 cores (data/sample + corpus, ~180 files to parse): a second
-    parser in a worker saved 3–15 % of the time and took the summed memory of all processes
-    from ~205 to ~334 MiB, so a 2-core machine imports in one process by default.
+    parser in a worker saved 3–20 % of the time and took the summed memory of all processes
+    from ~200 to ~330 MiB, so a 2-core machine imports in one process by default.
     """
     return max(1, (os.cpu_count() or 1) - 1)
 
