@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_weekly import sample_log
+from test_weekly import sample_store_copy
 
 import runlog
 from runlog.derived_cache import CACHE_DIR
@@ -16,10 +15,7 @@ from runlog.derived_cache import CACHE_DIR
 @pytest.fixture
 def store(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Path:
     """A copy of the sample store without derived results."""
-    root = tmp_path / "store"
-    shutil.copytree(sample_log(tmp_path_factory).root, root,
-                    ignore=shutil.ignore_patterns("cache"))
-    return root
+    return sample_store_copy(tmp_path_factory, tmp_path)
 
 
 def entries(root: Path) -> list[str]:

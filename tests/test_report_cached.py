@@ -8,7 +8,6 @@ step aside (None) whenever it cannot be sure.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from test_weekly import sample_log
+from test_weekly import sample_store_copy
 
 import runlog
 import runlog.cached_report as cached_report
@@ -31,10 +30,7 @@ from runlog.derived_cache import CACHE_DIR, DerivedCache
 @pytest.fixture
 def store(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Path:
     """A copy of the sample store (real imported runs) without derived results."""
-    root = tmp_path / "store"
-    shutil.copytree(sample_log(tmp_path_factory).root, root,
-                    ignore=shutil.ignore_patterns("cache"))
-    return root
+    return sample_store_copy(tmp_path_factory, tmp_path)
 
 
 def pandas_text(root: Path) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -35,6 +36,15 @@ def sample_log(tmp_path_factory: pytest.TempPathFactory) -> runlog.RunLog:
         log.annotate(pain.iloc[0], knee_pain=PAIN)
         ready.touch()
     return runlog.open_store(root)
+
+
+def sample_store_copy(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Path:
+    """A private copy of :func:`sample_log`'s store (real imported runs), without derived
+    results, for tests that change or time it."""
+    root = tmp_path / "store"
+    shutil.copytree(sample_log(tmp_path_factory).root, root,
+                    ignore=shutil.ignore_patterns("cache"))
+    return root
 
 
 @pytest.fixture(scope="module")
