@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from test_chart import PNG_MAGIC, SINCE, UNTIL  # the main year of the sample
 from test_weekly import sample_log
 
 import runlog
@@ -25,10 +26,6 @@ from runlog.cli import EXIT_ERROR, EXIT_OK, cli
 from runlog.derived_cache import CACHE_DIR
 from runlog.weekly import WEEK_DAYS as WEEKLY_WEEK_DAYS
 from runlog.weekly import weekly_table
-
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-#: The main year of the sample, with high-risk runs (the last 52 weeks have none).
-SINCE, UNTIL = "2020-06-29", "2021-07-04"
 
 
 @pytest.fixture(scope="module")
