@@ -23,13 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 from runlog.derived_cache import MANIFEST, DerivedCache
 from runlog.report_text import render_columns, run_table_cells, runs_report_text
-from runlog.schema import METRICS_VERSION, STORE_SCHEMA_VERSION
+from runlog.schema import METRICS_VERSION, STORE_FORMAT_NAME, STORE_SCHEMA_VERSION
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-#: The store's manifest format name (as runlog.store.FORMAT_NAME, which needs pandas).
-STORE_FORMAT = "runlog-store"
 #: Numeric columns of the runs table the report shows.
 NUMBER_COLUMNS = ("distance_m", "moving_s", "avg_hr_bpm", "avg_cadence_spm", "ascent_m",
                   "temp_c")
@@ -59,7 +57,7 @@ def _report(root: Path) -> str | None:
     if payload is None:
         return None
     manifest = json.loads((root / MANIFEST).read_bytes())
-    if (manifest.get("format") != STORE_FORMAT
+    if (manifest.get("format") != STORE_FORMAT_NAME
             or manifest.get("schema_version") != STORE_SCHEMA_VERSION
             or not manifest["tables"].get("runs")):
         return None

@@ -11,6 +11,8 @@ from __future__ import annotations
 METRICS_VERSION = 2
 #: Bumped whenever the on-disk layout changes; the store upgrades older stores in place.
 STORE_SCHEMA_VERSION = 1
+#: The store manifest's ``format`` value: a manifest without it is not a runlog store.
+STORE_FORMAT_NAME = "runlog-store"
 
 # --- runs: one row per imported run -----------------------------------------------------------
 #: Identity and provenance, set by the importer from the Activity.

@@ -57,6 +57,7 @@ from runlog.schema import (
     ANNOTATION_COLUMNS,
     CADENCE_BIN_COLUMNS,
     PROFILE_FIELDS,
+    STORE_FORMAT_NAME,
     STORE_SCHEMA_VERSION,
 )
 
@@ -77,7 +78,7 @@ FILES_COLUMNS: dict[str, str] = {
 
 MANIFEST = "manifest.json"
 LOCK = "lock"
-FORMAT_NAME = "runlog-store"
+FORMAT_NAME = STORE_FORMAT_NAME
 #: Tables stored as one whole file each (rewritten when they change).
 WHOLE_TABLES = ("runs", "files", "annotations", "cadence_bins")
 #: More samples parts than this and a commit compacts them into one.

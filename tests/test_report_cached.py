@@ -162,3 +162,13 @@ def test_cli_report_uses_it_without_loading_pandas(store: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout == want
+
+
+def test_the_pandas_free_path_names_real_columns() -> None:
+    """Its copies of column names (runlog.risk and runlog.store need pandas) stay true."""
+    from runlog.risk import LEVEL_COLUMNS
+    from runlog.store import FORMAT_NAME, RUN_DTYPES
+
+    assert set(cached_report.LEVEL_COLUMNS) <= set(LEVEL_COLUMNS)
+    assert set(cached_report.NUMBER_COLUMNS) | set(cached_report.TEXT_COLUMNS) <= set(RUN_DTYPES)
+    assert FORMAT_NAME == cached_report.STORE_FORMAT_NAME
