@@ -85,6 +85,10 @@ WHOLE_TABLES = ("runs", "files", "annotations", "cadence_bins")
 COMPACT_PARTS_ABOVE = 32
 #: Rows per Parquet row group of a samples part (row-group statistics let filters skip).
 SAMPLES_ROW_GROUP = 131_072
+#: Key of a samples part's manifest entry that lists the part's run ids (sorted), so that a
+#: commit replacing or removing runs, and a read of some runs' samples, open only the parts
+#: that hold them. Entries written before it have none: their ids are read from the file.
+PART_RUN_IDS = "run_ids"
 #: How often a reader re-reads the manifest when a file vanished under it.
 READ_RETRIES = 5
 #: Fields of the profile besides PROFILE_FIELDS.
@@ -136,6 +140,9 @@ TABLE_DTYPES: dict[str, dict[str, str]] = {
     "runs": _EXPLICIT_RUN_DTYPES, "files": FILES_DTYPES, "annotations": ANNOTATION_DTYPES,
     "cadence_bins": CADENCE_BIN_DTYPES, "samples": SAMPLE_DTYPES,
 }
+#: Sort order of the whole tables kept sorted (stable; missing values last).
+SORT_KEYS: dict[str, list[str]] = {"runs": ["start_utc", "run_id"],
+                                   "cadence_bins": ["run_id", "speed_bin_mps"]}
 #: Tables whose columns outside their dtype map are dropped (fixed schemas).
 _CLOSED_TABLES = {"files", "annotations", "cadence_bins", "samples"}
 
@@ -261,6 +268,41 @@ def frame_from_rows(rows: list[dict[str, Any]], table: str) -> pd.DataFrame:
     return pd.DataFrame(columns, index=pd.RangeIndex(n), copy=False)
 
 
+@functools.cache
+def arrow_schema(table: str) -> pa.Schema:
+    """The Arrow schema ``table`` is written with: the store's columns and types, and for the
+    whole tables the pandas metadata ``pa.Table.from_pandas`` gives a conformed frame (so
+    files written from Arrow read back exactly as those written from frames)."""
+    if table == "samples":
+        return _SAMPLES_ARROW_SCHEMA
+    return pa.Schema.from_pandas(_empty_table(table), preserve_index=False)
+
+
+#: What pyarrow raises when a Python value does not fit a column's type.
+_ARROW_CONVERSION_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError,
+                            OverflowError)
+
+
+def arrow_from_rows(rows: list[dict[str, Any]], table: str) -> pa.Table | None:
+    """Rows (dicts) as an Arrow table of ``table``'s :func:`arrow_schema`, or None when a row
+    has a key the table does not know or a value only pandas' conversions accept (the caller
+    then takes :func:`frame_from_rows`). Missing keys, None, NaN, NaT and ``pd.NA`` are
+    missing values, as in the frame path.
+
+    The import commits its new runs and file outcomes this way: one ``pa.array`` per column
+    costs a fraction of building the typed frame and converting it to Arrow.
+    """
+    schema = arrow_schema(table)
+    if any(key not in TABLE_DTYPES[table] for row in rows for key in row):
+        return None
+    try:
+        arrays = [pa.array([row.get(field.name) for row in rows], type=field.type,
+                           from_pandas=True) for field in schema]
+    except _ARROW_CONVERSION_ERRORS:
+        return None
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
 def _missing(n: int, dtype: str) -> pd.Series:
     """``n`` missing values of one of the store's dtypes."""
     if n == 0:
@@ -309,8 +351,18 @@ def _write_arrow_durably(root: Path, table: pa.Table, name: str,
 
 
 def _to_arrow(df: pd.DataFrame, table: str) -> pa.Table:
-    schema = _SAMPLES_ARROW_SCHEMA if table == "samples" else None
-    return pa.Table.from_pandas(df, schema=schema, preserve_index=False)
+    if table == "samples":
+        frame = conform(df, "samples")
+        return pa.Table.from_pandas(frame, schema=_SAMPLES_ARROW_SCHEMA, preserve_index=False
+                                    ).replace_schema_metadata(None)
+    return pa.Table.from_pandas(df, preserve_index=False)
+
+
+def _concat(first: pa.Table, second: pa.Table, table: str) -> pa.Table:
+    """Two tables of ``table`` one after the other, in :func:`arrow_schema`."""
+    schema = arrow_schema(table)
+    return pa.concat_tables([first.replace_schema_metadata(schema.metadata),
+                             second.replace_schema_metadata(schema.metadata)])
 
 
 def write_table_file(root: Path, table: str, df: pd.DataFrame, generation: int) -> str:
@@ -477,7 +529,8 @@ class Store:
     def samples(self, run_ids: Iterable[str] | None = None) -> pd.DataFrame:
         """Samples (run_id + activity.SAMPLE_COLUMNS) of ``run_ids`` (all runs when None).
 
-        Sorted by run_id, then timestamp. Only matching row groups are read (Parquet filter).
+        Sorted by run_id, then timestamp. Only the parts listing a wanted run, and in them
+        only matching row groups (Parquet filter), are read.
         """
         wanted = None if run_ids is None else sorted({str(r) for r in run_ids})
         if wanted is not None and not wanted:
@@ -487,7 +540,8 @@ class Store:
             # loaded here: only this method needs it, and report/chart never read samples
             import pyarrow.dataset as pads
 
-            names = [p["file"] for p in manifest["samples_parts"]]
+            names = [p["file"] for p in manifest["samples_parts"]
+                     if wanted is None or _may_hold(p, wanted)]
             if not names:
                 return empty_table("samples")
             for name in names:
@@ -661,7 +715,12 @@ class Store:
             if ids.num_rows != part.get("rows", ids.num_rows):
                 problems.append(f"samples part {part['file']} has {ids.num_rows} rows, "
                                 f"the manifest says {part['rows']}")
-            sample_ids.update(ids.column("run_id").unique().to_pylist())
+            part_ids = _unique_run_ids(ids.column("run_id"))
+            listed = part.get(PART_RUN_IDS)
+            if isinstance(listed, list) and set(listed) != part_ids:
+                problems.append(f"samples part {part['file']} holds other runs than the "
+                                "manifest lists for it")
+            sample_ids.update(part_ids)
         if "runs" in frames:
             run_ids = set(frames["runs"]["run_id"])
             if frames["runs"]["run_id"].duplicated().any():
@@ -728,9 +787,12 @@ class StoreWriter:
         self.timeout_s = timeout_s
         self._lock_fd: int | None = None
         self._base: dict = _empty_manifest()
+        # A changed whole table is held either as a frame (the general path) or, when only
+        # the import's Arrow path changed it, as an Arrow table in arrow_schema(table).
         self._tables: dict[str, pd.DataFrame] = {}
+        self._arrow: dict[str, pa.Table] = {}
         self._profile: dict | None = None
-        self._new_samples: list[pd.DataFrame] = []
+        self._new_samples: list[pa.Table] = []
         self._dropped_sample_ids: set[str] = set()
         self._written: list[str] = []
 
@@ -802,31 +864,62 @@ class StoreWriter:
     # --- loading the current state ----------------------------------------------------------
     def _current(self, table: str) -> pd.DataFrame:
         """The table as this transaction sees it (loaded once, then changed in memory)."""
+        if table in self._arrow:
+            self._tables[table] = conform(self._arrow.pop(table).to_pandas(), table)
         if table not in self._tables:
             name = self._base["tables"].get(table)
-            if name is None:
-                frame = empty_table(table)
-            else:
-                try:
-                    frame = conform(_read_parquet(self.root, name).to_pandas(), table)
-                except _DamagedFile as err:
-                    raise StoreError(f"store file {name} is missing or damaged "
-                                     f"({err.cause}); {_HINT}", path=self.root / name) from err
-            self._tables[table] = frame
+            self._tables[table] = (empty_table(table) if name is None else
+                                   conform(self._read_whole(name).to_pandas(), table))
         return self._tables[table]
+
+    def _current_arrow(self, table: str) -> pa.Table | None:
+        """The table as this transaction sees it, as Arrow in :func:`arrow_schema`; None
+        when it has other columns or types (an older store, extra runs columns): the frame
+        path handles those."""
+        if table in self._arrow:
+            return self._arrow[table]
+        schema = arrow_schema(table)
+        if table in self._tables:
+            frame = conform(self._tables[table], table)
+            if list(frame.columns) != schema.names:
+                return None
+            current = _to_arrow(frame, table)
+        else:
+            name = self._base["tables"].get(table)
+            current = schema.empty_table() if name is None else self._read_whole(name)
+            if not current.schema.equals(schema, check_metadata=False):
+                return None
+        self._tables.pop(table, None)
+        self._arrow[table] = current.replace_schema_metadata(schema.metadata)
+        return self._arrow[table]
+
+    def _read_whole(self, name: str) -> pa.Table:
+        try:
+            return _read_parquet(self.root, name)
+        except _DamagedFile as err:
+            raise StoreError(f"store file {name} is missing or damaged ({err.cause}); "
+                             f"{_HINT}", path=self.root / name) from err
 
     def _stored_run_ids(self) -> pd.Series:
         return self._current("runs")["run_id"]
 
     # --- changes --------------------------------------------------------------------------------
-    def add_runs(self, runs: pd.DataFrame, samples: pd.DataFrame,
-                 cadence_bins: pd.DataFrame | None = None) -> None:
+    def add_runs(self, runs: pd.DataFrame | pa.Table, samples: pd.DataFrame | pa.Table,
+                 cadence_bins: pd.DataFrame | pa.Table | None = None) -> None:
         """Add runs with their samples (and cadence bins).
 
         ``runs`` needs a unique ``run_id`` per row; ``samples`` and ``cadence_bins`` carry the
         run_id of their run. A run_id already stored replaces the old row, its samples and
         its cadence bins (annotations stay).
+
+        All three may be frames, or Arrow tables in :func:`arrow_schema` (the import's path:
+        the tables are then concatenated, sorted and written without pandas).
         """
+        arrow = (runs, samples, cadence_bins)
+        if all(t is None or isinstance(t, pa.Table) for t in arrow):
+            if self._add_runs_arrow(runs, samples, cadence_bins):
+                return
+            runs, samples, cadence_bins = (t if t is None else t.to_pandas() for t in arrow)
         if "run_id" not in runs or runs["run_id"].isna().any():
             raise ValueError("every run needs a run_id")
         if runs["run_id"].duplicated().any():
@@ -846,9 +939,53 @@ class StoreWriter:
         merged = pd.concat([current, new_runs], ignore_index=True) if len(current) else new_runs
         self._tables["runs"] = conform(merged, "runs")
         if len(new_samples):
-            self._new_samples.append(new_samples)
+            self._new_samples.append(_to_arrow(new_samples, "samples"))
         if bins is not None and len(bins):
             self._append("cadence_bins", bins)
+
+    def _add_runs_arrow(self, runs: pa.Table, samples: pa.Table,
+                        bins: pa.Table | None) -> bool:
+        """:meth:`add_runs` on Arrow tables; False (nothing changed) when the tables or the
+        stored runs and bins are not in :func:`arrow_schema` (the frame path takes them)."""
+        given = [(runs, "runs"), (samples, "samples")] + ([(bins, "cadence_bins")] if bins
+                                                          is not None else [])
+        if any(not t.schema.equals(arrow_schema(name), check_metadata=False)
+               for t, name in given):
+            return False
+        ids_column = runs.column("run_id")
+        if ids_column.null_count:
+            raise ValueError("every run needs a run_id")
+        listed = ids_column.to_pylist()
+        ids = set(listed)
+        if len(ids) != len(listed):
+            dupes = sorted({i for i in listed if listed.count(i) > 1})
+            raise ValueError(f"run_id must be unique in add_runs; repeated: {dupes}")
+        if set(pc.unique(samples.column("run_id")).to_pylist()) - ids:
+            stray = sorted(set(pc.unique(samples.column("run_id")).to_pylist()) - ids)
+            raise ValueError(f"samples for runs not being added: {stray[:5]}")
+        if bins is not None and set(pc.unique(bins.column("run_id")).to_pylist()) - ids:
+            raise ValueError("cadence bins for runs not being added")
+        stored_runs = self._current_arrow("runs")
+        stored_bins = self._current_arrow("cadence_bins") if stored_runs is not None else None
+        if stored_runs is None or stored_bins is None:
+            return False
+        replaced = _is_in(stored_runs.column("run_id"), ids)
+        stored = set(stored_runs.column("run_id").filter(replaced).to_pylist())
+        if stored:
+            stored_runs = stored_runs.filter(pc.invert(replaced))
+            stored_bins = stored_bins.filter(pc.invert(_is_in(stored_bins.column("run_id"),
+                                                              ids)))
+            self._new_samples = [t.filter(pc.invert(_is_in(t.column("run_id"), ids)))
+                                 for t in self._new_samples]
+        # (a new id is dropped from the samples too: see _commit_samples)
+        self._dropped_sample_ids |= ids
+        self._arrow["runs"] = _concat(stored_runs, runs, "runs")
+        if bins is not None and bins.num_rows:
+            stored_bins = _concat(stored_bins, bins, "cadence_bins")
+        self._arrow["cadence_bins"] = stored_bins
+        if samples.num_rows:
+            self._new_samples.append(samples)
+        return True
 
     def update_runs(self, runs: pd.DataFrame) -> None:
         """Replace the given columns of existing runs, by run_id (e.g. recomputed metrics).
@@ -885,7 +1022,13 @@ class StoreWriter:
 
         The latest outcome wins; ``first_seen_utc`` of a file already known is kept. A hashed
         row also replaces an unhashed row of the same path (it could not be read before).
+        ``files`` may be a frame or an Arrow table in :func:`arrow_schema` (the import's).
         """
+        if isinstance(files, pa.Table):
+            if (files.schema.equals(arrow_schema("files"), check_metadata=False)
+                    and self._record_files_arrow(files)):
+                return
+            files = files.to_pandas()
         new = conform(files, "files")
         if new.empty:
             return
@@ -906,6 +1049,39 @@ class StoreWriter:
         kept = current[~stale]
         merged = pd.concat([kept, new], ignore_index=True) if len(kept) else new
         self._tables["files"] = conform(merged.drop(columns="key"), "files")
+
+    def _record_files_arrow(self, new: pa.Table) -> bool:
+        """:meth:`record_files` on Arrow; False (nothing changed) when the stored files table
+        is not in :func:`arrow_schema`."""
+        if new.num_rows == 0:
+            return True
+        current = self._current_arrow("files")
+        if current is None:
+            return False
+        now = pa.scalar(pd.Timestamp.now(tz="UTC").value, pa.timestamp("ns", tz="UTC"))
+        new = new.set_column(new.schema.get_field_index("first_seen_utc"), "first_seen_utc",
+                             pc.fill_null(new.column("first_seen_utc"), now))
+        new = new.set_column(new.schema.get_field_index("last_seen_utc"), "last_seen_utc",
+                             pc.fill_null(new.column("last_seen_utc"), now))
+        keys = _arrow_file_keys(new).to_pylist()
+        last_of_key = {key: i for i, key in enumerate(keys)}      # keep="last", in order
+        if len(last_of_key) < len(keys):
+            new = new.take(sorted(last_of_key.values()))
+            keys = _arrow_file_keys(new).to_pylist()
+        current_keys = _arrow_file_keys(current)
+        # the earliest sighting stays: a key's last row in the stored table, as pandas'
+        # drop_duplicates(keep="last") + reindex
+        stored_at = {key: i for i, key in enumerate(current_keys.to_pylist())}
+        earlier = pc.take(current.column("first_seen_utc"),
+                          pa.array([stored_at.get(key) for key in keys], pa.int64()))
+        new = new.set_column(new.schema.get_field_index("first_seen_utc"), "first_seen_utc",
+                             pc.coalesce(earlier, new.column("first_seen_utc")))
+        hashed_paths = new.column("path").filter(pc.is_valid(new.column("sha256")))
+        stale = pc.or_(_is_in(current_keys, keys),
+                       pc.and_(pc.is_null(current.column("sha256")),
+                               _is_in(current.column("path"), hashed_paths.to_pylist())))
+        self._arrow["files"] = _concat(current.filter(pc.invert(stale)), new, "files")
+        return True
 
     def set_annotation(self, run_id: str, **fields: Any) -> pd.Series:
         """Merge ``fields`` (ANNOTATION_COLUMNS) into the run's annotation; returns the row.
@@ -992,8 +1168,9 @@ class StoreWriter:
             except StoreError:
                 actions.append(f"samples part {part['file']} was unreadable: dropped")
                 continue
-            readable.append({"file": part["file"], "rows": len(ids)})
-            sample_ids.update(ids.unique().to_pylist())
+            part_ids = _unique_run_ids(ids)
+            readable.append(_part_entry(part["file"], len(ids), part_ids))
+            sample_ids.update(part_ids)
         self._base = {**self._base, "samples_parts": readable}
         run_ids = set(self._current("runs")["run_id"])
         without_samples = run_ids - sample_ids
@@ -1037,12 +1214,13 @@ class StoreWriter:
         bins = self._current("cadence_bins")
         if bins["run_id"].isin(ids).any():
             self._tables["cadence_bins"] = bins[~bins["run_id"].isin(ids)].reset_index(drop=True)
-        self._new_samples = [s[~s["run_id"].isin(ids)] for s in self._new_samples]
+        self._new_samples = [t.filter(pc.invert(_is_in(t.column("run_id"), ids)))
+                             for t in self._new_samples]
         self._dropped_sample_ids |= stored | ids
 
     def _changed(self) -> bool:
-        return bool(self._tables or self._profile is not None or
-                    any(len(s) for s in self._new_samples) or self._dropped_sample_ids)
+        return bool(self._tables or self._arrow or self._profile is not None or
+                    any(t.num_rows for t in self._new_samples) or self._dropped_sample_ids)
 
     def _commit(self) -> None:
         if not self._changed():
@@ -1057,13 +1235,17 @@ class StoreWriter:
                 frame = conform(frame, table)
                 # ignore_index: a sorted frame keeps a RangeIndex, so writing it needs no
                 # second conversion of every column
-                if table == "runs":
-                    frame = frame.sort_values(["start_utc", "run_id"], kind="stable",
-                                              ignore_index=True)
-                elif table == "cadence_bins":
-                    frame = frame.sort_values(["run_id", "speed_bin_mps"], kind="stable",
+                if table in SORT_KEYS:
+                    frame = frame.sort_values(SORT_KEYS[table], kind="stable",
                                               ignore_index=True)
                 name = write_table_file(self.root, table, frame, generation)
+                self._written.append(name)
+                manifest["tables"][table] = name
+            for table, arrow in self._arrow.items():
+                if table in SORT_KEYS:
+                    arrow = arrow.sort_by([(key, "ascending") for key in SORT_KEYS[table]])
+                name = _new_name(table, generation)
+                _write_arrow_durably(self.root, arrow, name)
                 self._written.append(name)
                 manifest["tables"][table] = name
             if self._profile is not None:
@@ -1080,28 +1262,45 @@ class StoreWriter:
     def _commit_samples(self, generation: int) -> list[dict]:
         """New list of samples parts: old parts (rewritten without dropped runs) + one new."""
         parts: list[dict] = []
-        drop = sorted(self._dropped_sample_ids)
+        drop = self._dropped_sample_ids
         for part in self._base["samples_parts"]:
-            if drop:
-                ids = self._read_part(part["file"], columns=["run_id"]).column("run_id")
-                if pc.any(pc.is_in(ids, pa.array(drop))).as_py():
-                    table = self._read_part(part["file"])
-                    keep = pc.invert(pc.is_in(table.column("run_id"),
-                                                              pa.array(drop)))
-                    table = table.filter(keep)
-                    if table.num_rows:
-                        parts.append(self._write_part(table, generation))
-                    continue
-            parts.append(part)
-        fresh = [s for s in self._new_samples if len(s)]
+            # (a new run's id is in ``drop`` too, for samples a damaged store may hold
+            # without a run row: the part's listed ids say at once that it holds none)
+            if not drop:
+                parts.append(part)
+                continue
+            held = self._part_run_ids(part)
+            if drop.isdisjoint(held):
+                # an older entry learns its ids (the file never changes), once
+                parts.append(part if PART_RUN_IDS in part else
+                             {**part, PART_RUN_IDS: sorted(held)})
+                continue
+            table = self._read_part(part["file"])
+            table = table.filter(pc.invert(_is_in(table.column("run_id"), drop)))
+            if table.num_rows:
+                parts.append(self._write_part(table, generation))
+        fresh = [t for t in self._new_samples if t.num_rows]
         if fresh:
-            frame = pd.concat(fresh, ignore_index=True)
-            frame = frame.sort_values(["run_id", "timestamp"], kind="stable", ignore_index=True)
-            parts.append(self._write_part(_to_arrow(conform(frame, "samples"), "samples"),
-                                          generation))
+            table = pa.concat_tables(fresh).sort_by([("run_id", "ascending"),
+                                                     ("timestamp", "ascending")])
+            parts.append(self._write_part(table, generation))
         if len(parts) > COMPACT_PARTS_ABOVE:
             parts = [self._compact(parts, generation)]
         return parts
+
+    def _part_run_ids(self, part: dict) -> set[str]:
+        """The run ids a samples part holds: its manifest entry's list, else its file's."""
+        listed = part.get(PART_RUN_IDS)
+        if isinstance(listed, list):
+            return set(listed)
+        try:
+            # the dictionary pages alone: ~5× faster than decoding every row's id
+            column = _read_parquet(self.root, part["file"], columns=["run_id"],
+                                   read_dictionary=["run_id"]).column("run_id")
+        except _DamagedFile as err:
+            raise StoreError(f"samples part {err.name} is missing or damaged ({err.cause}); "
+                             f"{_HINT}", path=self.root / err.name) from err
+        return _unique_run_ids(column)
 
     def _read_part(self, name: str, **kwargs: Any) -> pa.Table:
         try:
@@ -1115,25 +1314,27 @@ class StoreWriter:
         _write_arrow_durably(self.root, table.cast(_SAMPLES_ARROW_SCHEMA), name,
                              SAMPLES_ROW_GROUP)
         self._written.append(name)
-        return {"file": name, "rows": table.num_rows}
+        return _part_entry(name, table.num_rows, _unique_run_ids(table.column("run_id")))
 
     def _compact(self, parts: list[dict], generation: int) -> dict:
         """Stream all parts into one file (each part's sorted rows become row groups)."""
         name = _new_name("samples", generation)
         tmp = self.root / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
         rows = 0
+        run_ids: set[str] = set()
         self._written.append(tmp.name)
         with open(tmp, "wb") as fh:
             with pq.ParquetWriter(fh, _SAMPLES_ARROW_SCHEMA, compression="zstd") as out:
                 for part in parts:
                     table = self._read_part(part["file"])
                     rows += table.num_rows
+                    run_ids.update(_unique_run_ids(table.column("run_id")))
                     out.write_table(table, row_group_size=SAMPLES_ROW_GROUP)
             fh.flush()
             os.fsync(fh.fileno())
         os.rename(tmp, self.root / name)
         self._written.append(name)
-        return {"file": name, "rows": rows}
+        return _part_entry(name, rows, run_ids)
 
     def _write_manifest(self, manifest: dict) -> None:
         tmp = self.root / f"{MANIFEST}.tmp"
@@ -1162,6 +1363,39 @@ class StoreWriter:
             if ours and name not in keep:
                 with contextlib.suppress(OSError):
                     (self.root / name).unlink()
+
+
+def _is_in(column: pa.ChunkedArray, values: Iterable[str]) -> pa.ChunkedArray:
+    """Whether each value of a string column is one of ``values`` (nulls are not)."""
+    return pc.is_in(column, value_set=pa.array(sorted(values), column.type))
+
+
+def _arrow_file_keys(files: pa.Table) -> pa.ChunkedArray:
+    """:func:`_file_keys` of an Arrow files table."""
+    def prefixed(prefix: str, column: pa.ChunkedArray) -> pa.ChunkedArray:
+        return pc.binary_join_element_wise(pa.scalar(prefix, column.type), column,
+                                           pa.scalar("", column.type))
+
+    return pc.coalesce(prefixed("sha:", files.column("sha256")),
+                       prefixed("path:", files.column("path")))
+
+
+def _unique_run_ids(column: pa.ChunkedArray) -> set[str]:
+    """Distinct run ids of a samples run_id column (plain or dictionary-encoded)."""
+    if pa.types.is_dictionary(column.type):
+        return {v for chunk in column.chunks for v in chunk.dictionary.to_pylist()}
+    return set(pc.unique(column).to_pylist())
+
+
+def _may_hold(part: dict, run_ids: list[str]) -> bool:
+    """Whether a samples part may hold any of ``run_ids`` (True when it does not say)."""
+    listed = part.get(PART_RUN_IDS)
+    return not isinstance(listed, list) or not set(listed).isdisjoint(run_ids)
+
+
+def _part_entry(name: str, rows: int, run_ids: Iterable[str]) -> dict:
+    """A samples part's manifest entry (file name, row count, PART_RUN_IDS)."""
+    return {"file": name, "rows": int(rows), PART_RUN_IDS: sorted(run_ids)}
 
 
 def _file_keys(files: pd.DataFrame) -> pd.Series:

@@ -772,3 +772,181 @@ def test_no_stray_files_or_env_leaks(tmp_path: Path) -> None:
     assert len([n for n in names if n.startswith("annotations-")]) == 1
     assert os.path.exists(tmp_path / "lock")
     assert store.annotations()["rpe"].tolist() == [1, 2, 3, 4]
+
+
+# --- the import's Arrow path --------------------------------------------------------------------
+
+def _arrow(frame: pd.DataFrame, table: str):
+    """``frame`` as the Arrow table the import hands the store (arrow_schema(table))."""
+    import pyarrow as pa
+
+    return pa.Table.from_arrays(
+        store_module._to_arrow(conform(frame, table), table).columns,
+        schema=store_module.arrow_schema(table))
+
+
+def _files(paths: list[str], hashes: list[str | None], outcomes: list[str],
+           seen: pd.Timestamp) -> pd.DataFrame:
+    n = len(paths)
+    return conform(pd.DataFrame({
+        "path": paths, "sha256": hashes, "size_bytes": pd.array(range(n), dtype="Int64"),
+        "mtime_ns": pd.array([None] * n, dtype="Int64"), "format": ["fit"] * n,
+        "outcome": outcomes, "reason": [""] * n, "run_ids": [""] * n,
+        "matched_run_id": [None] * n, "first_seen_utc": [seen] * n,
+        "last_seen_utc": [seen] * n}), "files")
+
+
+def _bins(ids: list[str]) -> pd.DataFrame:
+    return conform(pd.DataFrame({"run_id": [i for i in ids for _ in range(2)],
+                                 "speed_bin_mps": [3.0, 2.5] * len(ids),
+                                 "minutes": [1.0, np.nan] * len(ids),
+                                 "median_cadence_spm": [170.0, 166.5] * len(ids)}),
+                   "cadence_bins")
+
+
+def _import_like(store: Store, arrow: bool) -> None:
+    """Three commits as an import makes them: new runs, then a run replaced, a new one and
+    files seen again (one unreadable before, one twice in the batch)."""
+    t1, t2 = T0 + pd.Timedelta(days=30), T0 + pd.Timedelta(days=60)
+    commits = [
+        (make_runs(["r1", "r2"]), ["r1", "r2"],
+         _files(["a.fit", "b.fit", "bad.fit"], ["h1", "h2", None], ["new", "new", "failed"], t1)),
+        (make_runs(["r3", "r2"], starts=[T0 + pd.Timedelta(days=9), T0 + pd.Timedelta(days=5)],
+                   distances=[7000.0, 4200.0]), ["r3", "r2"],
+         _files(["bad.fit", "a.fit", "c.fit", "c.fit"], ["h3", "h1", "h4", "h4"],
+                ["new", "duplicate", "skipped", "new"], t2)),
+        (make_runs(["r4"], starts=[T0 - pd.Timedelta(days=3)]), ["r4"],
+         _files(["d.fit"], ["h5"], ["new"], t2)),
+    ]
+    for runs, ids, files in commits:
+        samples = pd.concat([make_samples(r, 6, T0 + pd.Timedelta(days=k))
+                             for k, r in enumerate(ids)], ignore_index=True)
+        bins = _bins(ids)
+        with store.writer() as tx:
+            if arrow:
+                tx.add_runs(_arrow(runs, "runs"), _arrow(samples, "samples"),
+                            _arrow(bins, "cadence_bins"))
+                tx.record_files(_arrow(files, "files"))
+            else:
+                tx.add_runs(runs, samples, bins)
+                tx.record_files(files)
+
+
+def test_arrow_path_writes_exactly_what_the_frame_path_writes(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    by_frames, by_arrow = Store(tmp_path / "frames"), Store(tmp_path / "arrow")
+    _import_like(by_frames, arrow=False)
+    _import_like(by_arrow, arrow=True)
+    a, b = snapshot(by_frames), snapshot(by_arrow)
+    for key in ("runs", "samples", "files", "bins"):
+        pd.testing.assert_frame_equal(a[key], b[key])
+    assert b["runs"]["run_id"].tolist() == ["r4", "r1", "r2", "r3"]   # sorted by start
+    files = b["files"].set_index("path")
+    assert files.loc["a.fit", "first_seen_utc"] == T0 + pd.Timedelta(days=30)   # kept
+    assert files.loc["c.fit", "outcome"] == "new"                 # the batch's last row wins
+    assert files.loc["bad.fit", "sha256"] == "h3" and len(files) == 5
+    # the files on disk too: same schema (pandas metadata included) and values
+    for table in ("runs", "files", "cadence_bins"):
+        written = [pq.read_table(s.root / json.loads((s.root / MANIFEST).read_text())
+                                 ["tables"][table]) for s in (by_frames, by_arrow)]
+        assert written[0].schema.equals(written[1].schema, check_metadata=True)
+        assert written[0].equals(written[1])
+    assert by_arrow.check() == []
+
+
+def test_arrow_add_after_frame_changes_in_one_transaction(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    add(store, ["r1"])
+    with store.writer() as tx:
+        tx.update_runs(pd.DataFrame({"run_id": ["r1"], "distance_m": [9999.0]}))
+        tx.add_runs(_arrow(make_runs(["r2"], starts=[T0 + pd.Timedelta(days=2)]), "runs"),
+                    _arrow(make_samples("r2", 4), "samples"))
+        tx.update_runs(pd.DataFrame({"run_id": ["r2"], "distance_m": [1234.0]}))
+    runs = store.runs().set_index("run_id")
+    assert runs.loc["r1", "distance_m"] == 9999.0 and runs.loc["r2", "distance_m"] == 1234.0
+    assert store.samples()["run_id"].value_counts().to_dict() == {"r1": 10, "r2": 4}
+
+
+def test_arrow_add_keeps_extra_run_columns_through_the_frame_path(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    runs = make_runs(["r1"]).assign(extra_score=[1.5])
+    with store.writer() as tx:
+        tx.add_runs(runs, make_samples("r1", 3))
+    with store.writer() as tx:
+        tx.add_runs(_arrow(make_runs(["r2"], starts=[T0 + pd.Timedelta(days=1)]), "runs"),
+                    _arrow(make_samples("r2", 3), "samples"))
+    back = store.runs()
+    assert back["run_id"].tolist() == ["r1", "r2"]
+    assert back["extra_score"].iloc[0] == 1.5 and np.isnan(back["extra_score"].iloc[1])
+
+
+def test_arrow_add_rejects_bad_input_like_the_frame_path(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    runs = _arrow(make_runs(["r1", "r1"]), "runs")
+    with pytest.raises(ValueError, match="repeated: \\['r1'\\]"), store.writer() as tx:
+        tx.add_runs(runs, _arrow(make_samples("r1", 2), "samples"))
+    with pytest.raises(ValueError, match="samples for runs not being added"), \
+            store.writer() as tx:
+        tx.add_runs(_arrow(make_runs(["r1"]), "runs"), _arrow(make_samples("zz", 2), "samples"))
+    assert not store.exists() or store.runs().empty
+
+
+# --- samples parts list their runs ---------------------------------------------------------------
+
+def _parts(root: Path) -> list[dict]:
+    return json.loads((root / MANIFEST).read_text())["samples_parts"]
+
+
+def test_samples_parts_list_their_runs_and_adding_runs_opens_no_old_part(
+        tmp_path: Path, monkeypatch) -> None:
+    store = Store(tmp_path)
+    add(store, ["r2", "r1"])
+    add(store, ["r3"], starts=[T0 + pd.Timedelta(days=5)])
+    assert [p[store_module.PART_RUN_IDS] for p in _parts(tmp_path)] == [["r1", "r2"], ["r3"]]
+
+    read_parquet = store_module._read_parquet
+
+    def no_part_reads(root: Path, name: str, **kwargs):
+        assert not name.startswith("samples-"), f"samples part {name} was opened"
+        return read_parquet(root, name, **kwargs)
+
+    monkeypatch.setattr(store_module, "_read_parquet", no_part_reads)
+    add(store, ["r4"], starts=[T0 + pd.Timedelta(days=7)])   # new ids: no part is opened
+    monkeypatch.undo()
+    add(store, ["r1"])                                        # replaced: its part is rewritten
+    parts = [p[store_module.PART_RUN_IDS] for p in _parts(tmp_path)]
+    assert sorted(parts) == [["r1"], ["r2"], ["r3"], ["r4"]]
+    assert store.check() == []
+
+
+def test_older_part_entries_learn_their_runs_and_check_compares_them(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    add(store, ["r1", "r2"])
+    manifest = json.loads((tmp_path / MANIFEST).read_text())
+    del manifest["samples_parts"][0][store_module.PART_RUN_IDS]     # as an older runlog wrote
+    (tmp_path / MANIFEST).write_text(json.dumps(manifest))
+    assert store.check() == []
+    add(store, ["r3"], starts=[T0 + pd.Timedelta(days=5)])
+    assert _parts(tmp_path)[0][store_module.PART_RUN_IDS] == ["r1", "r2"]
+
+    manifest = json.loads((tmp_path / MANIFEST).read_text())
+    manifest["samples_parts"][0][store_module.PART_RUN_IDS] = ["r1"]   # wrong
+    (tmp_path / MANIFEST).write_text(json.dumps(manifest))
+    problems = store.check()
+    assert len(problems) == 1 and "holds other runs than the manifest lists" in problems[0]
+    store.rebuild()
+    assert store.check() == []
+    assert _parts(tmp_path)[0][store_module.PART_RUN_IDS] == ["r1", "r2"]
+
+
+def test_samples_of_some_runs_read_only_the_parts_listing_them(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    add(store, ["r1"])
+    add(store, ["r2"], starts=[T0 + pd.Timedelta(days=5)])
+    want = store.samples(["r2"])
+    first_part = _parts(tmp_path)[0]["file"]
+    (tmp_path / first_part).write_bytes(b"garbage")
+    pd.testing.assert_frame_equal(Store(tmp_path).samples(["r2"]), want)
+    with pytest.raises(StoreError, match=first_part):
+        Store(tmp_path).samples()
