@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from runlog.activity import (
     FLOAT_SAMPLE_COLUMNS,
@@ -62,7 +63,7 @@ from runlog.readers import read_activities
 from runlog.readers.sport import normalise_sport
 from runlog.schema import CADENCE_BIN_COLUMNS
 from runlog.sources import Ignored, SourceFile, discover
-from runlog.store import Store, frame_from_rows
+from runlog.store import Store, arrow_from_rows, arrow_schema, frame_from_rows
 
 log = logging.getLogger(__name__)
 
@@ -710,21 +711,14 @@ def _repeat_outcome(item: SourceFile, row: dict | None, why: str) -> FileOutcome
                        matched_run_id=matched, sha256=row["sha256"])
 
 
-def _files_frame(outcomes: list[FileOutcome]) -> pd.DataFrame:
+def _files_rows(outcomes: list[FileOutcome]) -> list[dict[str, Any]]:
+    """The files table's rows for a batch's outcomes (seen now)."""
     now = pd.Timestamp.now(tz="UTC")
-    return pd.DataFrame({
-        "path": [o.path for o in outcomes],
-        "sha256": [o.sha256 for o in outcomes],
-        "size_bytes": pd.array([o.size_bytes for o in outcomes], dtype="Int64"),
-        "mtime_ns": pd.array([o.mtime_ns for o in outcomes], dtype="Int64"),
-        "format": [o.fmt for o in outcomes],
-        "outcome": [o.outcome for o in outcomes],
-        "reason": [o.reason for o in outcomes],
-        "run_ids": [",".join(o.run_ids) for o in outcomes],
-        "matched_run_id": [o.matched_run_id for o in outcomes],
-        "first_seen_utc": now,
-        "last_seen_utc": now,
-    })
+    return [{"path": o.path, "sha256": o.sha256, "size_bytes": o.size_bytes,
+             "mtime_ns": o.mtime_ns, "format": o.fmt, "outcome": o.outcome,
+             "reason": o.reason, "run_ids": ",".join(o.run_ids),
+             "matched_run_id": o.matched_run_id, "first_seen_utc": now,
+             "last_seen_utc": now} for o in outcomes]
 
 
 #: Columns of the arrays :func:`process_file` gives per run, in the store's order.
@@ -747,12 +741,43 @@ def stacked_frame(parts: list[dict[str, np.ndarray]], run_ids: list[str],
     return pd.DataFrame(frame, index=pd.RangeIndex(len(ids)), copy=False)
 
 
+def stacked_table(parts: list[dict[str, np.ndarray]], run_ids: list[str],
+                  table: str) -> pa.Table:
+    """:func:`stacked_frame` as an Arrow table in the store's ``arrow_schema(table)``
+    (``samples`` or ``cadence_bins``): what the import commits, without pandas. Missing
+    values (NaN, the NaT sentinel) become nulls, as a frame's do when written."""
+    schema = arrow_schema(table)
+    lengths = [len(part[schema.names[1]]) for part in parts]
+    which_run = np.repeat(np.arange(len(run_ids), dtype=np.int32), lengths)
+    arrays = [pa.DictionaryArray.from_arrays(which_run, pa.array(run_ids, pa.string()))
+              .cast(pa.string())]
+    for column in list(schema)[1:]:
+        values = np.concatenate([part[column.name] for part in parts]) if parts else \
+            np.zeros(0)
+        if pa.types.is_timestamp(column.type):
+            ns = values.astype("int64", copy=False)
+            arrays.append(pa.array(ns, type=column.type, mask=ns == NAT_NS))
+        else:
+            arrays.append(pa.array(values.astype("float64", copy=False), type=column.type,
+                                   from_pandas=True))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
 def _commit(store: Store, batch: _Batch) -> None:
+    files_rows = _files_rows(batch.files)
     with store.writer() as tx:
         if batch.rows:
-            runs = frame_from_rows(batch.rows, "runs")
-            samples = stacked_frame(batch.samples, batch.sample_ids, SAMPLE_ORDER)
-            bins = stacked_frame(batch.bins, batch.bin_ids, BIN_ORDER) if batch.bins else None
+            runs = arrow_from_rows(batch.rows, "runs")
+            if runs is not None:
+                samples = stacked_table(batch.samples, batch.sample_ids, "samples")
+                bins = stacked_table(batch.bins, batch.bin_ids, "cadence_bins") \
+                    if batch.bins else None
+            else:  # a value only pandas converts: the frame path
+                runs = frame_from_rows(batch.rows, "runs")
+                samples = stacked_frame(batch.samples, batch.sample_ids, SAMPLE_ORDER)
+                bins = stacked_frame(batch.bins, batch.bin_ids, BIN_ORDER) if batch.bins \
+                    else None
             tx.add_runs(runs, samples, bins)
         # Files without content (unreadable) have no hash; they are keyed by path instead.
-        tx.record_files(_files_frame(batch.files))
+        files = arrow_from_rows(files_rows, "files")
+        tx.record_files(files if files is not None else frame_from_rows(files_rows, "files"))

@@ -243,3 +243,36 @@ def test_frame_from_rows_equals_conform_of_an_object_frame() -> None:
     out = frame_from_rows(rows, "runs")
     pd.testing.assert_frame_equal(out, conform(pd.DataFrame(rows), "runs"))
     assert out["my_own_column"].tolist()[0] == "x"
+
+
+def test_stacked_table_is_the_stacked_frame_as_the_store_writes_it() -> None:
+    from runlog.importer import BIN_ORDER, SAMPLE_ORDER, stacked_frame, stacked_table
+    from runlog.store import _to_arrow, arrow_schema
+
+    runs = _parsed_runs()
+    ids = [row["run_id"] for row, _, _ in runs]
+    for parts, order, table in (([s for _, s, _ in runs], SAMPLE_ORDER, "samples"),
+                                ([b for _, _, b in runs], BIN_ORDER, "cadence_bins")):
+        got = stacked_table(parts, ids, table)
+        want = _to_arrow(stacked_frame(parts, ids, order), table)
+        assert got.schema.equals(arrow_schema(table), check_metadata=True)
+        assert got.num_rows > 0 and got.equals(want.cast(got.schema))
+    assert stacked_table([], [], "samples").num_rows == 0
+
+
+def test_arrow_from_rows_gives_the_values_frame_from_rows_gives() -> None:
+    from runlog.store import arrow_from_rows, conform, frame_from_rows
+
+    rows = [row for row, _, _ in _parsed_runs()]
+    rows[1] = {k: v for k, v in rows[1].items() if k != "gear"}   # a key missing in a row
+    rows[2]["warmup_present"] = pd.NA
+    rows[2]["avg_hr_bpm"] = None
+    rows[0]["start_utc"] = rows[0]["start_utc"].tz_convert("Europe/Ljubljana")  # same instant
+    rows[1]["tz_offset_min"] = pd.Series([-300]).to_numpy()[0]     # a numpy integer
+    table = arrow_from_rows(rows, "runs")
+    assert table is not None
+    pd.testing.assert_frame_equal(conform(table.to_pandas(), "runs"),
+                                  frame_from_rows(rows, "runs"))
+    # what only pandas converts, or a key the table does not know: the frame path's turn
+    assert arrow_from_rows([{**rows[0], "tz_offset_min": "60"}], "runs") is None
+    assert arrow_from_rows([{**rows[0], "my_own_column": 1}], "runs") is None
