@@ -903,7 +903,11 @@ def _read(data: bytes, name: str, fit_module: Any) -> list[Activity]:
     part_of_message = np.cumsum(mesg_nums == MESG_FILE_ID) - 1
 
     decoded = fit_module._Decoded()
-    meta_idx = np.flatnonzero(np.isin(mesg_nums, list(_METADATA_MESGS)))
+    wanted = _METADATA_MESGS
+    if (mesg_nums == MESG_SESSION).any():
+        # fit.py reads laps only for a file without a session (its fallback summary)
+        wanted = wanted - {MESG_LAP}
+    meta_idx = np.flatnonzero(np.isin(mesg_nums, list(wanted)))
     for i in meta_idx.tolist():
         layout = walk.layouts[int(lids[i])]
         stamp = int(timestamps[i]) if timestamps[i] >= 0 else None

@@ -206,6 +206,7 @@ class _Decoded:
     record_part: list[int] = field(default_factory=list)   # chained-file index per record
     sessions: list[dict[str, Any]] = field(default_factory=list)
     session_part: list[int] = field(default_factory=list)
+    # read only for a file without a session: runlog.readers.fastfit skips them otherwise
     laps: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     activity: dict[str, Any] | None = None
