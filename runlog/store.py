@@ -25,8 +25,9 @@ Damage (a listed file missing or unreadable) raises StoreError naming the file;
 again without touching annotations. Older stores are upgraded in place by :data:`MIGRATIONS`.
 
 Samples are never rewritten on import: each commit that adds runs adds one part, sorted by
-``run_id`` and ``timestamp``. Above :data:`COMPACT_PARTS_ABOVE` parts a commit streams them into
-one. Parts are only rewritten when runs are removed or replaced.
+``run_id`` and ``timestamp``, whose manifest entry lists its run ids (:data:`PART_RUN_IDS`).
+Above :data:`COMPACT_PARTS_ABOVE` parts a commit streams them into one. Parts are only
+rewritten when runs are removed or replaced, and only the parts listing those runs.
 """
 
 from __future__ import annotations
