@@ -197,9 +197,11 @@ def phase_fitparse(folder: str) -> dict:
 
 
 #: Modules an import loads on first use (readers, Parquet writer, time-zone lookup): loaded
-#: before the clock starts when ``preload`` is set, as phase_fitparse loads fitparse.
+#: before the clock starts when ``preload`` is set, as phase_fitparse loads fitparse. The
+#: ``timezonefinder`` package loads its finder (and cffi, ≈ 0.1 s) only on first attribute
+#: access, hence its submodule here.
 LAZY_MODULES = ("runlog.readers.fit", "runlog.readers.fastfit", "runlog.readers.gpx",
-                "runlog.readers.tcx", "pyarrow.parquet", "timezonefinder")
+                "runlog.readers.tcx", "pyarrow.parquet", "timezonefinder.timezonefinder")
 
 
 def phase_import(store: str, folder: str | list[str], jobs: int | None,
