@@ -183,6 +183,17 @@ def chart_data_from_log(log, *, since: str | None = None, until: str | None = No
     return chart_data(weeks, runs, flags)
 
 
+def chart_history(runs: pd.DataFrame, flags: pd.DataFrame) -> ChartData:
+    """The chart data of every week from the first to the last week with runs: what
+    :mod:`runlog.chart_cache` caches with the assessment and crops to any window.
+
+    ``runs``, ``flags``: every run and flag, as ``RunLog.runs()`` and ``RunLog.flags()``.
+    """
+    from runlog.weekly import weekly_table
+
+    return chart_data(weekly_table(runs, flags), runs, flags)
+
+
 def chart_from_log(log, path: str | Path, *, since: str | None = None,
                    until: str | None = None, n_weeks: int = DEFAULT_CHART_WEEKS) -> Figure:
     """``runlog chart``: the weekly chart of a :class:`runlog.api.RunLog` saved to ``path``

@@ -10,8 +10,9 @@ commands that need them. ``report`` and ``chart`` first look in the store's deri
 (:mod:`runlog.derived_cache`) for the output of the same command on the same store state with
 the same code, and only compute (and cache) it when it is not there. Then ``report`` (every
 run, as a table) answers from a cached assessment without pandas
-(:mod:`runlog.cached_report`), and ``chart`` draws in a helper process that loads matplotlib
-while this one loads pandas (:mod:`runlog.chart_helper`).
+(:mod:`runlog.cached_report`), and ``chart`` crops the chart's data cached with the
+assessment (:mod:`runlog.chart_cache`) and draws it; without that cache ``chart`` draws in a
+helper process that loads matplotlib while this one loads pandas (:mod:`runlog.chart_helper`).
 """
 
 from __future__ import annotations
@@ -489,9 +490,22 @@ def _cached_png_chart(ctx: click.Context, out: Path, since: str | None,
 
 def _chart_bytes(ctx: click.Context, fmt: str, since: str | None, until: str | None
                  ) -> bytes:
-    """The chart file's bytes. Where it saves time (:mod:`runlog.chart_helper`), a helper
-    process loads matplotlib and draws while this one loads pandas and computes the data;
-    else (or when the helper does not answer) this process draws: the same bytes."""
+    """The chart file's bytes.
+
+    When the chart's data was cached with the assessment (:mod:`runlog.chart_cache`), it is
+    cropped to the window and drawn here, without pandas: a helper would only add its own
+    start-up, as matplotlib's loading and drawing are all that is left to do. Else, where it
+    saves time (:mod:`runlog.chart_helper`), a helper process loads matplotlib and draws
+    while this one loads pandas and computes the data; without a helper (or when it does
+    not answer) this process draws. The same bytes every way.
+    """
+    from runlog.chart_cache import chart_data_from_cache
+
+    cached = chart_data_from_cache(_store_dir(ctx), since, until)
+    if cached is not None:  # the chart's data cached with the assessment: no pandas needed
+        from runlog.chart_draw import chart_bytes
+
+        return chart_bytes(cached, fmt)
     from runlog.chart_helper import DrawingHelper, worthwhile
 
     helper = DrawingHelper.start() if worthwhile() else None
@@ -502,6 +516,7 @@ def _chart_bytes(ctx: click.Context, fmt: str, since: str | None, until: str | N
         with log.derived_writes_deferred():  # written while the helper draws
             data = chart_data_from_log(log, since=since, until=until)
             sent = helper is not None and helper.send(data, fmt)
+        log.cache_derived()  # the chart's data too, if only the assessment was cached
         image = helper.result() if sent else None
     finally:
         if helper is not None:

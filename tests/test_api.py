@@ -18,6 +18,10 @@ def store(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Path:
     return sample_store_copy(tmp_path_factory, tmp_path)
 
 
+#: What computing the assessment caches: its two frames and the chart's data (chart_cache).
+ASSESSED = ["assessment-flags", "assessment-levels", "chart-history"]
+
+
 def entries(root: Path) -> list[str]:
     return sorted(p.name.split("-")[0] + "-" + p.name.split("-")[1]
                   for p in (root / CACHE_DIR).glob("*/*.bin"))
@@ -25,7 +29,7 @@ def entries(root: Path) -> list[str]:
 
 def test_assessment_is_cached_at_once_by_default(store: Path) -> None:
     runlog.open_store(store).runs()
-    assert entries(store) == ["assessment-flags", "assessment-levels"]
+    assert entries(store) == ASSESSED
 
 
 def test_deferred_writes_happen_when_the_block_ends(store: Path) -> None:
@@ -35,7 +39,7 @@ def test_deferred_writes_happen_when_the_block_ends(store: Path) -> None:
         with log.derived_writes_deferred():  # nested: kept for the outer block
             flags = log.flags()
         assert entries(store) == []
-    assert entries(store) == ["assessment-flags", "assessment-levels"]
+    assert entries(store) == ASSESSED
     again = runlog.open_store(store)
     pd.testing.assert_frame_equal(again.runs(), runs)
     pd.testing.assert_frame_equal(again.flags(), flags)
@@ -46,9 +50,9 @@ def test_deferred_writes_happen_after_an_error_too(store: Path) -> None:
     with pytest.raises(RuntimeError), log.derived_writes_deferred():
         log.runs()
         raise RuntimeError("after the assessment")
-    assert entries(store) == ["assessment-flags", "assessment-levels"]
+    assert entries(store) == ASSESSED
     with log.derived_writes_deferred():
         pass
     log.derived.clear()
     runlog.open_store(store).runs()  # not deferred any more
-    assert entries(store) == ["assessment-flags", "assessment-levels"]
+    assert entries(store) == ASSESSED

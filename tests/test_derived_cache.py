@@ -89,7 +89,7 @@ def cli_out(root: Path, *args: str) -> str:
 def test_cached_assessment_equals_a_fresh_one(store: Path, monkeypatch) -> None:
     first = runlog.open_store(store).assessment()
     names = {p.name.rsplit("-", 1)[0] for p in entries(store)}
-    assert names == {"assessment-levels", "assessment-flags"}
+    assert names == {"assessment-levels", "assessment-flags", "chart-history"}
     monkeypatch.setattr(runlog.risk, "assess", refuse_to_assess)
     cached = runlog.open_store(store).assessment()
     monkeypatch.undo()
