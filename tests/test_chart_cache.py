@@ -2,7 +2,8 @@
 
 The cached path must give exactly what the pandas path gives (the same ChartData, so the same
 file) for the default window and any --since/--until, and step aside (None) whenever it cannot
-be sure.
+be sure. The write commands leave the cache filled for the next report and chart, and a
+failure there never fails them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 from test_chart import PNG_MAGIC, SINCE, UNTIL  # the main year of the sample
@@ -22,6 +24,7 @@ from test_weekly import PAIN_DAY, sample_store_copy
 
 import runlog
 import runlog.chart_cache as chart_cache
+from runlog.cached_report import runs_report_from_cache
 from runlog.chart import chart_data_from_log
 from runlog.chart_cache import CACHE_NAME, chart_data_from_cache, history_bytes
 from runlog.chart_spec import ChartData
@@ -206,3 +209,79 @@ def test_the_entry_holds_every_week_and_round_trips(shared: Path) -> None:
     assert len(history.week_start) == len(every_week.week_start) > 52
     assert history.title_period == "" and len(history.marker_run_id) > 0
     assert_same(chart_cache.history_from_bytes(history_bytes(history)), history)
+
+
+# --- the write commands leave the cache filled ---------------------------------------------
+
+def _cached_for_reads(root: Path) -> bool:
+    return (runs_report_from_cache(root) is not None
+            and chart_data_from_cache(root) is not None)
+
+
+def _invoke(store: Path, *args: str):
+    return CliRunner().invoke(cli, ["--store", str(store), *args], catch_exceptions=False)
+
+
+def test_annotate_and_profile_leave_the_assessment_cached(store: Path) -> None:
+    result = _invoke(store, "annotate", "last", "--knee-pain", "6")
+    assert result.exit_code == EXIT_OK and result.output.startswith("Run ")
+    assert _cached_for_reads(store)
+    log = runlog.open_store(store)
+    assert_same(chart_data_from_cache(store), chart_data_from_log(log))
+    assert runs_report_from_cache(store) == _invoke(store, "report", "--since",
+                                                    "1990-01-01").output
+    result = _invoke(store, "profile", "--mass-kg", "61", "--format", "json")
+    assert result.exit_code == EXIT_OK and json.loads(result.output)["mass_kg"] == 61
+    assert _cached_for_reads(store)
+
+
+def test_showing_the_profile_computes_nothing(tmp_path_factory: pytest.TempPathFactory,
+                                              tmp_path: Path) -> None:
+    root = sample_store_copy(tmp_path_factory, tmp_path)
+    assert _invoke(root, "profile").exit_code == EXIT_OK
+    assert not list((root / CACHE_DIR).glob("*/*.bin"))
+
+
+def test_store_refresh_and_weather_fetch_leave_it_cached(
+        store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from runlog.schema import METRICS_VERSION
+
+    log = runlog.open_store(store)
+    first = log.store.runs()["run_id"].iloc[:1]
+    with log.store.writer() as tx:  # one run as an older runlog left it: refresh redoes it
+        tx.update_runs(pd.DataFrame({"run_id": first, "metrics_version": METRICS_VERSION - 1}))
+    assert not _cached_for_reads(store)
+    result = _invoke(store, "store", "refresh")
+    assert result.exit_code == EXIT_OK and "Recomputed 1 runs." in result.output
+    assert _cached_for_reads(store)
+
+    def fetch_weather(self, since=None, until=None, **_):  # one run gets weather
+        with self.store.writer() as tx:
+            tx.update_runs(pd.DataFrame({"run_id": first, "weather_air_temp_c": [31.0]}))
+        return pd.DataFrame({"run_id": first}), []
+
+    monkeypatch.setattr(runlog.RunLog, "fetch_weather", fetch_weather)
+    result = _invoke(store, "weather", "fetch")
+    assert result.exit_code == EXIT_OK and "Weather for 1 runs" in result.output
+    assert _cached_for_reads(store)
+
+
+def test_a_failing_cache_step_never_fails_the_command(
+        store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(self):
+        raise RuntimeError("the assessment broke")
+
+    monkeypatch.setattr(runlog.RunLog, "assessment", broken)
+    result = _invoke(store, "annotate", "last", "--rpe", "4")
+    assert result.exit_code == EXIT_OK and result.output.startswith("Run ")
+    assert result.output.endswith("rpe=4\n")
+    monkeypatch.undo()
+    annotations = runlog.open_store(store).store.annotations()
+    assert annotations["rpe"].dropna().tolist() == [4]
+    assert not _cached_for_reads(store)  # left for the next read to compute
+
+
+def test_help_of_the_write_commands_says_so() -> None:
+    for args in (["annotate"], ["profile"], ["weather", "fetch"], ["store", "refresh"]):
+        text = " ".join(CliRunner().invoke(cli, [*args, "--help"]).output.split())
+        assert "recomputed and cached" in text and "never fails this command" in text, args
