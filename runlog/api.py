@@ -146,9 +146,11 @@ class RunLog:
             if self.derived.get(CACHE_NAME, key) is not None:
                 return True
             levels, flags = self.assessment()  # computes and caches all three when missing
-            if self.derived.get(CACHE_NAME, key) is None and self.derived.key(
-                    "assessment") == key:  # the assessment came from the cache, the chart not
-                self._put_chart_history(key, self.store.runs(), levels, flags)
+            if self.derived.get(CACHE_NAME, key) is None:  # the assessment was cached alone
+                runs = self.store.runs()
+                # Read in one store state (the key's) or not cached: never a stale entry.
+                if self.derived.key("assessment") == key:
+                    self._put_chart_history(key, runs, levels, flags)
             return self.derived.get(CACHE_NAME, key) is not None
         except Exception:  # a cache is optional: it never fails the command
             return False
