@@ -508,7 +508,32 @@ def main() -> None:
         print(f"built in {time.perf_counter() - t0:.1f} s from the {built['templates']} runs "
               f"with ≥ {opts.template_min_samples} samples of the distinct set's store: "
               f"{built['runs']} runs, {built['samples']:,} samples")
+        years_import(years_store, work, distinct, opts.repeats)
         years_report(years_store, work, opts.years, opts.profile)
+
+
+def years_import(store: Path, work: Path, distinct: Path, repeats: int) -> None:
+    """A runner's weekly import: the largest distinct file, new to the store, into a copy
+    of the multi-year ``store``; in-process (``import_paths``: read, hash, parse, duplicate
+    check, commit of the whole runs, files and bins tables and a samples part) and as the
+    CLI (``runlog import -q``, a new process: the import, then the table of the new run with
+    its risk levels, which assesses the whole history)."""
+    new_file = max(distinct.iterdir(), key=lambda p: p.stat().st_size)
+
+    def fresh_copy(k: int) -> Path:
+        target = work / f"years_copy_{k}"
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(store, target)
+        return target
+
+    runs = [run_phase("import", store=str(fresh_copy(k)), folder=str(new_file), jobs=1,
+                      sample_memory=False) for k in range(repeats)]
+    cli = [timed_cli("--store", str(fresh_copy(k)), "import", "-q", str(new_file))
+           for k in range(repeats)]
+    print(f"weekly import of one file ({new_file.name}) into a copy of this store, median of "
+          f"{repeats}: in-process {statistics.median(r['wall_s'] for r in runs):.2f} s "
+          f"({runs[0]['counts']}); CLI `runlog import -q` (lists the new run with its "
+          f"levels) {statistics.median(cli):.2f} s")
 
 
 #: A run-sized file: at least this many records (a 1-hour run logs ~1,000 with smart
