@@ -84,7 +84,9 @@ class RunLog:
 
         Kept in memory and in the store's derived cache (:mod:`runlog.derived_cache`), keyed
         by the store's state and runlog's code: a commit, an annotation, a profile change or
-        another runlog version recomputes it.
+        another runlog version recomputes it. When computed, the weekly chart's data for the
+        whole history is cached with it (:mod:`runlog.chart_cache`, ≈ 50 ms on 1,500 runs),
+        so ``runlog chart`` then needs no pandas.
         """
         return self._assessed_part("levels"), self._assessed_part("flags")
 
@@ -108,7 +110,7 @@ class RunLog:
             self._assessed = {"levels": levels, "flags": flags}
             self._write_derived(lambda: self.derived.put_frame("assessment-levels", key, levels))
             self._write_derived(lambda: self.derived.put_frame("assessment-flags", key, flags))
-            # The chart's data too (≈ 30 ms on 1,500 runs): `runlog chart` then needs no pandas.
+            # The chart's data too (≈ 50 ms on 1,500 runs): `runlog chart` then needs no pandas.
             self._write_derived(lambda: self._put_chart_history(key, runs, levels, flags))
         return {"levels": levels, "flags": flags}[part]
 

@@ -1,4 +1,5 @@
-"""A cache of derived results (the risk assessment, rendered reports and charts) in the store.
+"""A cache of derived results (the risk assessment, the chart's data, rendered reports and
+charts) in the store.
 
 Everything here can be recomputed from the store, so the cache may be lost, damaged or
 unwritable at any time: a missing, corrupt or mismatching entry is a miss (recompute), and a
