@@ -46,12 +46,13 @@ Everything runs on real corpus files (never synthetic FIT bytes). Four measureme
    ``years × 365.25 / runs`` days; new run ids come from the new start
    (``runlog.importer.run_id_for``); written through ``Store.writer().add_runs`` in chunks.
    A runner's weekly import is timed on copies of it (``years_import``: one new file,
-   in-process and ``runlog import -q``). Then ``runlog report`` (table) and ``runlog chart -o out.png`` are timed as CLI
-   processes (start-up included) and in-process (``RunLog.runs()`` + table rendering;
-   ``RunLog.chart``), *cold* (the store's derived cache cleared, so everything is computed
-   and then cached) and *warm* (cache filled; CLI also "assessment cached": the first
-   call of a command after another one cached the assessment), and the cold in-process
-   report is profiled (top functions by cumulative time) with ``--profile``.
+   in-process and ``runlog import -q``). Then ``runlog report`` (table) and
+   ``runlog chart -o out.png`` are timed as CLI processes (start-up included) and
+   in-process (``RunLog.runs()`` + table rendering; ``RunLog.chart``), *cold* (the
+   store's derived cache cleared, so everything is computed and then cached) and *warm*
+   (cache filled; CLI also "assessment cached": the first call of a command after another
+   one cached the assessment), and the cold in-process report is profiled (top functions
+   by cumulative time) with ``--profile``.
    ``years_report(STORE, WORK_DIR, years, profile)`` runs this section alone on any store.
 
 Usage::
