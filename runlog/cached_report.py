@@ -21,9 +21,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runlog.derived_cache import MANIFEST, DerivedCache
+from runlog.derived_cache import DerivedCache, current_manifest
 from runlog.report_text import render_columns, run_table_cells, runs_report_text
-from runlog.schema import METRICS_VERSION, STORE_FORMAT_NAME, STORE_SCHEMA_VERSION
+from runlog.schema import METRICS_VERSION
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -56,10 +56,8 @@ def _report(root: Path) -> str | None:
     payload = cache.get("assessment-levels", key)
     if payload is None:
         return None
-    manifest = json.loads((root / MANIFEST).read_bytes())
-    if (manifest.get("format") != STORE_FORMAT_NAME
-            or manifest.get("schema_version") != STORE_SCHEMA_VERSION
-            or not manifest["tables"].get("runs")):
+    manifest = current_manifest(root)
+    if manifest is None or not manifest["tables"].get("runs"):
         return None
     import pyarrow.parquet as pq
 

@@ -25,7 +25,6 @@ the CLI uses it before deciding whether pandas is needed.
 from __future__ import annotations
 
 import io
-import json
 import os
 import re
 import zipfile
@@ -34,8 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runlog.chart_spec import DEFAULT_CHART_WEEKS, WEEK_DAYS, ChartData
-from runlog.derived_cache import MANIFEST, DerivedCache
-from runlog.schema import STORE_FORMAT_NAME, STORE_SCHEMA_VERSION
+from runlog.derived_cache import DerivedCache, current_manifest
 
 if TYPE_CHECKING:
     import numpy as np
@@ -211,9 +209,7 @@ def _from_cache(root: Path, since: str | None, until: str | None,
     payload = cache.get(CACHE_NAME, cache.key("assessment"))
     if payload is None:
         return None
-    manifest = json.loads((root / MANIFEST).read_bytes())
-    if (manifest.get("format") != STORE_FORMAT_NAME
-            or manifest.get("schema_version") != STORE_SCHEMA_VERSION):
+    if current_manifest(root) is None:
         return None
     history = history_from_bytes(payload)
     return None if history is None else crop(history, lo, hi, n_weeks)

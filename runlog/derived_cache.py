@@ -68,6 +68,20 @@ NAME_DIGITS = 24
 #: The manifest of a store (see :mod:`runlog.store`).
 MANIFEST = "manifest.json"
 
+
+def current_manifest(root: Path) -> dict | None:
+    """The store's manifest when this runlog wrote its format and schema version, else None:
+    the pandas-free readers of cached results (:mod:`runlog.cached_report`,
+    :mod:`runlog.chart_cache`) answer only then, and leave anything else to the store."""
+    from runlog.schema import STORE_FORMAT_NAME, STORE_SCHEMA_VERSION
+
+    manifest = json.loads((root / MANIFEST).read_bytes())
+    if (manifest.get("format") != STORE_FORMAT_NAME
+            or manifest.get("schema_version") != STORE_SCHEMA_VERSION):
+        return None
+    return manifest
+
+
 _IGNORE_FILES = {
     ".gitignore": "# runlog's derived-results cache: recomputable, never committed\n*\n",
     "CACHEDIR.TAG": ("Signature: 8a477f597d28d172789f06886806bc55\n"

@@ -164,11 +164,16 @@ def test_cli_report_uses_it_without_loading_pandas(store: Path) -> None:
     assert out.stdout == want
 
 
-def test_the_pandas_free_path_names_real_columns() -> None:
-    """Its copies of column names (runlog.risk and runlog.store need pandas) stay true."""
+def test_the_pandas_free_path_names_real_columns(store: Path) -> None:
+    """Its copies of column names (runlog.risk and runlog.store need pandas) stay true, and
+    it knows the manifests the store writes (and only those)."""
+    from runlog.derived_cache import MANIFEST, current_manifest
     from runlog.risk import LEVEL_COLUMNS
-    from runlog.store import FORMAT_NAME, RUN_DTYPES
+    from runlog.store import RUN_DTYPES
 
     assert set(cached_report.LEVEL_COLUMNS) <= set(LEVEL_COLUMNS)
     assert set(cached_report.NUMBER_COLUMNS) | set(cached_report.TEXT_COLUMNS) <= set(RUN_DTYPES)
-    assert FORMAT_NAME == cached_report.STORE_FORMAT_NAME
+    manifest = current_manifest(store)
+    assert manifest is not None and manifest["tables"]["runs"]
+    (store / MANIFEST).write_text(json.dumps({**manifest, "format": "someone-else"}))
+    assert current_manifest(store) is None
