@@ -43,9 +43,7 @@ Values (``record``, FIT profile, message 20)
 CRC
     Both the header CRC (14-byte headers; 0 means "not computed") and the file CRC of every
     chained file are checked (a mismatch declines: read_fit then imports the file with a
-    note). The file CRC (CRC-16/ARC, the FIT SDK's) is computed with numpy over 256-byte
-    chunks at once, two bytes per step, and the chunk CRCs are combined with the linear
-    "append k zero bytes" map; see :func:`crc16` (~2 ms per MB instead of ~1 s in Python).
+    note). The CRC (CRC-16/ARC, the FIT SDK's) is anycrc's C code: see :func:`crc16`.
 """
 
 from __future__ import annotations
@@ -55,6 +53,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
+import anycrc
 import numpy as np
 from fitparse.profile import MESSAGE_TYPES
 from fitparse.records import BASE_TYPE_BYTE, BASE_TYPES, BaseType
@@ -114,8 +113,6 @@ _DECODED_FIELDS = frozenset({"file_ids", "records", "record_part", "sessions", "
 #: Message log packing: (header byte offset << _LID_BITS) | layout id.
 _LID_BITS = 16
 _LID_MASK = (1 << _LID_BITS) - 1
-#: Files shorter than this have their CRC computed with a plain Python loop [bytes].
-_CRC_SMALL_BYTES = 256
 
 #: numpy dtype code per FIT base type (byte order added per definition); 64-bit and
 #: string/byte types are deliberately absent: relevant fields of those types are declined.
@@ -136,85 +133,14 @@ class _Decline(Exception):
 
 # --- CRC ----------------------------------------------------------------------------------------
 
-def _crc_byte_table() -> np.ndarray:
-    """The 256-entry CRC-16/ARC table (FIT SDK CRC: poly 0xA001 reflected, init 0)."""
-    table = np.zeros(256, dtype=np.uint32)
-    for byte in range(256):
-        crc = byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-        table[byte] = crc
-    return table
+#: CRC-16/ARC (poly 0x8005 reflected, init 0, no final xor): the FIT SDK's file and header CRC.
+_CRC16_ARC = anycrc.Model("CRC16-ARC")
 
 
-_CRC_TABLE = _crc_byte_table()
-_CRC_TABLE_LIST = [int(v) for v in _CRC_TABLE]
-
-
-def _crc16_loop(data: bytes | memoryview, crc: int = 0) -> int:
-    """CRC-16 of a short byte string, one Python step per byte."""
-    table = _CRC_TABLE_LIST
-    for byte in data:
-        crc = (crc >> 8) ^ table[(crc ^ byte) & 0xFF]
-    return crc
-
-
-def _word_table() -> np.ndarray:
-    """65,536-entry table: CRC state after two zero bytes from state x (two bytes per step).
-
-    Processing bytes b0, b1 from state s equals processing two zero bytes from
-    s ^ (b0 | b1 << 8), because the register is 16 bits wide.
-    """
-    state = np.arange(1 << 16, dtype=np.uint32)
-    for _ in range(2):
-        state = (state >> 8) ^ _CRC_TABLE[state & 0xFF]
-    return state.astype(np.uint16)
-
-
-_CRC_WORD_TABLE = _word_table()
-
-
-def _zero_shift_tables(n_zero_bytes: int) -> tuple[list[int], list[int]]:
-    """Tables of the linear map "CRC state after n more zero bytes" (low byte, high byte)."""
-    state = np.concatenate([np.arange(256, dtype=np.uint32),
-                            np.arange(256, dtype=np.uint32) << 8])
-    for _ in range(n_zero_bytes // 2):
-        state = _CRC_WORD_TABLE[state].astype(np.uint32)
-    return state[:256].tolist(), state[256:].tolist()
-
-
-#: Bytes per chunk of the vectorised CRC (even; ~256 balances numpy and Python steps) [bytes].
-_CRC_CHUNK_BYTES = 256
-_CRC_SHIFT_TABLES = _zero_shift_tables(_CRC_CHUNK_BYTES)
-
-
-def crc16(data: bytes | memoryview | np.ndarray) -> int:
-    """CRC-16 of ``data`` as the FIT SDK computes it (CRC-16/ARC), vectorised with numpy.
-
-    The CRC has init 0 and no final xor, so leading zero bytes do not change it and it is
-    linear over GF(2). The data are left-padded with zeros to whole chunks of k bytes; the
-    k/2 byte pairs of every chunk are processed for all chunks at once with a 65,536-entry
-    table, and the chunk CRCs are combined in order with the "shift by k zero bytes" map.
-    Cost: k/2 numpy steps plus one cheap Python step per chunk (~2 ms per MB).
-    """
-    buf = np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data
-    n = len(buf)
-    if n < _CRC_SMALL_BYTES:
-        return _crc16_loop(buf.tobytes())
-    k = _CRC_CHUNK_BYTES
-    rows = -(-n // k)
-    padded = np.zeros(rows * k, dtype=np.uint8)
-    padded[rows * k - n:] = buf
-    words = np.ascontiguousarray(padded.view("<u2").reshape(rows, k // 2).T)
-    state = np.zeros(rows, dtype=np.uint16)
-    table = _CRC_WORD_TABLE
-    for column in words:
-        state = table[state ^ column]
-    low, high = _CRC_SHIFT_TABLES
-    crc = 0
-    for row_crc in state.tolist():
-        crc = low[crc & 0xFF] ^ high[crc >> 8] ^ row_crc
-    return crc
+def crc16(data: bytes | memoryview) -> int:
+    """CRC-16 of ``data`` as the FIT SDK computes it (CRC-16/ARC), by anycrc's C code
+    (~0.3 ms per MB; fitparse's per-byte Python loop takes ~1 s)."""
+    return _CRC16_ARC.calc(data)
 
 
 # --- definitions --------------------------------------------------------------------------------
@@ -559,7 +485,7 @@ def _check_file_header(data: bytes, pos: int) -> int:
     data_size = int.from_bytes(data[pos + 4:pos + 8], "little")
     if header_size == 14:
         header_crc = int.from_bytes(data[pos + 12:pos + 14], "little")
-        if header_crc and header_crc != _crc16_loop(data[pos:pos + 12]):
+        if header_crc and header_crc != crc16(data[pos:pos + 12]):
             raise _Decline("header CRC mismatch")
     end = pos + header_size + data_size
     if end + FIT_CRC_BYTES > len(data):
