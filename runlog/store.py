@@ -335,13 +335,21 @@ def _new_name(table: str, generation: int) -> str:
     return f"{table}-{generation:06d}-{uuid.uuid4().hex[:8]}.parquet"
 
 
+#: The only dictionary-encoded column: a run id repeats on every sample of its run, and
+#: samples parts' run ids are read from its dictionary pages. Measurement, time and text
+#: columns gain nothing from a dictionary, which cost ~40 % of a samples write (and made
+#: parts ~25 % larger under zstd).
+_DICTIONARY_COLUMNS = ["run_id"]
+
+
 def _write_arrow_durably(root: Path, table: pa.Table, name: str,
                          row_group_size: int | None = None) -> None:
     """Write ``table`` to a temp file, fsync it and rename it to ``root/name``."""
     tmp = root / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
     try:
         with open(tmp, "wb") as fh:
-            pq.write_table(table, fh, compression="zstd", row_group_size=row_group_size)
+            pq.write_table(table, fh, compression="zstd", row_group_size=row_group_size,
+                           use_dictionary=_DICTIONARY_COLUMNS)
             fh.flush()
             os.fsync(fh.fileno())
         os.rename(tmp, root / name)
@@ -1325,7 +1333,8 @@ class StoreWriter:
         run_ids: set[str] = set()
         self._written.append(tmp.name)
         with open(tmp, "wb") as fh:
-            with pq.ParquetWriter(fh, _SAMPLES_ARROW_SCHEMA, compression="zstd") as out:
+            with pq.ParquetWriter(fh, _SAMPLES_ARROW_SCHEMA, compression="zstd",
+                                  use_dictionary=_DICTIONARY_COLUMNS) as out:
                 for part in parts:
                     table = self._read_part(part["file"])
                     rows += table.num_rows

@@ -950,3 +950,24 @@ def test_samples_of_some_runs_read_only_the_parts_listing_them(tmp_path: Path) -
     pd.testing.assert_frame_equal(Store(tmp_path).samples(["r2"]), want)
     with pytest.raises(StoreError, match=first_part):
         Store(tmp_path).samples()
+
+
+def test_only_run_ids_are_dictionary_encoded(tmp_path: Path, monkeypatch) -> None:
+    """Parts' run ids are read from dictionary pages; every other column is written plain."""
+    import pyarrow.parquet as pq
+
+    monkeypatch.setattr(store_module, "COMPACT_PARTS_ABOVE", 1)   # the 2nd add compacts
+    store = Store(tmp_path)
+    add(store, ["r1", "r2"], n_samples=50)
+    add(store, ["r3"], n_samples=50, starts=[T0 + pd.Timedelta(days=5)])
+    assert len(_parts(tmp_path)) == 1
+    files = sorted(tmp_path.glob("*.parquet"))
+    assert {f.name.split("-")[0] for f in files} >= {"runs", "samples"}
+    for path in files:
+        meta = pq.ParquetFile(path).metadata
+        for group in range(meta.num_row_groups):
+            for i in range(meta.num_columns):
+                column = meta.row_group(group).column(i)
+                dictionary = column.dictionary_page_offset is not None
+                assert dictionary == (column.path_in_schema == "run_id"), (path.name, column)
+    assert store.samples()["run_id"].value_counts().to_dict() == {"r1": 50, "r2": 50, "r3": 50}
