@@ -59,6 +59,7 @@ def test_parallel_import_equals_serial(tmp_path: Path, archive: Path,
                                        monkeypatch: pytest.MonkeyPatch,
                                        pool_when_started: None) -> None:
     monkeypatch.setattr(importer, "POOL_MIN_FILES", 4)
+    monkeypatch.setattr(importer, "POOL_MIN_AHEAD", 1)
     serial_store, parallel_store = Store(tmp_path / "s1"), Store(tmp_path / "s2")
     serial = import_paths(serial_store, [archive], jobs=1, batch_files=7)
     seen: list[str] = []
@@ -101,6 +102,7 @@ def test_unchanged_reimport_does_not_read_or_parse(tmp_path: Path, archive: Path
     monkeypatch.setattr(importer, "_parse_job", forbidden)
     monkeypatch.setattr(SourceFile, "read_bytes", counted_read)
     monkeypatch.setattr(importer, "POOL_MIN_FILES", 1)
+    monkeypatch.setattr(importer, "POOL_MIN_AHEAD", 1)
     again = import_paths(store, [archive], jobs=jobs)
 
     # Only files that were identical copies of another file are read (and hashed) again:
@@ -158,6 +160,7 @@ def test_dead_or_raising_worker_fails_only_its_file(tmp_path: Path,
         shutil.copyfile(path, folder / f"{i:02d}_{tag}{path.name}")
     monkeypatch.setattr(importer, "_parse_job", _faulty_job)
     monkeypatch.setattr(importer, "POOL_MIN_FILES", 2)
+    monkeypatch.setattr(importer, "POOL_MIN_AHEAD", 1)
 
     result = import_paths(Store(tmp_path / "store"), [folder], jobs=2)
 
@@ -178,14 +181,26 @@ def test_dead_or_raising_worker_fails_only_its_file(tmp_path: Path,
 def test_a_small_import_parses_here_and_starts_no_pool(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch,
                                                        pool_when_started: None) -> None:
-    """Fewer files than POOL_MIN_FILES never pay for a pool, whatever ``jobs`` says; the
-    first POOL_MIN_FILES files of a larger import are parsed here, then the pool starts."""
+    """Fewer files than POOL_MIN_FILES, or fewer than POOL_MIN_AHEAD after them, never pay
+    for a pool, whatever ``jobs`` says; the first POOL_MIN_FILES files of a larger import
+    are parsed here, then the pool starts."""
     files = sorted(p for p in SAMPLE.rglob("*") if p.is_file())[:6]
+    monkeypatch.setattr(importer, "POOL_MIN_AHEAD", 1)
     monkeypatch.setattr(importer, "POOL_MIN_FILES", len(files))
     small = import_paths(Store(tmp_path / "small"), files, jobs=2)
     assert small.workers == 0 and small.counts()["new"] == len(files)
 
+    # the pool is weighed at the 3rd file, with 3 files after it
+    monkeypatch.setattr(importer, "POOL_MIN_FILES", 2)
+    monkeypatch.setattr(importer, "POOL_MIN_AHEAD", 4)
+    few_left = import_paths(Store(tmp_path / "few_left"), files, jobs=2)
+    assert few_left.workers == 0 and few_left.counts()["new"] == len(files)
+    monkeypatch.setattr(importer, "POOL_MIN_AHEAD", 3)
+    enough_left = import_paths(Store(tmp_path / "enough_left"), files, jobs=2)
+    assert enough_left.workers == 1 and enough_left.counts()["new"] == len(files)
+
     monkeypatch.setattr(importer, "POOL_MIN_FILES", 4)
+    monkeypatch.setattr(importer, "POOL_MIN_AHEAD", 1)
     here: list[str] = []
     real_run_here = importer._Parser.run_here
 
