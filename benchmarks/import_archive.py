@@ -24,6 +24,11 @@ Everything runs on real corpus files (never synthetic FIT bytes). Four measureme
      files of the set with at least ``RUN_SIZED_RECORDS`` records, the length of a real
      run (the set also holds parser test fixtures of 14–21 records, where per-file costs
      dominate both decoders); reported beside, never instead of, the whole set.
+1c. **The corpus' whole FIT archive** (``fit_archive_paths``): every FIT file fitparse reads
+   cleanly, of every sport (a watch export's mix: runs, rides, walks, swims), fitparse
+   against runlog in a new process (``jobs=1``, modules preloaded, ``jobs=os.cpu_count()``).
+   runlog decodes every file whole but measures and stores only the runs, so this is
+   reported beside the running-only set, never instead of it.
 1b. **Process pool.** ``data/sample`` and the whole corpus together (~250 real GPX, TCX
    and FIT files, more than ``POOL_MIN_FILES`` to parse) into fresh stores with ``jobs=1``
    and ``jobs=os.cpu_count()``: what the pool gains (or costs) on this machine.
@@ -102,6 +107,16 @@ def running_fit_paths(corpus: Path) -> list[Path]:
     is_fit = (cat["format"] == "fit") | ((cat["format"] == "gz") & (cat["inner_format"] == "fit"))
     rows = cat[is_fit & (cat["sport_norm"] == "run") & (cat["fitparse"] == "ok")]
     return [corpus / p for p in sorted(rows["path"])]
+
+
+def fit_archive_paths(corpus: Path) -> list[Path]:
+    """Every corpus FIT file (plain or gzipped) that fitparse reads cleanly, of any sport:
+    runs, rides, walks, swims and unlabelled files, as a watch's export holds them."""
+    import pandas as pd
+
+    cat = pd.read_csv(corpus / "catalogue.csv")
+    is_fit = (cat["format"] == "fit") | ((cat["format"] == "gz") & (cat["inner_format"] == "fit"))
+    return [corpus / p for p in sorted(cat[is_fit & (cat["fitparse"] == "ok")]["path"])]
 
 
 def _fit_bytes(path: Path) -> bytes:
@@ -464,6 +479,7 @@ def main() -> None:
               "costs paid, commits and fsyncs still counted)")
 
         run_sized(work, distinct, fp["per_file"], opts.repeats)
+        whole_fit_archive(work, fit_archive_paths(opts.corpus), opts.repeats)
 
         both = [str(REPO / "data" / "sample"), str(opts.corpus)]
         n_sample = sum(1 for folder in both for p in Path(folder).rglob("*") if p.is_file())
@@ -567,6 +583,33 @@ def run_sized(work: Path, distinct: Path, per_file: dict[str, int], repeats: int
           f"records/s; runlog jobs=1 fresh process median {fresh:.2f} s = "
           f"{fp['records'] / fresh / fp_rate:.1f}×, warm median {warm:.2f} s = "
           f"{fp['records'] / warm / fp_rate:.1f}× fitparse")
+
+
+def whole_fit_archive(work: Path, paths: list[Path], repeats: int) -> None:
+    """Section 1c: the corpus' whole FIT archive (every sport), fitparse against runlog.
+
+    runlog decodes every file whole, as fitparse does, but measures and stores only the runs:
+    a ride or a swim ends with its file outcome. So this is the mix a runner's watch export
+    holds, not the running-only set of section 1, and is reported beside it."""
+    folder = work / "fit_archive"
+    build_distinct(paths, folder)
+    fp = run_phase("fitparse", folder=str(folder))
+    fp_rate = fp["records"] / fp["wall_s"]
+    print(f"\n== 1c. the corpus' whole FIT archive: {len(paths)} files of every sport that "
+          f"fitparse reads cleanly ({sum(p.stat().st_size for p in paths) / MIB:.1f} MiB)")
+    print(f"fitparse alone   : {fp['records']:,} records in {fp['wall_s']:.2f} s = "
+          f"{fp_rate:,.0f} records/s")
+    for jobs, preload in ((1, False), (1, True), (os.cpu_count() or 1, False)):
+        runs = [run_phase("import", store=str(work / f"fit_archive_{jobs}_{preload}_{k}"),
+                          folder=str(folder), jobs=jobs, preload=preload, sample_memory=False)
+                for k in range(repeats)]
+        walls = [r["wall_s"] for r in runs]
+        wall = statistics.median(walls)
+        label = f"jobs={jobs}" + (", modules loaded before the clock" if preload else "")
+        print(f"runlog {label}: median {wall:.2f} s of "
+              f"{', '.join(f'{w:.2f}' for w in walls)} = "
+              f"{fp['records'] / wall / fp_rate:.1f}× fitparse; workers {runs[-1]['workers']}; "
+              f"{runs[-1]['counts']}")
 
 
 def years_report(store: Path, work: Path, years: float, profile: bool) -> None:
