@@ -242,10 +242,14 @@ def _step_speed(s: Columns, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return speed, steps
 
 
-def _rough_moving(s: Columns, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(moving flag per step, step durations [s]) for the quality checks (no pauses known)."""
+def _rough_moving(s: Columns, t: np.ndarray, step_v: np.ndarray | None = None,
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(moving flag per step, step durations [s]) for the quality checks (no pauses known).
+
+    ``step_v``: :func:`_step_speed` of these samples when the caller has it already."""
     dt = np.concatenate(([0.0], np.diff(t))) if len(t) else np.zeros(0)
-    step_v, _ = _step_speed(s, t)
+    if step_v is None:
+        step_v, _ = _step_speed(s, t)
     dev = s["speed_mps"]
     v = np.where(np.isfinite(dev) & (dt <= LONG_STEP_S), dev, step_v)
     v = np.where(v > MAX_RUN_STEP_SPEED_MPS, np.nan, v)
@@ -365,8 +369,8 @@ def assess_quality(samples: pd.DataFrame | SampleColumns, *, sport_sub: str | No
 
     # --- GPS jumps and distance jumps ----------------------------------------------------
     n = len(t)
-    step_v, steps = _step_speed(s, t) if np.isfinite(s["lat_deg"]).sum() >= 2 else (
-        np.full(n, np.nan), np.full(n, np.nan))
+    has_track = bool(np.isfinite(s["lat_deg"]).sum() >= 2)
+    step_v, steps = _step_speed(s, t) if has_track else (np.full(n, np.nan), np.full(n, np.nan))
     jump = step_v > MAX_RUN_STEP_SPEED_MPS
     segment_valid = np.isfinite(steps) & ~jump
     track_m = float(np.nansum(np.where(segment_valid, steps, 0.0)))
@@ -406,7 +410,8 @@ def assess_quality(samples: pd.DataFrame | SampleColumns, *, sport_sub: str | No
         distance_m = track_m
 
     # --- heart rate -----------------------------------------------------------------------
-    moving, dt = _rough_moving(s, t)
+    # (positions are unchanged since step_v; without them the cleaned distance counts)
+    moving, dt = _rough_moving(s, t, step_v if has_track else None)
     hr = s["hr_bpm"]
     bad = np.isfinite(hr) & ((hr < HR_MIN_BPM) | (hr > HR_MAX_BPM))
     if bad.any():
