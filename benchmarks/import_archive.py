@@ -10,9 +10,9 @@ Everything runs on real corpus files (never synthetic FIT bytes). Four measureme
    * ``runlog end to end``: ``import_paths`` of the same set into a *fresh* store (discover,
      read, hash, decode, quality, metrics, duplicate check, Parquet commit), repeated
      ``--repeats`` times into new stores; the median is reported, for ``jobs=1`` and for
-     ``jobs=os.cpu_count()`` (pool start-up included; the pool only starts from
-   ``runlog.importer.POOL_MIN_FILES`` files needing parsing, so a smaller set runs in
-   one process either way).
+     ``jobs=os.cpu_count()`` (pool start-up included; the pool starts only after
+     ``runlog.importer.POOL_MIN_FILES`` files parsed with ``POOL_MIN_AHEAD`` more to read,
+     so a smaller set runs in one process either way).
    * the same with the modules an import loads on first use (``LAZY_MODULES``: readers,
      Parquet writer, timezonefinder) imported before the clock starts, as fitparse is
      imported before its clock starts (the time-zone polygons are still opened inside).
@@ -24,18 +24,19 @@ Everything runs on real corpus files (never synthetic FIT bytes). Four measureme
      files of the set with at least ``RUN_SIZED_RECORDS`` records, the length of a real
      run (the set also holds parser test fixtures of 14–21 records, where per-file costs
      dominate both decoders); reported beside, never instead of, the whole set.
-1c. **The corpus' whole FIT archive** (``fit_archive_paths``): every FIT file fitparse reads
-   cleanly, of every sport (a watch export's mix: runs, rides, walks, swims), fitparse
-   against runlog in a new process (``jobs=1``, modules preloaded, ``jobs=os.cpu_count()``).
-   runlog decodes every file whole but measures and stores only the runs, so this is
-   reported beside the running-only set, never instead of it.
 1b. **Process pool.** ``data/sample`` and the whole corpus together (~250 real GPX, TCX
-   and FIT files, more than ``POOL_MIN_FILES`` to parse) into fresh stores with ``jobs=1``
+   and FIT files, more than ``POOL_MIN_FILES + POOL_MIN_AHEAD`` to parse) into fresh
+   stores with ``jobs=1``
    and ``jobs=os.cpu_count()``: what the pool gains (or costs) on this machine.
 
    Both are record messages per wall-clock second, in the same run of this script. Copies
    of one file cannot measure parsing (an identical copy is recognised by its content hash
    and never parsed), hence fresh stores.
+1c. **The corpus' whole FIT archive** (``fit_archive_paths``): every FIT file fitparse reads
+   cleanly, of every sport (a watch export's mix: runs, rides, walks, swims), fitparse
+   against runlog in a new process (``jobs=1``, modules preloaded, ``jobs=os.cpu_count()``).
+   runlog decodes every file whole but measures and stores only the runs, so this is
+   reported beside the running-only set, never instead of it.
 2. **Archive of ~1,000 files.** The distinct set copied (renamed, in ``copy_NNN/``
    folders) until it holds ``--files`` files. First import into a fresh store (the copies
    are hashed, matched by content and not parsed), then the **unchanged re-import**, timed
