@@ -39,6 +39,7 @@ from runlog.paths import default_store_path
 
 if TYPE_CHECKING:
     from runlog.api import RunLog
+    from runlog.chart_spec import ChartData
     from runlog.importer import FileOutcome
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_SOME_FAILED = 0, 1, 2, 3
@@ -531,9 +532,7 @@ def _chart_bytes(ctx: click.Context, fmt: str, since: str | None, until: str | N
 
     cached = chart_data_from_cache(_store_dir(ctx), since, until)
     if cached is not None:  # the chart's data cached with the assessment: no pandas needed
-        from runlog.chart_draw import chart_bytes
-
-        return chart_bytes(cached, fmt)
+        return _draw_here(cached, fmt)
     from runlog.chart_helper import DrawingHelper, worthwhile
 
     helper = DrawingHelper.start() if worthwhile() else None
@@ -550,10 +549,19 @@ def _chart_bytes(ctx: click.Context, fmt: str, since: str | None, until: str | N
         if helper is not None:
             helper.close()
     if image is None:
-        from runlog.chart_draw import chart_bytes
-
-        image = chart_bytes(data, fmt)
+        image = _draw_here(data, fmt)
     return image
+
+
+def _draw_here(data: ChartData, fmt: str) -> bytes:
+    """The chart file's bytes drawn in this process, with matplotlib loaded the quick way
+    (:func:`runlog.chart_helper.load_matplotlib`: the same drawing)."""
+    from runlog.chart_helper import load_matplotlib
+
+    load_matplotlib()
+    from runlog.chart_draw import chart_bytes
+
+    return chart_bytes(data, fmt)
 
 
 def _write_chart(out: Path, image: bytes) -> None:
