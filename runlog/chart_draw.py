@@ -26,7 +26,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
+from matplotlib.patches import Patch, Rectangle
 from matplotlib.transforms import blended_transform_factory
 
 from runlog.chart_helper import REPLY_OK
@@ -111,20 +111,24 @@ def _day_text(day: np.datetime64) -> str:
 
 
 def _draw_bars(ax, data: ChartData) -> None:
-    """One bar per week with runs, left edge on Monday, coloured by the week's level."""
+    """One bar per week with runs, left edge on Monday, coloured by the week's level.
+
+    Each bar is a :class:`~matplotlib.patches.Rectangle` added as a plain artist: the
+    rectangles ``ax.bar`` makes, without its per-bar data-limit bookkeeping (≈ 40 ms of
+    ≈ 50 ms for a year of weeks), which nothing uses: both axes' limits are set explicitly,
+    here and in :func:`_decorate`.
+    """
     has = (data.week_runs > 0) & ~np.isnan(data.week_km)
     starts, km = data.week_start[has], data.week_km[has]
     levels = [lvl for lvl, keep in zip(data.week_level, has, strict=True) if keep]
-    colours = np.array([LEVEL_COLOURS.get(lvl, NOT_ASSESSED_COLOUR) for lvl in levels],
-                       dtype=object)
-    x = mdates.date2num(starts)
-    bars = ax.bar(x + (WEEK_DAYS - BAR_WIDTH_DAYS) / 2, km,
-                  width=BAR_WIDTH_DAYS, align="edge", color=colours,
-                  edgecolor="white", linewidth=0.5, zorder=2)
-    for bar, start, lvl in zip(bars, starts, levels, strict=True):
+    x = mdates.date2num(starts) + (WEEK_DAYS - BAR_WIDTH_DAYS) / 2
+    for left, height, start, lvl in zip(x.tolist(), km.tolist(), starts, levels, strict=True):
         day = _day_text(start)
-        bar.set_gid(f"week-bar-{day}")
-        bar.set_label(f"_week {day} {lvl if isinstance(lvl, str) else 'n/a'}")
+        ax.add_artist(Rectangle(
+            (left, 0.0), BAR_WIDTH_DAYS, height, zorder=2,
+            facecolor=LEVEL_COLOURS.get(lvl, NOT_ASSESSED_COLOUR), edgecolor="white",
+            linewidth=0.5, gid=f"week-bar-{day}",
+            label=f"_week {day} {lvl if isinstance(lvl, str) else 'n/a'}"))
     ax.set_ylabel("Distance per week [km]")
     highest = float(km.max()) if len(km) else float("nan")  # max(1.0, NaN) is 1.0
     ax.set_ylim(0, max(1.0, highest) * 1.25)

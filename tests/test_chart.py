@@ -17,7 +17,10 @@ from test_weekly import sample_log
 import runlog
 from runlog.chart import (
     ACWR_LABEL,
+    BAR_WIDTH_DAYS,
     LEVEL_COLOURS,
+    NOT_ASSESSED_COLOUR,
+    chart_data,
     chart_from_log,
     check_format,
     high_risk_runs,
@@ -102,6 +105,31 @@ def test_high_risk_markers_on_their_days_with_rule_ids(png, data) -> None:
     assert sum("knee_pain_recent" in t for t in texts) == len(high)
     table = high_risk_runs(runs, flags)
     assert set(table["run_id"]) >= set(high["run_id"])
+
+
+def test_bars_look_as_axes_bar_draws_them(data, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The week bars are plain Rectangles (no autoscaling bookkeeping): the same pixels as
+    the rectangles of ``ax.bar`` with the same colours, edges and order."""
+    import runlog.chart_draw as chart_draw
+
+    weeks, runs, flags = data
+    chart = chart_data(weeks, runs, flags)
+    assert (chart.week_runs == 0).any() and len(chart.marker_day) > 0  # gaps and markers
+    drawn = chart_draw.chart_bytes(chart, "png")
+
+    def with_axes_bar(ax, d) -> None:
+        has = (d.week_runs > 0) & ~np.isnan(d.week_km)
+        colours = [LEVEL_COLOURS.get(lvl, NOT_ASSESSED_COLOUR)
+                   for lvl, keep in zip(d.week_level, has, strict=True) if keep]
+        ax.bar(mdates.date2num(d.week_start[has]) + (7 - BAR_WIDTH_DAYS) / 2, d.week_km[has],
+               width=BAR_WIDTH_DAYS, align="edge", color=colours, edgecolor="white",
+               linewidth=0.5, zorder=2)
+        ax.set_ylabel("Distance per week [km]")
+        ax.set_ylim(0, max(1.0, float(d.week_km[has].max())) * 1.25)
+        ax.grid(axis="y", alpha=0.3, zorder=0)
+
+    monkeypatch.setattr(chart_draw, "_draw_bars", with_axes_bar)
+    assert chart_draw.chart_bytes(chart, "png") == drawn
 
 
 def test_acwr_line_and_band(png, data) -> None:
