@@ -37,6 +37,7 @@ from runlog.chart_spec import (  # noqa: F401  (the chart's constants, also publ
     MARKER_GAP_FRAC,
     MAX_RULES_SHOWN,
     NOT_ASSESSED_COLOUR,
+    PNG_COMPRESS_LEVEL,
     ChartData,
     check_format,
 )

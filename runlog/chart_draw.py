@@ -43,6 +43,7 @@ from runlog.chart_spec import (
     MARKER_COLOUR,
     MARKER_GAP_FRAC,
     NOT_ASSESSED_COLOUR,
+    PNG_COMPRESS_LEVEL,
     WEEK_DAYS,
     ChartData,
 )
@@ -97,9 +98,11 @@ def chart_bytes(data: ChartData, fmt: str, canvas: Canvas | None = None) -> byte
 
 
 def _save(fig: Figure, target: str | os.PathLike | BinaryIO, fmt: str) -> None:
-    """Save, turning an unwritable path into an InputError naming it."""
+    """Save (a PNG compressed at :data:`PNG_COMPRESS_LEVEL`), turning an unwritable path
+    into an InputError naming it."""
+    options = {"pil_kwargs": {"compress_level": PNG_COMPRESS_LEVEL}} if fmt == "png" else {}
     try:
-        fig.savefig(target, format=fmt)
+        fig.savefig(target, format=fmt, **options)
     except OSError as err:
         raise InputError(f"cannot write the chart: {err.strerror or err}", path=str(target)
                          ) from err

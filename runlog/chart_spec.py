@@ -25,6 +25,9 @@ FIG_SIZE_IN = (11.0, 5.5)
 #: axis label and the three-column legend below the date axis.
 MARGINS = {"left": 0.06, "right": 0.935, "top": 0.885, "bottom": 0.215}
 DPI = 120
+#: zlib level of the PNG file: 1 writes it ≈ 20 ms faster than Pillow's default (6), for a
+#: file ≈ 10 % larger (≈ 100 kB for a year of weeks); the image is the same.
+PNG_COMPRESS_LEVEL = 1
 #: Bar colours by the week's highest knee-or-cramp level (colour-blind-safe-ish traffic light).
 LEVEL_COLOURS: dict[str, str] = {
     "low": "#4caf50",        # green

@@ -20,6 +20,7 @@ from runlog.chart import (
     BAR_WIDTH_DAYS,
     LEVEL_COLOURS,
     NOT_ASSESSED_COLOUR,
+    PNG_COMPRESS_LEVEL,
     chart_data,
     chart_from_log,
     check_format,
@@ -64,6 +65,23 @@ def test_png_file_is_valid(png) -> None:
     data = path.read_bytes()
     assert data[:8] == PNG_MAGIC
     assert len(data) > 20_000
+
+
+def test_png_holds_the_drawn_image_compressed_fast(png) -> None:
+    from PIL import Image
+
+    fig, path = png
+    data = path.read_bytes()
+    chunks, at = {}, len(PNG_MAGIC)
+    while at < len(data):  # length, type, data, CRC
+        size = int.from_bytes(data[at:at + 4], "big")
+        kind = data[at + 4:at + 8]
+        chunks[kind] = chunks.get(kind, b"") + data[at + 8:at + 8 + size]
+        at += 12 + size
+    # zlib's header names the level class: 0x01 for levels 0-1 (Pillow's default 6: 0x9c)
+    assert PNG_COMPRESS_LEVEL == 1 and chunks[b"IDAT"][:2] == b"\x78\x01"
+    with Image.open(path) as image:
+        np.testing.assert_array_equal(np.asarray(image), np.asarray(fig.canvas.buffer_rgba()))
 
 
 def test_bar_heights_are_weekly_distances_and_empty_weeks_have_no_bar(png, data) -> None:
