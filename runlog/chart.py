@@ -24,6 +24,7 @@ import pandas as pd
 from runlog.chart_spec import (  # noqa: F401  (the chart's constants, also public here)
     ACWR_COLOUR,
     ACWR_LABEL,
+    ACWR_TICK_STEP,
     BAND_COLOUR,
     BAR_WIDTH_DAYS,
     DEFAULT_CHART_WEEKS,

@@ -27,12 +27,14 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
+from matplotlib.ticker import MultipleLocator
 from matplotlib.transforms import blended_transform_factory
 
 from runlog.chart_helper import REPLY_OK
 from runlog.chart_spec import (
     ACWR_COLOUR,
     ACWR_LABEL,
+    ACWR_TICK_STEP,
     BAND_COLOUR,
     BAR_WIDTH_DAYS,
     DISCLAIMER,
@@ -154,6 +156,7 @@ def _draw_acwr(ax, ax2, data: ChartData) -> None:
     line.set_gid("acwr-line")
     top = np.nanmax(y) if np.isfinite(y).any() else ACWR_SWEET_HIGH
     ax2.set_ylim(0, max(2.0, float(top) * 1.15))
+    ax2.yaxis.set_major_locator(MultipleLocator(ACWR_TICK_STEP))
     ax2.set_ylabel("ACWR [ratio]: training trend, not an injury predictor")
     if not np.isfinite(y).any():
         ax2.text(0.5, 0.97, "ACWR not shown: under 28 days of history",

@@ -42,6 +42,9 @@ MARKER_COLOUR = "#7a0010"
 WEEK_DAYS = 7
 #: Bars fill this fraction of the 7-day week so neighbouring weeks stay apart.
 BAR_WIDTH_DAYS = 6.0
+#: Step between the ticks of the ACWR axis [ratio]: every 0.5 (0, 0.5, 1, ...) labels the
+#: axis as clearly as matplotlib's default 0.25 with half the tick labels to draw.
+ACWR_TICK_STEP = 0.5
 #: The markers of high-risk runs sit above the week's bar by this fraction of the y range.
 MARKER_GAP_FRAC = 0.06
 #: Default chart window of the CLI: this many weeks up to the last week with runs.

@@ -17,6 +17,7 @@ from test_weekly import sample_log
 import runlog
 from runlog.chart import (
     ACWR_LABEL,
+    ACWR_TICK_STEP,
     BAR_WIDTH_DAYS,
     LEVEL_COLOURS,
     NOT_ASSESSED_COLOUR,
@@ -166,6 +167,11 @@ def test_acwr_line_and_band(png, data) -> None:
     assert any("training trend, not an injury predictor" in t for t in labels)
     assert any("high-risk run" in t for t in labels)
     assert "ACWR [ratio]" in fig.axes[1].get_ylabel()
+    # ACWR ticks every 0.5 from 0 to the top of the axis (≥ 2)
+    top = fig.axes[1].get_ylim()[1]
+    shown = [t for t in fig.axes[1].get_yticks() if 0 <= t <= top]
+    np.testing.assert_allclose(shown, np.arange(len(shown)) * ACWR_TICK_STEP)
+    assert ACWR_TICK_STEP == 0.5 and shown[-1] > top - ACWR_TICK_STEP and top >= 2
     assert "[km]" in fig.axes[0].get_ylabel()
 
 
