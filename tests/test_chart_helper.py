@@ -102,9 +102,18 @@ from runlog.chart_draw import chart_bytes
 data = pickle.loads(open("data.pickle", "rb").read())
 open("c.png", "wb").write(chart_bytes(data, "png"))
 open("c.svg", "wb").write(chart_bytes(data, "svg"))
+import inspect
 kwdoc = matplotlib.artist.kwdoc
+document = matplotlib.artist.Artist.__dict__["_update_set_signature_and_docstring"].__func__
+line = matplotlib.lines.Line2D([0], [0])
+line.set(lw=3, color="red", linestyle="--")  # aliases and properties as ever
 json.dump({{"kwdoc": kwdoc.__module__ + "." + kwdoc.__qualname__,
-           "line_set_doc": matplotlib.lines.Line2D.set.__doc__}}, open("seen.json", "w"))
+           "document": document.__module__ + "." + document.__qualname__,
+           "line_set_doc": matplotlib.lines.Line2D.set.__doc__,
+           "line_set_signature": str(inspect.signature(matplotlib.lines.Line2D.set)),
+           "own_set": matplotlib.lines.Line2D.set is not matplotlib.artist.Artist.set,
+           "line": [line.get_linewidth(), line.get_color(), line.get_linestyle()]}},
+          open("seen.json", "w"))
 """
     env = {**os.environ, "SOURCE_DATE_EPOCH": "1600000000"}
     subprocess.run([sys.executable, "-c", code], cwd=folder, env=env, check=True)
@@ -112,27 +121,37 @@ json.dump({{"kwdoc": kwdoc.__module__ + "." + kwdoc.__qualname__,
             **json.loads((folder / "seen.json").read_text())}
 
 
-def test_load_matplotlib_skips_the_property_docstrings_and_draws_the_same(
+def test_load_matplotlib_skips_the_property_docs_and_draws_the_same(
         data: ChartData, tmp_path: Path) -> None:
     plain = _drawn_in_a_fresh_process(data, tmp_path / "plain", quick=False)
     quick = _drawn_in_a_fresh_process(data, tmp_path / "quick", quick=True)
     assert quick["png"] == plain["png"] and quick["png"].startswith(PNG_MAGIC)
     assert quick["svg"] == plain["svg"] and b"high-risk-" in quick["svg"]
-    # the saving: Line2D.set's docstring does not list every property (a matplotlib without
-    # kwdoc would fail here: the loading is then a plain import, ≈ 0.2 s slower)
-    assert "linestyle" in plain["line_set_doc"]
+    # the saving: Line2D.set's docstring and signature do not list every property (a
+    # matplotlib without what load_matplotlib replaces fails here: its import is then a
+    # plain one, ≈ 0.2 s slower)
+    assert "linestyle" in plain["line_set_doc"] and "linestyle" in plain["line_set_signature"]
     assert chart_helper.SHORT_KWDOC in quick["line_set_doc"]
     assert "linestyle" not in quick["line_set_doc"]
-    assert quick["kwdoc"] == plain["kwdoc"] == "matplotlib.artist.kwdoc"  # put back
+    assert quick["line_set_signature"] == "(self, **kwargs)"
+    # the same artists otherwise, and matplotlib's own functions put back
+    assert quick["own_set"] and plain["own_set"]
+    assert quick["line"] == plain["line"] == [3.0, "red", "--"]
+    assert quick["kwdoc"] == plain["kwdoc"] == "matplotlib.artist.kwdoc"
+    assert quick["document"] == plain["document"] == (
+        "matplotlib.artist.Artist._update_set_signature_and_docstring")
 
 
 def test_load_matplotlib_once_loaded_changes_nothing() -> None:
     import matplotlib.artist
     import matplotlib.lines
 
+    artist = matplotlib.artist.Artist
     kwdoc, doc = matplotlib.artist.kwdoc, matplotlib.lines.Line2D.set.__doc__
+    document = artist.__dict__["_update_set_signature_and_docstring"]
     chart_helper.load_matplotlib()
     assert matplotlib.artist.kwdoc is kwdoc
+    assert artist.__dict__["_update_set_signature_and_docstring"] is document
     assert matplotlib.lines.Line2D.set.__doc__ == doc and "linestyle" in doc
 
 
