@@ -121,6 +121,28 @@ for i, (fmt, since, until) in enumerate(cases):
     assert (tmp_path / "cli0.png").read_bytes().startswith(PNG_MAGIC)
 
 
+def test_the_cached_path_starts_no_helper(shared: Path, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the chart data cached there is nothing to overlap: no drawing helper process."""
+    import runlog.chart_helper as chart_helper
+
+    def no_helper():
+        raise AssertionError("a drawing helper was started")
+
+    import runlog.cli as cli_module
+
+    drawn = []
+    draw_here = cli_module._draw_here
+    monkeypatch.setattr(cli_module, "_draw_here", lambda *a: drawn.append(a) or draw_here(*a))
+    monkeypatch.setattr(chart_helper, "worthwhile", lambda: True)
+    monkeypatch.setattr(chart_helper.DrawingHelper, "start", staticmethod(no_helper))
+    for name, args in (("c.svg", []), ("c.png", ["--since", "2020-11-30"])):  # drawn afresh
+        result = CliRunner().invoke(cli, ["--store", str(shared), "chart", "-o",
+                                          str(tmp_path / name), *args])
+        assert result.exit_code == EXIT_OK, result.output
+    assert len(drawn) == 2 and (tmp_path / "c.png").read_bytes().startswith(PNG_MAGIC)
+
+
 def test_the_cli_does_not_scan_matplotlibs_objects_as_young(shared: Path,
                                                             tmp_path: Path) -> None:
     """Loaded while the collector is paused, matplotlib's ≈ 100,000 objects are moved to the
