@@ -2,9 +2,10 @@
 
 A fresh ``runlog chart`` process must load pandas and compute the chart's data (≈ 0.7 s or
 more when the assessment is not cached) and load matplotlib (≈ 0.4 s with
-:func:`load_matplotlib`) before drawing (≈ 0.3 s). :meth:`DrawingHelper.start` starts :func:`runlog.chart_draw.main` first thing;
-it loads matplotlib and prepares the figure on another core while this process computes the
-data, then draws what :meth:`DrawingHelper.send` hands it and answers with the file's bytes
+:func:`load_matplotlib`) before drawing (≈ 0.3 s). :meth:`DrawingHelper.start` starts
+:func:`runlog.chart_draw.main` first thing; it loads matplotlib and prepares the figure on
+another core while this process computes the data, then draws what
+:meth:`DrawingHelper.send` hands it and answers with the file's bytes
 (:meth:`DrawingHelper.result`): the bytes :func:`runlog.chart_draw.chart_bytes` gives in
 this process.
 
