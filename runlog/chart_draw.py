@@ -167,7 +167,9 @@ def _draw_markers(ax, ax2, data: ChartData) -> None:
     """A marker above the week's bar on the day of each high-risk run, labelled with rules.
 
     Positioned in km (the bar axes' data coordinates) but drawn in the top (ACWR) axes so
-    the ACWR line never covers a marker or its label.
+    the ACWR line never covers a marker or its label. Each marker is a
+    :class:`~matplotlib.lines.Line2D` added as a plain artist: the line ``ax2.plot`` makes,
+    without its data-limit bookkeeping (the limits are set explicitly).
     """
     if len(data.marker_day) == 0:
         return
@@ -176,10 +178,10 @@ def _draw_markers(ax, ax2, data: ChartData) -> None:
     y = data.marker_base_km + gap * (1 + data.marker_stack)
     x = mdates.date2num(data.marker_day) + 0.5
     for xi, yi, rid, rules in zip(x, y, data.marker_run_id, data.marker_rules, strict=True):
-        (m,) = ax2.plot([xi], [yi], linestyle="none", marker="v", markersize=8,
-                        color=MARKER_COLOUR, markeredgecolor="white", zorder=5,
-                        label=f"_high {rid}", transform=ax.transData)
-        m.set_gid(f"high-risk-{rid}")
+        ax2.add_artist(Line2D([xi], [yi], linestyle="none", marker="v", markersize=8,
+                              color=MARKER_COLOUR, markeredgecolor="white", zorder=5,
+                              label=f"_high {rid}", transform=ax.transData,
+                              gid=f"high-risk-{rid}"))
         ax2.annotate(rules, (xi, yi), xycoords=ax.transData, xytext=(0, 6),
                      textcoords="offset points", ha="center", va="bottom", fontsize=7.5,
                      color=MARKER_COLOUR, zorder=6,

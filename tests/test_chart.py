@@ -20,6 +20,8 @@ from runlog.chart import (
     ACWR_TICK_STEP,
     BAR_WIDTH_DAYS,
     LEVEL_COLOURS,
+    MARKER_COLOUR,
+    MARKER_GAP_FRAC,
     NOT_ASSESSED_COLOUR,
     PNG_COMPRESS_LEVEL,
     chart_data,
@@ -148,6 +150,35 @@ def test_bars_look_as_axes_bar_draws_them(data, monkeypatch: pytest.MonkeyPatch)
         ax.grid(axis="y", alpha=0.3, zorder=0)
 
     monkeypatch.setattr(chart_draw, "_draw_bars", with_axes_bar)
+    assert chart_draw.chart_bytes(chart, "png") == drawn
+
+
+def test_markers_look_as_axes_plot_draws_them(data, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The high-risk markers are plain Line2D artists: the same pixels as ``ax2.plot``'s
+    lines with the same style, labels and transform."""
+    import runlog.chart_draw as chart_draw
+
+    chart = chart_data(*data)
+    assert len(chart.marker_day) >= 3 and chart.marker_stack.max() > 0  # stacked markers
+    drawn = chart_draw.chart_bytes(chart, "png")
+
+    def with_axes_plot(ax, ax2, d) -> None:
+        ymax = ax.get_ylim()[1]
+        gap = ymax * MARKER_GAP_FRAC
+        y = d.marker_base_km + gap * (1 + d.marker_stack)
+        x = mdates.date2num(d.marker_day) + 0.5
+        for xi, yi, rid, rules in zip(x, y, d.marker_run_id, d.marker_rules, strict=True):
+            ax2.plot([xi], [yi], linestyle="none", marker="v", markersize=8,
+                     color=MARKER_COLOUR, markeredgecolor="white", zorder=5,
+                     label=f"_high {rid}", transform=ax.transData)
+            ax2.annotate(rules, (xi, yi), xycoords=ax.transData, xytext=(0, 6),
+                         textcoords="offset points", ha="center", va="bottom", fontsize=7.5,
+                         color=MARKER_COLOUR, zorder=6,
+                         bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none",
+                               "alpha": 0.8})
+        ax.set_ylim(0, max(ymax, float(np.max(y)) + 3 * gap))
+
+    monkeypatch.setattr(chart_draw, "_draw_markers", with_axes_plot)
     assert chart_draw.chart_bytes(chart, "png") == drawn
 
 
