@@ -173,21 +173,32 @@ def _draw_markers(ax, ax2, data: ChartData) -> None:
     """
     if len(data.marker_day) == 0:
         return
-    ymax = ax.get_ylim()[1]
-    gap = ymax * MARKER_GAP_FRAC
-    y = data.marker_base_km + gap * (1 + data.marker_stack)
-    x = mdates.date2num(data.marker_day) + 0.5
-    for xi, yi, rid, rules in zip(x, y, data.marker_run_id, data.marker_rules, strict=True):
+    for xi, yi, rid, rules in marker_positions(ax, data):
         ax2.add_artist(Line2D([xi], [yi], linestyle="none", marker="v", markersize=8,
                               color=MARKER_COLOUR, markeredgecolor="white", zorder=5,
                               label=f"_high {rid}", transform=ax.transData,
                               gid=f"high-risk-{rid}"))
-        ax2.annotate(rules, (xi, yi), xycoords=ax.transData, xytext=(0, 6),
-                     textcoords="offset points", ha="center", va="bottom", fontsize=7.5,
-                     color=MARKER_COLOUR, zorder=6,
-                     bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none",
-                           "alpha": 0.8})
+        label_marker(ax, ax2, xi, yi, rules)
+
+
+def marker_positions(ax, data: ChartData) -> list[tuple[float, float, str, str]]:
+    """(x [date number], y [km], run id, rules) of each marker, stacked above its week's bar;
+    raises the km axis so the top marker and its label fit."""
+    ymax = ax.get_ylim()[1]
+    gap = ymax * MARKER_GAP_FRAC
+    y = data.marker_base_km + gap * (1 + data.marker_stack)
+    x = mdates.date2num(data.marker_day) + 0.5
     ax.set_ylim(0, max(ymax, float(np.max(y)) + 3 * gap))
+    return list(zip(x, y, data.marker_run_id, data.marker_rules, strict=True))
+
+
+def label_marker(ax, ax2, x: float, y: float, rules: str) -> None:
+    """The rules' label just above one marker."""
+    ax2.annotate(rules, (x, y), xycoords=ax.transData, xytext=(0, 6),
+                 textcoords="offset points", ha="center", va="bottom", fontsize=7.5,
+                 color=MARKER_COLOUR, zorder=6,
+                 bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none",
+                       "alpha": 0.8})
 
 
 def _decorate(fig: Figure, ax, ax2, data: ChartData) -> None:

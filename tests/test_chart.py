@@ -21,7 +21,6 @@ from runlog.chart import (
     BAR_WIDTH_DAYS,
     LEVEL_COLOURS,
     MARKER_COLOUR,
-    MARKER_GAP_FRAC,
     NOT_ASSESSED_COLOUR,
     PNG_COMPRESS_LEVEL,
     chart_data,
@@ -163,20 +162,11 @@ def test_markers_look_as_axes_plot_draws_them(data, monkeypatch: pytest.MonkeyPa
     drawn = chart_draw.chart_bytes(chart, "png")
 
     def with_axes_plot(ax, ax2, d) -> None:
-        ymax = ax.get_ylim()[1]
-        gap = ymax * MARKER_GAP_FRAC
-        y = d.marker_base_km + gap * (1 + d.marker_stack)
-        x = mdates.date2num(d.marker_day) + 0.5
-        for xi, yi, rid, rules in zip(x, y, d.marker_run_id, d.marker_rules, strict=True):
+        for xi, yi, rid, rules in chart_draw.marker_positions(ax, d):
             ax2.plot([xi], [yi], linestyle="none", marker="v", markersize=8,
                      color=MARKER_COLOUR, markeredgecolor="white", zorder=5,
                      label=f"_high {rid}", transform=ax.transData)
-            ax2.annotate(rules, (xi, yi), xycoords=ax.transData, xytext=(0, 6),
-                         textcoords="offset points", ha="center", va="bottom", fontsize=7.5,
-                         color=MARKER_COLOUR, zorder=6,
-                         bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none",
-                               "alpha": 0.8})
-        ax.set_ylim(0, max(ymax, float(np.max(y)) + 3 * gap))
+            chart_draw.label_marker(ax, ax2, xi, yi, rules)
 
     monkeypatch.setattr(chart_draw, "_draw_markers", with_axes_plot)
     assert chart_draw.chart_bytes(chart, "png") == drawn
