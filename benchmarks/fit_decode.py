@@ -142,8 +142,7 @@ def fast_decode_only(data: bytes) -> int:
     """The fast path's decoding: header walk, CRCs, all record fields as numpy columns."""
     walk = fastfit._walk(data)
     data_np = np.frombuffer(data, dtype=np.uint8)
-    positions = walk.log >> fastfit._LID_BITS
-    lids = walk.log & fastfit._LID_MASK
+    positions, lids = walk.positions, walk.lids
     kinds = np.array([lay.mesg_num for lay in walk.layouts], dtype=np.int64)[lids]
     stamps = fastfit._message_timestamps(data_np, walk, positions, lids)
     is_record = kinds == fastfit.MESG_RECORD

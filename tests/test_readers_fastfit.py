@@ -17,10 +17,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from fitparse.records import Crc
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from runlog.activity import FLOAT_SAMPLE_COLUMNS, SAMPLE_COLUMNS
 from runlog.errors import FileReadError, RunlogError, SkippedFile
-from runlog.readers.fastfit import _walk, crc16, read_fit_fast
+from runlog.readers.fastfit import _layouts_of, _walk, crc16, read_fit_fast
 
 FIT_EPOCH = pd.Timestamp("1989-12-31T00:00:00Z")
 #: A FIT time [s] whose low 5 bits are 30, so a compressed offset of 2 rolls over.
@@ -193,6 +195,30 @@ def test_repeated_identical_definition_is_one_layout() -> None:
     assert sorted(layout.mesg_num for layout in walk.layouts) == [0, 18, 20]
     (activity,) = read_fit_fast(data, "resent.fit")
     assert activity.samples["hr_bpm"].tolist() == [140, 141, 142, 143, 144]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 15), st.integers(0, 5),
+                          st.integers(0, 31)), max_size=60))
+def test_layouts_of_equals_one_step_lookup(events: list[tuple[bool, int, int, int]]) -> None:
+    """Each message's layout, found in bulk from the slot changes, is the layout its slot
+    held when the walk reached it (normal and compressed-timestamp headers alike)."""
+    headers: list[int] = []
+    changes: list[tuple[int, int, int]] = []
+    held: dict[int, int] = {}
+    expected: list[int] = []
+    for is_definition, slot, lid, time_offset in events:
+        if is_definition:
+            if held.get(slot) != lid:
+                held[slot] = lid
+                changes.append((len(headers), slot, lid))
+        elif slot in held:
+            compressed = slot < 4 and time_offset % 2 == 1
+            headers.append(0x80 | slot << 5 | time_offset if compressed else slot | 0x10 * (
+                time_offset % 4))
+            expected.append(held[slot])
+    lids = _layouts_of(bytes(headers), np.arange(len(headers)), changes)
+    assert lids.tolist() == expected
 
 
 def _speed_distance(speed_cms: int, distance_16ths: int) -> bytes:
@@ -430,7 +456,7 @@ def _fast_columns(data: bytes) -> tuple[dict[str, np.ndarray], np.ndarray, np.nd
 
     walk = fastfit._walk(data)
     data_np = np.frombuffer(data, dtype=np.uint8)
-    positions, lids = walk.log >> 16, walk.log & 0xFFFF
+    positions, lids = walk.positions, walk.lids
     compressed = (data_np[positions] & 0x80) != 0
     stamps = fastfit._message_timestamps(data_np, walk, positions, lids)
     kinds = np.array([layout.mesg_num for layout in walk.layouts])[lids]

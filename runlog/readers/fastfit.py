@@ -110,9 +110,6 @@ _RECORD_FRAME_COLUMNS: dict[str, str] = {
 #: it collects the same (so a fast result can never miss something read_fit uses).
 _DECODED_FIELDS = frozenset({"file_ids", "records", "record_part", "sessions", "session_part",
                              "laps", "events", "activity", "sport", "error", "error_offset"})
-#: Message log packing: (header byte offset << _LID_BITS) | layout id.
-_LID_BITS = 16
-_LID_MASK = (1 << _LID_BITS) - 1
 
 #: numpy dtype code per FIT base type (byte order added per definition); 64-bit and
 #: string/byte types are deliberately absent: relevant fields of those types are declined.
@@ -370,12 +367,12 @@ def _raw_named(fields: list[tuple[str, Any, Any, Any]], name: str) -> Any:
 
 # --- the header walk -----------------------------------------------------------------------
 
-#: Header byte → local message slot of a data message (compressed: 0–3), −1 for definitions.
-_SLOT: tuple[int, ...] = tuple(
-    (h >> 5) & 0x3 if h & 0x80 else (-1 if h & 0x40 else h & 0x0F) for h in range(256))
-#: Local slot → the normal data-message header bytes that address it (bits 4–5 are free).
+#: Local slot → the header bytes of the data messages that address it: the normal headers
+#: (bits 4–5 are free) and, for slots 0–3, the compressed-timestamp headers (5 bits of time).
 _HEADERS_OF_SLOT: tuple[tuple[int, ...], ...] = tuple(
-    tuple(h for h in range(0x40) if h & 0x0F == slot) for slot in range(16))
+    tuple(h for h in range(0x40) if h & 0x0F == slot)
+    + tuple(0x80 | slot << 5 | offset for offset in range(32) if slot < 4)
+    for slot in range(16))
 #: Bits of a definition message header.
 _HEADER_DEFINITION = 0x40
 _HEADER_COMPRESSED = 0x80
@@ -388,7 +385,8 @@ class _Walk:
     """What the header walk found: every data message's offset and layout, in file order."""
 
     layouts: list[_Layout]
-    log: np.ndarray                     # int64: (header offset << 16) | layout id
+    positions: np.ndarray               # int64: each data message's header offset
+    lids: np.ndarray                    # int64: each data message's layout (in ``layouts``)
     chain_starts: list[int]             # message index where each chained file starts
     dev_types: dict[Any, dict[int, tuple[BaseType, str]]]
     dev_names_by_layout: dict[int, set[str]]
@@ -398,18 +396,19 @@ class _Walk:
 def _walk(data: bytes) -> _Walk:
     """Walk every chained FIT file's headers; _Decline on anything unusual.
 
-    One Python step per message: a 256-entry table maps a normal header byte straight to the
-    layout of its local type (4 entries updated when a definition changes a slot), the
-    message's offset and layout are logged as one integer, and the walk jumps by the layout's
-    size. Compressed-timestamp headers look their slot up; developer_data_id and
-    field_description messages are applied at once (fitparse resolves developer fields when
-    it reads their definition, so the order matters).
+    One Python step per data message: a 256-entry table maps its header byte (normal or
+    compressed-timestamp) straight to the message's size, the walk logs the offset and jumps
+    (the table's entries for a slot change only when a definition gives the slot another
+    layout). Definitions, developer_data_id and field_description messages (applied at once:
+    fitparse resolves developer fields when it reads their definition, so the order matters)
+    and undefined slots take the slow path. Each message's layout is looked up afterwards,
+    in bulk, from its slot and the slot's layout at that point of the log.
     """
     total = len(data)
     layouts: list[_Layout] = []
-    steps: list[int] = []
     layout_ids: dict[bytes, int] = {}
     log: list[int] = []
+    slot_changes: list[tuple[int, int, int]] = []   # (first message index, slot, layout id)
     chain_starts: list[int] = []
     dev_types: dict[Any, dict[int, tuple[BaseType, str]]] = {}
     dev_names_by_layout: dict[int, set[str]] = {}
@@ -419,26 +418,26 @@ def _walk(data: bytes) -> _Walk:
         end = _check_file_header(data, pos)
         chain_starts.append(len(log))
         local = [-1] * 16
-        by_header = [-1] * 256
+        step_of = [0] * 256             # header byte → its message's size; 0: slow path
         append = log.append
         pos += data[pos]
         while pos < end:
-            header = data[pos]
-            lid = by_header[header]
-            if lid >= 0:
-                append((pos << 16) | lid)
-                pos += steps[lid]
+            step = step_of[data[pos]]
+            if step:
+                append(pos)
+                pos += step
                 continue
+            header = data[pos]
             if header & _HEADER_COMPRESSED or not header & _HEADER_DEFINITION:
-                # compressed-timestamp header, developer-description message, or undefined
+                # a developer-description message, or a data message of an undefined slot
                 slot = (header >> 5) & 0x3 if header & _HEADER_COMPRESSED else header & 0x0F
                 lid = local[slot]
                 if lid < 0:
                     raise _Decline("data message of an undefined local type")
                 if layouts[lid].mesg_num in _DEV_DESCRIPTION_MESGS:
                     _register_dev_message(layouts[lid], data, pos + 1, dev_types)
-                append((pos << 16) | lid)
-                pos += steps[lid]
+                append(pos)
+                pos += 1 + layouts[lid].size
                 continue
             length = _definition_length(data, pos)
             has_dev = bool(header & _HEADER_DEVELOPER)
@@ -447,30 +446,56 @@ def _walk(data: bytes) -> _Walk:
             if lid is None:
                 if pos + length > end:
                     raise _Decline("definition beyond the data")
-                layout = _layout_for(key, has_dev)
                 lid = len(layouts)
-                if lid > _LID_MASK:
-                    raise _Decline("too many definitions")
-                layouts.append(layout)
-                steps.append(1 + layout.size)
+                layouts.append(_layout_for(key, has_dev))
                 layout_ids[key] = lid
-            if layouts[lid].resets_distance:
+            layout = layouts[lid]
+            if layout.resets_distance:
                 distance_resets.append(len(log))
-            if layouts[lid].dev_fields:
-                names = _check_dev_fields(layouts[lid], dev_types)
+            if layout.dev_fields:
+                names = _check_dev_fields(layout, dev_types)
                 dev_names_by_layout.setdefault(lid, set()).update(names)
             slot = header & _HEADER_LOCAL_MASK
             if local[slot] != lid:
                 local[slot] = lid
-                fast = -1 if layouts[lid].mesg_num in _DEV_DESCRIPTION_MESGS else lid
+                slot_changes.append((len(log), slot, lid))
+                # developer-description messages stay on the slow path, to be applied
+                step = 0 if layout.mesg_num in _DEV_DESCRIPTION_MESGS else 1 + layout.size
                 for data_header in _HEADERS_OF_SLOT[slot]:
-                    by_header[data_header] = fast
+                    step_of[data_header] = step
             pos += length
         if pos != end:
             raise _Decline("last message runs past the data size")
         pos = end + FIT_CRC_BYTES
-    return _Walk(layouts, np.asarray(log, dtype=np.int64), chain_starts, dev_types,
-                 dev_names_by_layout, distance_resets)
+    positions = np.asarray(log, dtype=np.int64)
+    return _Walk(layouts, positions, _layouts_of(data, positions, slot_changes),
+                 chain_starts, dev_types, dev_names_by_layout, distance_resets)
+
+
+def _layouts_of(data: bytes, positions: np.ndarray,
+                slot_changes: list[tuple[int, int, int]]) -> np.ndarray:
+    """Each logged message's layout id: the layout its slot held when the walk reached it.
+
+    ``slot_changes`` lists, in log order, from which message index on a slot holds a layout;
+    the walk declined any message of a slot not yet defined in its chained file, so every
+    message has an earlier change of its slot.
+    """
+    headers = np.frombuffer(data, dtype=np.uint8)[positions]
+    slots = np.where(headers & _HEADER_COMPRESSED, (headers >> 5) & 0x3,
+                     headers & _HEADER_LOCAL_MASK).astype(np.int64)
+    changes = np.asarray(slot_changes, dtype=np.int64).reshape(-1, 3)
+    # one sorted key per (slot, message index): a message's change is the last one at or
+    # before its own key, found for all messages by one binary search
+    span = len(positions) + 1
+    change_keys = changes[:, 1] * span + changes[:, 0]
+    order = np.argsort(change_keys, kind="stable")
+    found = np.searchsorted(change_keys[order], slots * span + np.arange(len(positions)),
+                            side="right") - 1
+    change = order[np.maximum(found, 0)]
+    if len(found) and ((found < 0) | (changes[change, 1] != slots)).any():
+        raise _Decline("message before its definition")  # the walk never lets one through
+    lids = changes[change, 2] if len(found) else np.zeros(0, dtype=np.int64)
+    return lids
 
 
 def _check_file_header(data: bytes, pos: int) -> int:
@@ -820,8 +845,7 @@ def _read(data: bytes, name: str, fit_module: Any) -> list[Activity]:
         raise _Decline("fit.py collects other messages than this module knows")
     walk = _walk(data)
     data_np = np.frombuffer(data, dtype=np.uint8)
-    positions = walk.log >> _LID_BITS
-    lids = walk.log & _LID_MASK
+    positions, lids = walk.positions, walk.lids
     mesg_nums = np.array([lay.mesg_num for lay in walk.layouts], dtype=np.int64)[lids] \
         if walk.layouts else np.zeros(0, dtype=np.int64)
     timestamps = _message_timestamps(data_np, walk, positions, lids)
