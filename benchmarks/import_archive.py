@@ -57,7 +57,8 @@ Everything runs on real corpus files (never synthetic FIT bytes). Four measureme
    in-process (``RunLog.runs()`` + table rendering; ``RunLog.chart``), *cold* (the
    store's derived cache cleared, so everything is computed and then cached) and *warm*
    (cache filled; CLI also "assessment cached": the first call of a command after another
-   one cached the assessment), and the cold in-process report is profiled (top functions
+   one cached the assessment; each CLI state timed ``CLI_REPEATS`` times, interleaved:
+   median and range), and the cold in-process report is profiled (top functions
    by cumulative time) with ``--profile``.
    ``years_report(STORE, WORK_DIR, years, profile)`` runs this section alone on any store.
 
@@ -613,6 +614,10 @@ def whole_fit_archive(work: Path, paths: list[Path], repeats: int) -> None:
               f"{runs[-1]['counts']}")
 
 
+#: CLI timings per command and state in section 4 (median and range reported).
+CLI_REPEATS = 5
+
+
 def years_report(store: Path, work: Path, years: float, profile: bool) -> None:
     """Section 4's timings on a multi-year ``store``: in-process and CLI, cold and warm.
 
@@ -620,32 +625,45 @@ def years_report(store: Path, work: Path, years: float, profile: bool) -> None:
     and the output drawn, then both cached: the first call after an annotation or a profile
     change), *assessment cached* (the first call of this command after another one cached
     the assessment, as after `runlog import` printed its new runs) and *warm* (the same
-    command again on the unchanged store, median of 3).
+    command again on the unchanged store). Each is timed ``CLI_REPEATS`` times, the commands
+    and states interleaved (a shared machine drifts over minutes): median and range.
     """
     from runlog.derived_cache import DerivedCache
 
     rep = run_phase("report", store=str(store), out=str(work / "chart.png"), profile=profile)
     commands = {"report": ("report",), "chart": ("chart", "-o", str(work / "chart_cli.png"))}
-    cli: dict[str, dict[str, float]] = {}
-    for name, args in commands.items():
-        DerivedCache(store).clear()
-        cold = timed_cli("--store", str(store), *args)
-        DerivedCache(store).clear()
-        timed_cli("--store", str(store), "report", "--format", "json")  # caches the assessment
-        first = timed_cli("--store", str(store), *args)
-        warm = statistics.median(timed_cli("--store", str(store), *args) for _ in range(3))
-        cli[name] = {"cold": cold, "first": first, "warm": warm}
+    times: dict[str, dict[str, list[float]]] = {
+        name: {"cold": [], "first": [], "warm": []} for name in commands}
+    for _ in range(CLI_REPEATS):
+        for name, args in commands.items():
+            DerivedCache(store).clear()
+            times[name]["cold"].append(timed_cli("--store", str(store), *args))
+            DerivedCache(store).clear()
+            timed_cli("--store", str(store), "report", "--format", "json")  # caches it
+            times[name]["first"].append(timed_cli("--store", str(store), *args))
+            times[name]["warm"].append(timed_cli("--store", str(store), *args))
+    cli = {name: {state: statistics.median(t) for state, t in states.items()}
+           for name, states in times.items()}
+
+    def spread(name: str, state: str) -> str:
+        t = times[name][state]
+        return f"{statistics.median(t):.2f} s ({min(t):.2f}–{max(t):.2f})"
+
     for name, usage in (("report", "`runlog report`"), ("chart", "`runlog chart -o x.png`")):
-        c = cli[name]
         print(f"{name:<6} in-process: cold {rep[f'{name}_cold_s']:.2f} s, warm "
-              f"{rep[f'{name}_warm_s']:.2f} s; CLI {usage}: cold {c['cold']:.2f} s, "
-              f"assessment cached {c['first']:.2f} s, warm {c['warm']:.2f} s")
+              f"{rep[f'{name}_warm_s']:.2f} s; CLI {usage}, median (range) of {CLI_REPEATS}: "
+              f"cold {spread(name, 'cold')}, assessment cached {spread(name, 'first')}, "
+              f"warm {spread(name, 'warm')}")
     print(f"({rep['runs']} runs; CLI times include Python start-up)")
-    for state in ("cold", "warm"):
-        in_process = max(rep[f"report_{state}_s"], rep[f"chart_{state}_s"])
+    for state in ("cold", "first", "warm"):
+        label = "assessment cached" if state == "first" else state
         on_cli = max(cli["report"][state], cli["chart"][state])
-        print(f"target report and chart on {years:g} years < 1 s, {state}: in-process "
-              f"{verdict(in_process < 1)}, CLI {verdict(on_cli < 1)}")
+        in_process = ""
+        if state != "first":
+            slowest = max(rep[f"report_{state}_s"], rep[f"chart_{state}_s"])
+            in_process = f"in-process {verdict(slowest < 1)}, "
+        print(f"target report and chart on {years:g} years < 1 s, {label}: {in_process}"
+              f"CLI (median) {verdict(on_cli < 1)}")
     if rep["profile"]:
         print("\n== profile of the in-process cold report (cumulative)\n" + rep["profile"])
 
