@@ -20,6 +20,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+try:    # pandas' own rolling-median kernel: the Series/Rolling wrappers around it cost ~0.2 ms
+    from pandas._libs.window.aggregations import roll_median_c as _roll_median_c
+except ImportError:     # pragma: no cover - a pandas without it takes the public path
+    _roll_median_c = None
+
 from runlog.activity import Activity, SampleColumns, samples_frame, timestamps_ns
 from runlog.quality import (
     EARTH_RADIUS_M,
@@ -127,7 +132,8 @@ def minetti_cost_j_per_kg_m(grade) -> np.ndarray:
 
 def grade_adjusted_speed_mps(speed_mps, grade) -> np.ndarray:
     """Flat-equivalent speed v·Cr(i)/Cr(0) [m/s]; a missing grade counts as flat."""
-    g = np.nan_to_num(np.asarray(grade, dtype="float64"), nan=0.0)
+    g = np.asarray(grade, dtype="float64")
+    g = np.where(np.isnan(g), 0.0, g)   # ±inf need no care: the clamp to ±0.45 takes them
     with np.errstate(over="ignore"):    # absurd speeds of broken files become inf, not noise
         return (np.asarray(speed_mps, dtype="float64") * minetti_cost_j_per_kg_m(g)
                 / MINETTI_FLAT_COST)
@@ -218,7 +224,7 @@ def _grade(cum_m: np.ndarray, alt_m: np.ndarray, base_m: float = GRADE_BASE_M) -
     span = hi - lo
     with np.errstate(invalid="ignore", divide="ignore"):
         g = np.where(span >= GRADE_MIN_BASE_M, (a_hi - a_lo) / span, 0.0)
-    return np.nan_to_num(g)
+    return g if np.isfinite(g).all() else np.nan_to_num(g)    # (nan_to_num is slow to call)
 
 
 def steep_descent_minutes(timestamp: pd.Series, cum_distance_m, altitude_m, moving,
@@ -243,9 +249,9 @@ def steep_descent_minutes(timestamp: pd.Series, cum_distance_m, altitude_m, movi
     if not len(starts):
         return 0.0
     ends = np.searchsorted(cum, ahead[starts], side="left")
-    mark = np.zeros(n + 1, dtype=int)
-    np.add.at(mark, starts + 1, 1)           # the step INTO the next sample is downhill
-    np.add.at(mark, np.minimum(ends, n - 1) + 1, -1)
+    # the step INTO the next sample is downhill (counts as one np.add.at, cheaper to call)
+    mark = (np.bincount(starts + 1, minlength=n + 1)
+            - np.bincount(np.minimum(ends, n - 1) + 1, minlength=n + 1))
     inside = np.cumsum(mark[:-1]) > 0
     t = _seconds(timestamp)
     dt = np.concatenate(([0.0], np.diff(t)))
@@ -280,7 +286,7 @@ def moving_mask(timestamp: pd.Series, speed_mps, pauses=(),
     ``pauses`` are (stop, start) UTC timestamps from the file's timer events.
     """
     v = np.asarray(speed_mps, dtype="float64")
-    moving = np.nan_to_num(v, nan=0.0) >= stop_speed_mps
+    moving = v >= stop_speed_mps        # a NaN speed compares False: not moving
     if len(pauses) and len(v):
         ns = _ns(timestamp)
         stops = np.array([pd.Timestamp(a).value for a, _ in pauses], dtype="int64")
@@ -367,6 +373,51 @@ def rolling_mean(values: np.ndarray, window: int, min_periods: int) -> np.ndarra
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = base + (total[hi] - total[lo]) / n
     return np.where(n >= min_periods, mean, np.nan)
+
+
+def rolling_median(values: np.ndarray, window: int) -> np.ndarray:
+    """Trailing median over ``window`` samples; NaN unless all ``window`` values are finite.
+
+    As ``pd.Series(values).rolling(window, min_periods=window).median()`` (which counts ±inf as
+    missing), from pandas' own kernel without the Series and Rolling objects around it.
+    """
+    x = np.asarray(values, dtype="float64")
+    if _roll_median_c is None:                   # pragma: no cover - a pandas without it
+        return pd.Series(x).rolling(window, min_periods=window).median().to_numpy()
+    if not len(x):
+        return x.copy()
+    inf = np.isinf(x)
+    if inf.any():
+        x = np.where(inf, np.nan, x)             # as pandas' Rolling._prep_values
+    end = np.arange(1, len(x) + 1, dtype="int64")
+    start = np.maximum(end - window, 0)
+    with np.errstate(all="ignore"):              # as pandas' Rolling._apply
+        return np.asarray(_roll_median_c(x, start, end, window))
+
+
+def _nanmedian(values: np.ndarray) -> float:
+    """``np.nanmedian`` of a 1-D float array (NaN when nothing is left), without its wrappers
+    (~50 µs a call, which a run pays several times): the middle order statistics of the
+    non-NaN values, the mean of the two middle ones for an even count."""
+    x = values[~np.isnan(values)]
+    half = len(x) // 2
+    if not len(x):
+        return float("nan")
+    if len(x) % 2:
+        return float(np.partition(x, half)[half])
+    part = np.partition(x, (half - 1, half))
+    with np.errstate(invalid="ignore"):          # inf + -inf is NaN, as np.median gives
+        return float((part[half - 1] + part[half]) / 2)
+
+
+def _nanmean(values: np.ndarray) -> np.float64:
+    """``np.nanmean`` of a 1-D float array (NaN when all are NaN), without its wrappers: the
+    same pairwise sum of the values with NaN as 0, divided by the count of the others."""
+    valid = ~np.isnan(values)
+    count = np.count_nonzero(valid)
+    if not count:
+        return np.float64(np.nan)
+    return np.where(valid, values, 0.0).sum() / count
 
 
 def _ns(timestamp: pd.Series | np.ndarray) -> np.ndarray:
@@ -531,7 +582,7 @@ def run_metrics(activity: Activity, *, hr_max_bpm: float | None = None,
     # --- the 1-s grid ---------------------------------------------------------------------------
     gns = _grid_ns(ts)
     sns = ts
-    idx = np.clip(np.searchsorted(sns, gns, side="left"), 0, n - 1)
+    idx = np.minimum(np.searchsorted(sns, gns, side="left"), n - 1)
     g_moving = moving[idx] & (gns >= sns[0])
     g_vgap = v_gap[idx]
     hr_clean = _clean_hr(t, col["hr_bpm"])
@@ -543,21 +594,21 @@ def run_metrics(activity: Activity, *, hr_max_bpm: float | None = None,
     frac = (np.arange(n_mv) + 0.5) / n_mv if n_mv else np.zeros(0)
     main = mv[(frac >= MAIN_FROM_FRAC) & (frac <= MAIN_TO_FRAC)]
     vg_mv = g_vgap[mv]
-    v_main = float(np.nanmedian(g_vgap[main])) if has_speed and len(main) else np.nan
+    v_main = _nanmedian(g_vgap[main]) if has_speed and len(main) else np.nan
     m["v_main_gap_mps"] = v_main
     if has_speed and n_mv >= NGP_WINDOW_S:
         roll = rolling_mean(vg_mv, NGP_WINDOW_S, NGP_WINDOW_S // 2)
-        m["v_ngp_mps"] = float(np.nanmean(roll ** NGP_POWER) ** (1 / NGP_POWER))
+        m["v_ngp_mps"] = float(_nanmean(roll ** NGP_POWER) ** (1 / NGP_POWER))
 
     # --- heart rate ----------------------------------------------------------------------------
     hr_max_used = m["hr_max_used_bpm"]
     if np.isfinite(g_hr).any():
-        m["avg_hr_bpm"] = float(np.nanmean(g_hr[mv])) if n_mv and np.isfinite(
+        m["avg_hr_bpm"] = float(_nanmean(g_hr[mv])) if n_mv and np.isfinite(
             g_hr[mv]).any() else np.nan
         m["max_hr_bpm"] = float(np.nanmax(hr_clean))
         m["best_30s_hr_bpm"] = _best_window_mean(g_hr)
         if len(main) and np.isfinite(g_hr[main]).any():
-            m["main_hr_bpm"] = float(np.nanmean(g_hr[main]))
+            m["main_hr_bpm"] = float(_nanmean(g_hr[main]))
             m["main_hr_pct_max"] = m["main_hr_bpm"] / hr_max_used
     cad_mv = g_cad[mv]
     cad_ok = np.isfinite(cad_mv) & (cad_mv > 0)
@@ -565,13 +616,13 @@ def run_metrics(activity: Activity, *, hr_max_bpm: float | None = None,
         m["avg_cadence_spm"] = float(cad_mv[cad_ok].mean())
     temp = col["temp_c"]
     if np.isfinite(temp).any():
-        m["temp_c"], m["temp_source"] = float(np.nanmedian(temp)), "device"
+        m["temp_c"], m["temp_source"] = _nanmedian(temp), "device"
 
     # --- warm-up, hard start, finish (RULES.md W1/W2) -----------------------------------------
     if has_speed and np.isfinite(v_main) and v_main > 0:
         m.update(_warmup(vg_mv, g_hr[mv], v_main, hr_max_used, moving_s))
         if n_mv >= FINISH_WINDOW_S * 2:
-            ratio = float(np.nanmedian(vg_mv[-FINISH_WINDOW_S:]) / v_main)
+            ratio = _nanmedian(vg_mv[-FINISH_WINDOW_S:]) / v_main
             m["finish_speed_ratio"] = ratio
             m["abrupt_finish"] = bool(ratio > ABRUPT_FINISH_RATIO)
 
@@ -598,13 +649,16 @@ def _group_medians(keys: np.ndarray, values: np.ndarray,
 
     An even count takes the mean of the two middle values, as pandas' groupby median does.
     """
-    unique, group = np.unique(keys, return_inverse=True)
-    counts = np.bincount(group, minlength=len(unique))
-    ordered = values[np.lexsort((values, group))]
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    if not len(keys):
+        return np.zeros(0), np.zeros(0, dtype="int64"), np.zeros(0)
+    # one sort by key, then value (np.unique would sort the keys a second time)
+    order = np.lexsort((values, keys))
+    sorted_keys, ordered = keys[order], values[order]
+    starts = np.flatnonzero(np.concatenate(([True], sorted_keys[1:] != sorted_keys[:-1])))
+    counts = np.diff(np.append(starts, len(keys)))
     upper = ordered[starts + counts // 2]
     lower = ordered[starts + (counts - 1) // 2]
-    return unique.astype("float64"), counts, (lower + upper) / 2.0
+    return sorted_keys[starts].astype("float64"), counts, (lower + upper) / 2.0
 
 
 def _warmup(vg: np.ndarray, hr: np.ndarray, v_main: float, hr_max: float,
@@ -614,8 +668,7 @@ def _warmup(vg: np.ndarray, hr: np.ndarray, v_main: float, hr_max: float,
     n = len(vg)
     hr_known = np.isfinite(hr_max) and hr_max > 0 and np.isfinite(hr).any()
     if moving_s >= WARMUP_MIN_RUN_S and n >= WARMUP_SEARCH_S:
-        head = pd.Series(vg[:WARMUP_SEARCH_S])
-        med = head.rolling(WARMUP_MIN_S, min_periods=WARMUP_MIN_S).median().to_numpy()
+        med = rolling_median(vg[:WARMUP_SEARCH_S], WARMUP_MIN_S)
         ratio = med / v_main
         pace_ok = ratio <= WARMUP_SPEED_RATIO
         if hr_known:
@@ -628,15 +681,15 @@ def _warmup(vg: np.ndarray, hr: np.ndarray, v_main: float, hr_max: float,
             both = pace_ok
         candidates = np.flatnonzero(both) if both.any() else np.flatnonzero(np.isfinite(ratio))
         if len(candidates):
-            best = candidates[np.nanargmin(ratio[candidates])]
+            best = candidates[np.argmin(ratio[candidates])]     # (candidates are never NaN)
             out["warmup_present"] = bool(both.any())
             out["warmup_easy_speed_ratio"] = float(ratio[best])
             out["warmup_hr_easy_fraction"] = float(share[best])
     if n >= HARD_START_TO_S:
         seg = slice(HARD_START_FROM_S, HARD_START_TO_S)
-        fast = bool(np.nanmedian(vg[seg]) >= v_main)
+        fast = bool(_nanmedian(vg[seg]) >= v_main)
         if hr_known and np.isfinite(hr[seg]).any():
-            out["hard_start"] = bool(fast and np.nanmean(hr[seg]) > HARD_START_HR_FRAC * hr_max)
+            out["hard_start"] = bool(fast and _nanmean(hr[seg]) > HARD_START_HR_FRAC * hr_max)
         elif not fast:
             out["hard_start"] = False
     return out

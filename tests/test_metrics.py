@@ -4,6 +4,7 @@ moving time, and the real corpus (FIT/TCX summaries, the runpandas session year)
 from __future__ import annotations
 
 import gzip
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,8 @@ from runlog.activity import Activity, empty_samples
 from runlog.metrics import (
     _group_medians,
     _hr_on_grid,
+    _nanmean,
+    _nanmedian,
     ascent_descent_m,
     compute_run_metrics,
     derived_speed_mps,
@@ -25,6 +28,7 @@ from runlog.metrics import (
     minetti_cost_j_per_kg_m,
     moving_mask,
     rolling_mean,
+    rolling_median,
     smoothed_altitude_m,
     steep_descent_minutes,
 )
@@ -483,6 +487,46 @@ def test_group_medians_equal_pandas_groupby(seed, n):
     np.testing.assert_array_equal(got_keys, grouped.size().index.to_numpy(dtype="float64"))
     np.testing.assert_array_equal(got_counts, grouped.size().to_numpy())
     np.testing.assert_array_equal(got_medians, grouped.median().to_numpy())
+
+
+def _awkward_values(seed: int, n: int, nan_share: float, decimals: int) -> np.ndarray:
+    """Speeds with ties (rounded), NaN and ±inf, as a run's v_GAP can hold them."""
+    rng = np.random.default_rng(seed)
+    values = rng.normal(3.0, 0.6, n).round(decimals)
+    values[rng.random(n) < nan_share] = np.nan
+    values[rng.random(n) < nan_share / 10] = np.inf
+    values[rng.random(n) < nan_share / 10] = -np.inf
+    return values
+
+
+@settings(max_examples=120, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 1000), window=st.integers(1, 400),
+       nan_share=st.sampled_from([0.0, 0.002, 0.05, 0.5]), decimals=st.integers(0, 6))
+def test_rolling_median_equals_pandas(seed, n, window, nan_share, decimals):
+    """Bit for bit pandas' rolling median with min_periods = window: NaN (and ±inf, which
+    pandas counts as missing) anywhere in the window makes it NaN, as do short heads."""
+    values = _awkward_values(seed, n, nan_share, decimals)
+    expected = pd.Series(values).rolling(window, min_periods=window).median().to_numpy()
+    np.testing.assert_array_equal(rolling_median(values, window), expected)
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 1500),
+       nan_share=st.sampled_from([0.0, 0.01, 0.3, 0.99, 1.0]), decimals=st.integers(0, 6))
+def test_nanmedian_and_nanmean_equal_numpy(seed, n, nan_share, decimals):
+    """Bit for bit np.nanmedian/np.nanmean of 1-D arrays, ±inf and all-NaN included."""
+    values = _awkward_values(seed, n, nan_share, decimals)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)      # all-NaN slices
+        median, mean = np.nanmedian(values), np.nanmean(values)
+        got_median, got_mean = _nanmedian(values), _nanmean(values)
+    np.testing.assert_array_equal(got_median, median)
+    np.testing.assert_array_equal(got_mean, mean)
+
+
+def test_group_medians_of_nothing():
+    keys, counts, medians = _group_medians(np.zeros(0), np.zeros(0))
+    assert len(keys) == len(counts) == len(medians) == 0
 
 
 @settings(max_examples=60, deadline=None)
