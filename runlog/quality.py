@@ -12,6 +12,7 @@ Issue codes: ``bad_timestamp``, ``timestamps_unordered``, ``duplicate_timestamps
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -203,8 +204,14 @@ def _stationary_tail_start(s: Columns, t: np.ndarray) -> int | None:
     fix = _fixes(s)
     speed = s["speed_mps"]
     has_speed = bool(np.isfinite(speed).any())
-    if fix.sum() >= 2:
+    if np.count_nonzero(fix) >= 2:
         last = np.flatnonzero(fix)[-1]
+        # a fix of the last STATIONARY_MIN_S beyond the radius rules a tail out: look there
+        # first (most runs end moving), and at the whole track only when they all stay near
+        recent = int(np.searchsorted(t, t[-1] - STATIONARY_MIN_S))
+        near = _haversine(lat[recent:], lon[recent:], lat[last], lon[last])
+        if (fix[recent:] & (near > STATIONARY_RADIUS_M)).any():
+            return None
         r = np.where(fix, _haversine(lat, lon, lat[last], lon[last]), 0.0)
     elif np.isfinite(s["distance_m"]).sum() >= 2:
         d = ffill_bfill(s["distance_m"])
@@ -252,8 +259,8 @@ def _rough_moving(s: Columns, t: np.ndarray, step_v: np.ndarray | None = None,
         step_v, _ = _step_speed(s, t)
     dev = s["speed_mps"]
     v = np.where(np.isfinite(dev) & (dt <= LONG_STEP_S), dev, step_v)
-    v = np.where(v > MAX_RUN_STEP_SPEED_MPS, np.nan, v)
-    return np.nan_to_num(v) >= STOP_SPEED_MPS, dt
+    # faster than a runner is no speed at all; a NaN speed compares False (not moving)
+    return (v >= STOP_SPEED_MPS) & (v <= MAX_RUN_STEP_SPEED_MPS), dt
 
 
 def _idle_pieces(s: Columns, t: np.ndarray) -> np.ndarray:
@@ -312,12 +319,14 @@ def assess_quality(samples: pd.DataFrame | SampleColumns, *, sport_sub: str | No
 
     # --- order and duplicates ------------------------------------------------------------
     ns = s["timestamp"]
-    n_back = int((np.diff(ns) < 0).sum()) if len(ns) > 1 else 0
+    step_ns = np.diff(ns)
+    n_back = int(np.count_nonzero(step_ns < 0))
     if n_back:
         issues.append("timestamps_unordered")
         notes.append(f"{n_back} samples were out of time order and were sorted.")
         s = _take(s, np.argsort(ns, kind="stable"))
-    n_dup = int((np.diff(s["timestamp"]) == 0).sum()) if len(ns) > 1 else 0
+        step_ns = np.diff(s["timestamp"])
+    n_dup = int(np.count_nonzero(step_ns == 0))
     if n_dup:
         issues.append("duplicate_timestamps")
         notes.append(f"{n_dup} samples repeated an earlier timestamp and were merged into it.")
@@ -327,23 +336,27 @@ def assess_quality(samples: pd.DataFrame | SampleColumns, *, sport_sub: str | No
         return QualityResult(s, ["too_short"], ["The file has no timed samples."],
                              False, np.zeros(0, dtype=bool))
 
-    start = pd.Timestamp(int(s["timestamp"][0]), tz="UTC")
-    end = pd.Timestamp(int(s["timestamp"][-1]), tz="UTC")
-    now = pd.Timestamp.now(tz="UTC")
-    if start < EARLIEST_VALID_UTC or start > now + FUTURE_SLACK:
+    # (compared as int64 ns: Timestamp objects cost more than the checks)
+    start_ns, end_ns = int(s["timestamp"][0]), int(s["timestamp"][-1])
+    latest_ns = time.time_ns() + FUTURE_SLACK.value
+    if start_ns < EARLIEST_VALID_UTC.value or start_ns > latest_ns:
         issues.append("bad_timestamp")
+        start = pd.Timestamp(start_ns, tz="UTC")
         notes.append(f"The start time {start:%Y-%m-%d %H:%M} UTC is not believable.")
         ok = False
-    elif end > now + FUTURE_SLACK:
+    elif end_ns > latest_ns:
         issues.append("bad_timestamp")
+        end = pd.Timestamp(end_ns, tz="UTC")
         notes.append(f"Samples run into the future (until {end:%Y-%m-%d}); they were dropped.")
-        s = _take(s, s["timestamp"] <= (now + FUTURE_SLACK).value)
+        s = _take(s, s["timestamp"] <= latest_ns)
 
     # --- a watch left running ------------------------------------------------------------
     t = (s["timestamp"] - s["timestamp"][0]) / 1e9
     trimmed_s = 0.0
     elapsed0 = t[-1]
-    moving, dt = _rough_moving(s, t)
+    # the step speeds of the samples before any trim (a trim keeps a prefix of them)
+    step_v_all, steps_all = _step_speed(s, t)
+    moving, dt = _rough_moving(s, t, step_v_all)
     moving_s = float(dt[moving].sum())
     # (without any movement signal there is nothing to tell the run from the rest)
     if moving_s > 0 and elapsed0 > ELAPSED_FAR_S and elapsed0 > ELAPSED_OVER_MOVING * moving_s:
@@ -370,11 +383,15 @@ def assess_quality(samples: pd.DataFrame | SampleColumns, *, sport_sub: str | No
     # --- GPS jumps and distance jumps ----------------------------------------------------
     n = len(t)
     has_track = bool(np.isfinite(s["lat_deg"]).sum() >= 2)
-    step_v, steps = _step_speed(s, t) if has_track else (np.full(n, np.nan), np.full(n, np.nan))
+    # position steps only look back to the previous fix, so those of the kept prefix are the
+    # prefix of those before the trim (with a track kept, the track was there before it too)
+    step_v, steps = ((step_v_all[:n], steps_all[:n]) if has_track
+                     else (np.full(n, np.nan), np.full(n, np.nan)))
     jump = step_v > MAX_RUN_STEP_SPEED_MPS
     segment_valid = np.isfinite(steps) & ~jump
-    track_m = float(np.nansum(np.where(segment_valid, steps, 0.0)))
-    dropped_m = float(np.nansum(np.where(jump, steps, 0.0)))
+    # (valid steps and jumps are finite: a plain sum is the NaN-skipping one)
+    track_m = float(np.where(segment_valid, steps, 0.0).sum())
+    dropped_m = float(np.where(jump, steps, 0.0).sum())
     if dropped_m >= GPS_JUMP_REPORT_M:
         issues.append("gps_jump")
         notes.append(

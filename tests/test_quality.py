@@ -11,7 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runlog.activity import FLOAT_SAMPLE_COLUMNS, empty_samples, samples_frame
-from runlog.quality import MAX_RUN_STEP_SPEED_MPS, assess_quality, merge_equal_times
+from runlog.quality import (
+    MAX_RUN_STEP_SPEED_MPS,
+    _step_speed,
+    assess_quality,
+    merge_equal_times,
+)
 
 M_PER_DEG_LAT = 111_194.9      # mean Earth radius × π/180 [m]
 START = pd.Timestamp("2024-05-01 07:00", tz="UTC")
@@ -112,6 +117,26 @@ def test_stationary_tail_is_trimmed():
     assert 1150 <= kept_s <= 1260
     assert q.trimmed_s == pytest.approx(2999 - kept_s)
     assert any("trimmed" in n for n in q.notes)
+
+
+@pytest.mark.parametrize("gap_h", [0, 9])
+def test_steps_of_a_trimmed_run_are_those_of_the_kept_samples(gap_h):
+    """Step speeds are taken once, before the trim (stationary tail, or a later piece); the
+    kept prefix of them must be the steps of the kept samples taken afresh."""
+    rng = np.random.default_rng(2)
+    run = run_frame(np.full(1500, 3.0), dt_s=2.0)
+    run.loc[rng.choice(1500, 60, replace=False), ["lat_deg", "lon_deg"]] = np.nan
+    run.loc[700, "lat_deg"] += 0.01                        # a GPS jump inside the run
+    rest = run_frame(np.zeros(1800), start=run["timestamp"].iloc[-1]
+                     + pd.Timedelta(seconds=1 + 3600 * gap_h))
+    rest["lat_deg"] = run["lat_deg"].iloc[-1] + rng.normal(0, 5, 1800) / M_PER_DEG_LAT
+    q = assess_quality(pd.concat([run, rest], ignore_index=True), sport_sub=None, summary={})
+    assert "watch_left_running" in q.issues and "gps_jump" in q.issues
+    kept = q.columns
+    t = (kept["timestamp"] - kept["timestamp"][0]) / 1e9
+    step_v, steps = _step_speed(kept, t)
+    np.testing.assert_array_equal(q.segment_valid,
+                                  np.isfinite(steps) & ~(step_v > MAX_RUN_STEP_SPEED_MPS))
 
 
 def test_short_stop_at_the_end_is_kept():
