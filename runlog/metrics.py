@@ -36,6 +36,7 @@ from runlog.quality import (
     assess_quality,
     ffill_bfill,
     has_distance_channel,
+    path_steps_m,
 )
 from runlog.schema import CADENCE_BIN_COLUMNS, METRICS_VERSION, RUN_METRIC_COLUMNS
 
@@ -178,22 +179,21 @@ def ascent_descent_m(altitude_m, hysteresis_m: float) -> tuple[float, float]:
         return 0.0, 0.0
     x = _turning_points(x)
     while len(x) > 2:
-        d = np.abs(np.diff(x))
+        d = np.abs(x[1:] - x[:-1])
         small = d < hysteresis_m
         if not small.any():
             break
         # a swing is removed when it is no larger than its neighbours (non-overlapping pick)
-        left = np.concatenate(([np.inf], d[:-1]))
-        right = np.concatenate((d[1:], [np.inf]))
-        pick = small & (d <= left) & (d < right)
+        pick = small.copy()
+        pick[1:] &= d[1:] <= d[:-1]
+        pick[:-1] &= d[:-1] < d[1:]
         if not pick.any():
             pick = small & (d == d[small].min())
             pick &= np.concatenate(([True], ~pick[:-1]))
-        drop = np.zeros(len(x), dtype=bool)
-        k = np.flatnonzero(pick)
         # drop both ends of an inner swing; at the track's ends keep the end point itself
-        drop[k] = True
-        drop[k + 1] = True
+        drop = np.zeros(len(x), dtype=bool)
+        drop[:-1] = pick
+        drop[1:] |= pick
         drop[0] = drop[-1] = False
         if not drop.any():
             break
@@ -206,11 +206,11 @@ def ascent_descent_m(altitude_m, hysteresis_m: float) -> tuple[float, float]:
 
 def _turning_points(x: np.ndarray) -> np.ndarray:
     """The first and last value and every local extremum (plateaus collapsed)."""
-    x = x[np.concatenate(([True], np.diff(x) != 0))]
+    x = x[np.concatenate(([True], x[1:] != x[:-1]))]
     if len(x) < 3:
         return x
-    s = np.sign(np.diff(x))
-    turn = np.concatenate(([True], s[1:] != s[:-1], [True]))
+    up = x[1:] > x[:-1]                  # (no plateaus left: a step is either up or down)
+    turn = np.concatenate(([True], up[1:] != up[:-1], [True]))
     return x[turn]
 
 
@@ -362,16 +362,22 @@ def rolling_mean(values: np.ndarray, window: int, min_periods: int) -> np.ndarra
     (the values are taken about their first valid value, for precision).
     """
     x = np.asarray(values, dtype="float64")
+    size = len(x)
     valid = ~np.isnan(x)
-    base = x[valid][0] if valid.any() else 0.0
+    base = x[np.argmax(valid)] if valid.any() else 0.0
+    total = np.zeros(size + 1)
+    count = np.zeros(size + 1, dtype="int64")
     with np.errstate(over="ignore", invalid="ignore"):
-        total = np.concatenate(([0.0], np.cumsum(np.where(valid, x - base, 0.0))))
-    count = np.concatenate(([0], np.cumsum(valid)))
-    hi = np.arange(1, len(x) + 1)
-    lo = np.maximum(hi - window, 0)
-    n = count[hi] - count[lo]
+        np.cumsum(np.where(valid, x - base, 0.0), out=total[1:])
+    np.cumsum(valid, out=count[1:])
+    # a window's sum is the running sum at its end minus the one `window` samples earlier;
+    # the first `window` windows start at the beginning (slices, not gathers)
+    head = min(window, size)
+    total_before = np.concatenate((np.zeros(head), total[1:size - head + 1]))
+    count_before = np.concatenate((np.zeros(head, dtype="int64"), count[1:size - head + 1]))
+    n = count[1:] - count_before
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = base + (total[hi] - total[lo]) / n
+        mean = base + (total[1:] - total_before) / n
     return np.where(n >= min_periods, mean, np.nan)
 
 
@@ -702,5 +708,5 @@ def _position_steps(s: dict[str, np.ndarray]) -> np.ndarray:
     steps = np.zeros(len(lat))
     idx = np.flatnonzero(fix)
     if len(idx) > 1:
-        steps[idx[1:]] = haversine_m(lat[idx[:-1]], lon[idx[:-1]], lat[idx[1:]], lon[idx[1:]])
+        steps[idx[1:]] = path_steps_m(lat[idx], lon[idx])     # (the pairwise haversine_m)
     return steps

@@ -102,6 +102,20 @@ def _haversine(lat1, lon1, lat2, lon2) -> np.ndarray:
     return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
 
 
+def path_steps_m(lat_deg: np.ndarray, lon_deg: np.ndarray) -> np.ndarray:
+    """Great-circle distance from each point of a path to the next [m] (one fewer value).
+
+    The haversine of each consecutive pair, by the very operations of a pairwise haversine
+    (so the same numbers), but each point's radians and cosine are taken once, not twice.
+    """
+    phi = np.radians(np.asarray(lat_deg, dtype="float64"))
+    lam = np.radians(np.asarray(lon_deg, dtype="float64"))
+    cos_phi = np.cos(phi)
+    h = (np.sin((phi[1:] - phi[:-1]) / 2) ** 2
+         + cos_phi[:-1] * cos_phi[1:] * np.sin((lam[1:] - lam[:-1]) / 2) ** 2)
+    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
+
+
 #: The helpers below work on columns (one run costs a few numpy calls, not pandas calls).
 Columns = SampleColumns
 
@@ -139,23 +153,17 @@ def _fixes(s: Columns | pd.DataFrame) -> np.ndarray:
     return np.isfinite(np.asarray(s["lat_deg"])) & np.isfinite(np.asarray(s["lon_deg"]))
 
 
-def _position_steps(s: Columns | pd.DataFrame) -> np.ndarray:
-    """Distance from the previous fix to each fix [m]; NaN where either has no position."""
-    lat, lon = np.asarray(s["lat_deg"]), np.asarray(s["lon_deg"])
-    steps = np.full(len(lat), np.nan)
+def _fix_steps(s: Columns, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distance [m], time [s]) from the previous fix to each fix; NaN where either has no
+    position."""
+    lat, lon = s["lat_deg"], s["lon_deg"]
+    steps = np.full(len(t), np.nan)
+    dur = np.full(len(t), np.nan)
     idx = np.flatnonzero(_fixes(s))
     if len(idx) > 1:
-        steps[idx[1:]] = _haversine(lat[idx[:-1]], lon[idx[:-1]], lat[idx[1:]], lon[idx[1:]])
-    return steps
-
-
-def _fix_step_durations(s: Columns | pd.DataFrame, t: np.ndarray) -> np.ndarray:
-    """Time since the previous fix for each fix [s]; NaN elsewhere."""
-    out = np.full(len(t), np.nan)
-    idx = np.flatnonzero(_fixes(s))
-    if len(idx) > 1:
-        out[idx[1:]] = np.diff(t[idx])
-    return out
+        steps[idx[1:]] = path_steps_m(lat[idx], lon[idx])
+        dur[idx[1:]] = np.diff(t[idx])
+    return steps, dur
 
 
 def _distance_steps(s: Columns | pd.DataFrame) -> np.ndarray:
@@ -239,9 +247,8 @@ def _stationary_tail_start(s: Columns, t: np.ndarray) -> int | None:
 
 def _step_speed(s: Columns, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(per-sample step speed [m/s], step length [m]) from positions, else the distance channel."""
-    if np.isfinite(s["lat_deg"]).sum() >= 2:
-        steps = _position_steps(s)
-        dur = _fix_step_durations(s, t)
+    if np.count_nonzero(np.isfinite(s["lat_deg"])) >= 2:
+        steps, dur = _fix_steps(s, t)
     else:
         steps = _distance_steps(s)
         dur = np.concatenate(([np.nan], np.diff(t))) if len(t) else np.zeros(0)

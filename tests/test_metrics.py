@@ -32,7 +32,7 @@ from runlog.metrics import (
     smoothed_altitude_m,
     steep_descent_minutes,
 )
-from runlog.quality import ffill_bfill
+from runlog.quality import ffill_bfill, path_steps_m
 from runlog.schema import CADENCE_BIN_COLUMNS, METRICS_VERSION, RUN_METRIC_COLUMNS
 
 M_PER_DEG_LAT = 111_194.9
@@ -522,6 +522,20 @@ def test_nanmedian_and_nanmean_equal_numpy(seed, n, nan_share, decimals):
         got_median, got_mean = _nanmedian(values), _nanmean(values)
     np.testing.assert_array_equal(got_median, median)
     np.testing.assert_array_equal(got_mean, mean)
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 500), local=st.booleans())
+def test_path_steps_equal_the_pairwise_haversine(seed, n, local):
+    """Bit for bit haversine_m of each consecutive pair, for GPS-like and arbitrary points."""
+    rng = np.random.default_rng(seed)
+    if local:
+        lat = 46.0 + np.cumsum(rng.normal(0, 3e-5, n))
+        lon = 8.0 + np.cumsum(rng.normal(0, 3e-5, n))
+    else:
+        lat, lon = rng.uniform(-90, 90, n), rng.uniform(-180, 180, n)
+    np.testing.assert_array_equal(path_steps_m(lat, lon),
+                                  haversine_m(lat[:-1], lon[:-1], lat[1:], lon[1:]))
 
 
 def test_group_medians_of_nothing():
