@@ -320,9 +320,11 @@ def assess_quality(samples: pd.DataFrame | SampleColumns, *, sport_sub: str | No
     issues: list[str] = []
     notes: list[str] = []
     ok = True
-    # (boolean indexing copies every column: the caller's arrays are never changed)
+    # (every column is copied: the caller's arrays are never changed; a plain copy when all
+    # samples are timed is cheaper than boolean indexing)
     s = sample_columns(samples) if isinstance(samples, pd.DataFrame) else dict(samples)
-    s = _take(s, s["timestamp"] != NAT_NS)
+    timed = s["timestamp"] != NAT_NS
+    s = {name: values.copy() for name, values in s.items()} if timed.all() else _take(s, timed)
 
     # --- order and duplicates ------------------------------------------------------------
     ns = s["timestamp"]
