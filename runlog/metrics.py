@@ -27,7 +27,6 @@ except ImportError:     # pragma: no cover - a pandas without it takes the publi
 
 from runlog.activity import Activity, SampleColumns, samples_frame, timestamps_ns
 from runlog.quality import (
-    EARTH_RADIUS_M,
     HR_MAX_BPM,
     HR_MIN_BPM,
     LONG_STEP_S,
@@ -36,7 +35,7 @@ from runlog.quality import (
     assess_quality,
     ffill_bfill,
     has_distance_channel,
-    path_steps_m,
+    haversine_m,  # noqa: F401  (re-exported: part of this module's API)
 )
 from runlog.schema import CADENCE_BIN_COLUMNS, METRICS_VERSION, RUN_METRIC_COLUMNS
 
@@ -101,26 +100,6 @@ FIRST_DISTANCE_SLACK_M = 100.0
 
 
 # --- building blocks ------------------------------------------------------------------------
-def haversine_m(lat1, lon1, lat2, lon2) -> np.ndarray:
-    """Great-circle distance between points [m].
-
-    Parameters
-    ----------
-    lat1, lon1, lat2, lon2 : array-like
-        Coordinates [degrees]; broadcast against each other.
-
-    Returns
-    -------
-    ndarray
-        Distance on a sphere of the mean Earth radius 6,371,008.8 m [m].
-    """
-    lat1, lon1, lat2, lon2 = (np.radians(np.asarray(x, dtype="float64"))
-                              for x in (lat1, lon1, lat2, lon2))
-    h = (np.sin((lat2 - lat1) / 2) ** 2
-         + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2)
-    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
-
-
 def minetti_cost_j_per_kg_m(grade) -> np.ndarray:
     """Energy cost of running on a slope (Minetti 2002) [J/kg/m].
 
@@ -540,8 +519,8 @@ def run_metrics(activity: Activity, *, hr_max_bpm: float | None = None,
         distance = float(cum[-1] - first + offset)
         source = "device"
     elif q.segment_valid.any():
-        steps = _position_steps(col)
-        cum = np.cumsum(np.where(q.segment_valid, steps, 0.0))
+        # the track's steps as the quality checks measured them (a valid step has a length)
+        cum = np.cumsum(np.where(q.segment_valid, q.step_m, 0.0))
         distance = float(cum[-1])
         source = "track"
     else:
@@ -700,14 +679,3 @@ def _warmup(vg: np.ndarray, hr: np.ndarray, v_main: float, hr_max: float,
         elif not fast:
             out["hard_start"] = False
     return out
-
-
-def _position_steps(s: dict[str, np.ndarray]) -> np.ndarray:
-    """Distance from the previous fix to each fix [m]; 0 where either has no position."""
-    lat, lon = s["lat_deg"], s["lon_deg"]
-    fix = np.isfinite(lat) & np.isfinite(lon)
-    steps = np.zeros(len(lat))
-    idx = np.flatnonzero(fix)
-    if len(idx) > 1:
-        steps[idx[1:]] = path_steps_m(lat[idx], lon[idx])     # (the pairwise haversine_m)
-    return steps

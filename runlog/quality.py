@@ -75,8 +75,8 @@ class QualityResult:
     sorted, de-duplicated, tail trimmed, impossible HR blanked, device distance with jumps
     removed), ``samples`` the same as a frame; ``segment_valid[i]`` tells whether the step
     from sample ``i - 1`` into sample ``i`` counts for distance (False for the first sample,
-    GPS jumps and steps without two fixes). ``issues`` are codes, ``notes`` sentences for
-    the report.
+    GPS jumps and steps without two fixes), ``step_m`` that step's length over the track.
+    ``issues`` are codes, ``notes`` sentences for the report.
     """
 
     columns: SampleColumns
@@ -84,6 +84,8 @@ class QualityResult:
     notes: list[str] = field(default_factory=list)
     ok: bool = True
     segment_valid: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    #: distance from the previous fix into each sample [m], NaN without two fixes
+    step_m: np.ndarray = field(default_factory=lambda: np.zeros(0))
     trimmed_s: float = 0.0           # recording time removed from the tail [s]
     dropped_m: float = 0.0           # distance removed as GPS/distance jumps [m]
     track_distance_m: float = float("nan")   # cleaned distance used for the checks [m]
@@ -94,7 +96,19 @@ class QualityResult:
         return samples_frame(self.columns)
 
 
-def _haversine(lat1, lon1, lat2, lon2) -> np.ndarray:
+def haversine_m(lat1, lon1, lat2, lon2) -> np.ndarray:
+    """Great-circle distance between points [m].
+
+    Parameters
+    ----------
+    lat1, lon1, lat2, lon2 : array-like
+        Coordinates [degrees]; broadcast against each other.
+
+    Returns
+    -------
+    ndarray
+        Distance on a sphere of the mean Earth radius 6,371,008.8 m [m].
+    """
     lat1, lon1, lat2, lon2 = (np.radians(np.asarray(x, dtype="float64"))
                               for x in (lat1, lon1, lat2, lon2))
     h = (np.sin((lat2 - lat1) / 2) ** 2
@@ -217,10 +231,10 @@ def _stationary_tail_start(s: Columns, t: np.ndarray) -> int | None:
         # a fix of the last STATIONARY_MIN_S beyond the radius rules a tail out: look there
         # first (most runs end moving), and at the whole track only when they all stay near
         recent = int(np.searchsorted(t, t[-1] - STATIONARY_MIN_S))
-        near = _haversine(lat[recent:], lon[recent:], lat[last], lon[last])
+        near = haversine_m(lat[recent:], lon[recent:], lat[last], lon[last])
         if (fix[recent:] & (near > STATIONARY_RADIUS_M)).any():
             return None
-        r = np.where(fix, _haversine(lat, lon, lat[last], lon[last]), 0.0)
+        r = np.where(fix, haversine_m(lat, lon, lat[last], lon[last]), 0.0)
     elif np.isfinite(s["distance_m"]).sum() >= 2:
         d = ffill_bfill(s["distance_m"])
         r = np.abs(d[-1] - d)
@@ -283,7 +297,7 @@ def _idle_pieces(s: Columns, t: np.ndarray) -> np.ndarray:
                            index=pd.DatetimeIndex(s["timestamp"].view("M8[ns]"))).rolling(
             pd.Timedelta(seconds=STATIONARY_MIN_S))
         hi, lo = win.max(), win.min()
-        diag = _haversine(lo["lat"], lo["lon"], hi["lat"], hi["lon"])
+        diag = haversine_m(lo["lat"], lo["lon"], hi["lat"], hi["lon"])
         first = np.searchsorted(t, t - STATIONARY_MIN_S, side="right")
         full = (t - t[first]) >= 0.9 * STATIONARY_MIN_S
         ends = np.flatnonzero(full & (diag / 2 <= STATIONARY_RADIUS_M))
@@ -493,5 +507,5 @@ def assess_quality(samples: pd.DataFrame | SampleColumns, *, sport_sub: str | No
         ok = False
 
     return QualityResult(columns=s, issues=issues, notes=notes, ok=ok,
-                         segment_valid=segment_valid, trimmed_s=trimmed_s,
+                         segment_valid=segment_valid, step_m=steps, trimmed_s=trimmed_s,
                          dropped_m=dropped_m, track_distance_m=distance_m)

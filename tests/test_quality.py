@@ -15,6 +15,7 @@ from runlog.quality import (
     MAX_RUN_STEP_SPEED_MPS,
     _step_speed,
     assess_quality,
+    haversine_m,
     merge_equal_times,
 )
 
@@ -84,6 +85,18 @@ def test_gps_jump_is_left_out_of_the_distance():
     assert track_m(q) == pytest.approx(899 * 3.0 - 6.0, abs=1.0)
     assert q.dropped_m > 3900
     assert any("km dropped" in n for n in q.notes)
+
+
+def test_step_lengths_run_from_the_previous_fix():
+    s = run_frame(np.full(600, 3.0))
+    s.loc[200:209, ["lat_deg", "lon_deg"]] = np.nan                  # 10 s without a fix
+    q = assess_quality(s, sport_sub=None, summary={})
+    lat, lon = s["lat_deg"].to_numpy(), s["lon_deg"].to_numpy()
+    assert np.isnan(q.step_m[0]) and np.isnan(q.step_m[200:210]).all()
+    assert q.step_m[210] == haversine_m(lat[199], lon[199], lat[210], lon[210])
+    assert q.step_m[210] == pytest.approx(11 * 3.0, abs=0.01)        # the gap bridged
+    np.testing.assert_allclose(q.step_m[1:200], 3.0, atol=0.01)
+    assert track_m(q) == pytest.approx(np.where(q.segment_valid, q.step_m, 0.0).sum())
 
 
 def test_fast_but_plausible_steps_are_kept():
