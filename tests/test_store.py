@@ -148,6 +148,30 @@ def test_runs_and_samples_round_trip_exactly(tmp_path: Path) -> None:
     assert store.samples([]).empty
 
 
+def test_whole_tables_are_read_without_pyarrow_dataset(tmp_path: Path) -> None:
+    """runs, files, annotations and cadence bins are read through ParquetFile: a report
+    then never pays pyarrow.dataset's import (≈ 15–25 ms per process)."""
+    store = Store(tmp_path / "s")
+    runs = add(store, ["a1", "b2"])
+    with store.writer() as tx:
+        tx.set_annotation("a1", electrolytes=True)
+    tables = json.loads((store.root / MANIFEST).read_text())["tables"]
+    assert tables["runs"] and tables["annotations"]  # real files to read, not empty frames
+    code = textwrap.dedent(f"""
+        import sys
+        from runlog.store import Store
+        store = Store({str(store.root)!r})
+        runs = store.runs()
+        for read in (store.files, store.annotations, store.cadence_bins):
+            read()
+        assert "pyarrow.dataset" not in sys.modules, "pyarrow.dataset was loaded"
+        print(",".join(runs["run_id"]))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ",".join(runs["run_id"])
+
+
 def test_extra_run_columns_are_kept(tmp_path: Path) -> None:
     store = Store(tmp_path)
     runs = make_runs(["r1", "r2"]).assign(extra_score=[1.5, np.nan])
