@@ -14,14 +14,13 @@ read error) returns None and the caller takes the pandas path, which also report
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runlog.derived_cache import DerivedCache, current_manifest
+from runlog.derived_cache import DerivedCache, current_manifest, read_frame_table
 from runlog.report_text import render_columns, run_table_cells, runs_report_text
 from runlog.schema import METRICS_VERSION
 
@@ -76,10 +75,7 @@ def _report(root: Path) -> str | None:
 def _levels(payload: bytes) -> dict[str, tuple[Any, ...]] | None:
     """run_id → (knee_risk, cramp_risk, knee_top, cramp_top) of the cached levels frame;
     None unless those columns were stored as texts (as DerivedCache.get_frame checks)."""
-    import pyarrow.parquet as pq
-
-    # ParquetFile, not read_table: that goes through pyarrow.dataset, which loads pandas
-    table = pq.ParquetFile(io.BytesIO(payload)).read(columns=["run_id", *LEVEL_COLUMNS])
+    table = read_frame_table(payload).select(["run_id", *LEVEL_COLUMNS])
     dtypes = dict(json.loads(table.schema.metadata[b"runlog_dtypes"]))
     if any(dtypes.get(c) != "str" or not _is_text(table.schema.field(c).type)
            for c in ("run_id", *LEVEL_COLUMNS)):

@@ -28,8 +28,8 @@ the top level), and ``runlog store rebuild`` clears this cache.
 
 An entry file is ``MAGIC``, the full key, the SHA-256 of the payload and its length, one line
 each, then the payload; written to a temporary file and ``os.replace``\\ d into place, so a
-reader sees a whole entry or none. Frames are stored as Parquet with their column dtypes,
-checked on reading.
+reader sees a whole entry or none. Frames are stored as Arrow IPC files with their column
+dtypes, checked on reading.
 
 This module imports only the standard library at import time: the CLI uses it to answer from
 the cache without loading pandas.
@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 #: Where the cache lives inside a store directory.
 CACHE_DIR = Path("cache") / "derived"
@@ -61,6 +62,8 @@ MAGIC = b"runlog-derived-cache 1"
 BASE_LIBRARIES = ("numpy", "pandas", "pyarrow")
 #: Libraries a rendered chart also depends on.
 CHART_LIBRARIES = ("matplotlib", "PIL")
+#: Buffer compression of cached frames (Arrow IPC files): lz4 writes and reads fastest here.
+FRAME_COMPRESSION = "lz4"
 #: Hex digits of the state hash used as folder name.
 STATE_DIGITS = 24
 #: Hex digits of the key used in entry file names (the full key is inside the file).
@@ -302,10 +305,9 @@ class DerivedCache:
         if payload is None:
             return None
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         try:
-            table = pq.read_table(io.BytesIO(payload))
+            table = read_frame_table(payload)
             meta = json.loads((table.schema.metadata or {})[b"runlog_dtypes"])
             frame = table.to_pandas()
         except (OSError, ValueError, KeyError, TypeError, pa.ArrowException):
@@ -315,11 +317,11 @@ class DerivedCache:
         return frame
 
     def put_frame(self, name: str, key: str | None, frame: pd.DataFrame) -> bool:
-        """Store ``frame`` (index included) as Parquet; False when it cannot be."""
+        """Store ``frame`` (index included) as an Arrow IPC file; False when it cannot be."""
         if key is None:
             return False
         import pyarrow as pa
-        import pyarrow.parquet as pq
+        import pyarrow.ipc as ipc
 
         try:
             table = pa.Table.from_pandas(frame, preserve_index=True)
@@ -329,6 +331,20 @@ class DerivedCache:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}),
                                                b"runlog_dtypes": dtypes.encode("utf-8")})
         buffer = io.BytesIO()
-        # lz4: about twice as fast as zstd to write and to read back here; size is no concern
-        pq.write_table(table, buffer, compression="lz4")
+        # Arrow IPC with lz4 buffers, not Parquet: the 1,500-run assessment's flags (33,000
+        # rows) write in ≈ 5 ms instead of ≈ 16 ms (≈ 60 ms as a process's first Parquet
+        # write) and read back as fast; size (≈ 1 MB) is no concern in a cache.
+        options = ipc.IpcWriteOptions(compression=FRAME_COMPRESSION)
+        with ipc.new_file(buffer, table.schema, options=options) as writer:
+            writer.write_table(table)
         return self.put(name, key, buffer.getvalue())
+
+
+def read_frame_table(payload: bytes) -> pa.Table:
+    """The Arrow table of a :meth:`DerivedCache.put_frame` payload (dtypes in its schema's
+    ``runlog_dtypes`` metadata). Needs pyarrow only, not pandas."""
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
+    with ipc.open_file(pa.BufferReader(payload)) as reader:
+        return reader.read_all()

@@ -149,8 +149,8 @@ def test_code_fingerprint_follows_the_sources(tmp_path: Path) -> None:
     assert dc.sources_fingerprint(copy) != before
 
 
-@pytest.mark.parametrize("damage", ["truncate", "flip", "garbage", "empty", "bad parquet",
-                                    "wrong dtypes"])
+@pytest.mark.parametrize("damage", ["truncate", "flip", "garbage", "empty", "not arrow",
+                                    "parquet", "wrong dtypes"])
 def test_damaged_entries_are_ignored_and_recomputed(store: Path, damage: str) -> None:
     runlog.open_store(store).assessment()
     cache = DerivedCache(store)
@@ -165,8 +165,12 @@ def test_damaged_entries_are_ignored_and_recomputed(store: Path, damage: str) ->
             path.write_bytes(os.urandom(len(data)))
         elif damage == "empty":
             path.write_bytes(b"")
-    if damage == "bad parquet":  # a whole, well-formed entry whose payload is not Parquet
-        cache.put("assessment-levels", key, b"PAR1 not really")
+    if damage == "not arrow":  # a whole, well-formed entry whose payload is no Arrow file
+        cache.put("assessment-levels", key, b"ARROW1 not really")
+    elif damage == "parquet":  # the right frame in another format (an older runlog's)
+        buffer = io.BytesIO()
+        pq.write_table(pa.Table.from_pandas(fresh(store)[0], preserve_index=True), buffer)
+        cache.put("assessment-levels", key, buffer.getvalue())
     elif damage == "wrong dtypes":  # a frame whose dtypes differ from those recorded
         levels, _ = fresh(store)
         table = pa.Table.from_pandas(levels.astype({"knee_score": "str"}), preserve_index=True)
@@ -174,7 +178,8 @@ def test_damaged_entries_are_ignored_and_recomputed(store: Path, damage: str) ->
         table = table.replace_schema_metadata({**table.schema.metadata,
                                                b"runlog_dtypes": recorded.encode()})
         buffer = io.BytesIO()
-        pq.write_table(table, buffer)
+        with pa.ipc.new_file(buffer, table.schema) as writer:  # as put_frame writes frames
+            writer.write_table(table)
         cache.put("assessment-levels", key, buffer.getvalue())
     assert cache.get_frame("assessment-levels", key) is None
     assert_same_assessment(runlog.open_store(store).assessment(), fresh(store))
