@@ -334,9 +334,12 @@ class DerivedCache:
         # Arrow IPC with lz4 buffers, not Parquet: the 1,500-run assessment's flags (33,000
         # rows) write in ≈ 5 ms instead of ≈ 16 ms (≈ 60 ms as a process's first Parquet
         # write) and read back as fast; size (≈ 1 MB) is no concern in a cache.
-        options = ipc.IpcWriteOptions(compression=FRAME_COMPRESSION)
-        with ipc.new_file(buffer, table.schema, options=options) as writer:
-            writer.write_table(table)
+        try:  # a pyarrow built without lz4 cannot cache frames: a miss, never an error
+            options = ipc.IpcWriteOptions(compression=FRAME_COMPRESSION)
+            with ipc.new_file(buffer, table.schema, options=options) as writer:
+                writer.write_table(table)
+        except (ValueError, pa.ArrowException):
+            return False
         return self.put(name, key, buffer.getvalue())
 
 

@@ -318,3 +318,16 @@ def test_git_ignores_the_cache(store: Path) -> None:
     assert "manifest.json" in listed and "cache/derived" not in listed
     assert (store / CACHE_DIR / "CACHEDIR.TAG").read_text().startswith(
         "Signature: 8a477f597d28d172789f06886806bc55")
+
+
+def test_a_frame_that_cannot_be_encoded_is_a_miss_not_an_error(
+        store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pyarrow without the frames' codec: nothing is cached and the command still answers."""
+    monkeypatch.setattr(dc, "FRAME_COMPRESSION", "no-such-codec")
+    cache = DerivedCache(store)
+    key = cache.key("assessment")
+    levels, _ = fresh(store)
+    assert cache.put_frame("assessment-levels", key, levels) is False
+    assert cache.get_frame("assessment-levels", key) is None
+    assert_same_assessment(runlog.open_store(store).assessment(), fresh(store))
+    assert not [p for p in entries(store) if p.name.startswith("assessment-")]
