@@ -60,12 +60,13 @@ def _report(root: Path) -> str | None:
         return None
     import pyarrow.parquet as pq
 
-    runs_file = pq.ParquetFile(root / manifest["tables"]["runs"])
-    names = set(runs_file.schema_arrow.names)
-    if names & set(LEVEL_COLUMNS):  # the runs' own columns would win over the levels'
-        return None
-    wanted = ["start_utc", "tz_offset_min", "metrics_version", *NUMBER_COLUMNS, *TEXT_COLUMNS]
-    runs = runs_file.read(columns=[c for c in wanted if c in names])
+    with pq.ParquetFile(root / manifest["tables"]["runs"]) as runs_file:
+        names = set(runs_file.schema_arrow.names)
+        if names & set(LEVEL_COLUMNS):  # the runs' own columns would win over the levels'
+            return None
+        wanted = ["start_utc", "tz_offset_min", "metrics_version", *NUMBER_COLUMNS,
+                  *TEXT_COLUMNS]
+        runs = runs_file.read(columns=[c for c in wanted if c in names])
     levels = _levels(payload)
     if levels is None or runs.num_rows == 0 or cache.key("assessment") != key:
         return None  # nothing to show here, or the store changed while being read

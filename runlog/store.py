@@ -1323,9 +1323,9 @@ class StoreWriter:
                              f"{_HINT}", path=self.root / err.name) from err
         return _unique_run_ids(column)
 
-    def _read_part(self, name: str, **kwargs: Any) -> pa.Table:
+    def _read_part(self, name: str) -> pa.Table:
         try:
-            return _read_parquet(self.root, name, schema=_SAMPLES_ARROW_SCHEMA, **kwargs)
+            return _read_parquet(self.root, name, schema=_SAMPLES_ARROW_SCHEMA)
         except _DamagedFile as err:
             raise StoreError(f"samples part {name} is missing or damaged ({err.cause}); "
                              f"{_HINT}", path=self.root / name) from err
