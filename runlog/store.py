@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import itertools
 import json
 import os
 import re
@@ -42,6 +43,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -372,6 +375,40 @@ def _concat(first: pa.Table, second: pa.Table, table: str) -> pa.Table:
     schema = arrow_schema(table)
     return pa.concat_tables([first.replace_schema_metadata(schema.metadata),
                              second.replace_schema_metadata(schema.metadata)])
+
+
+@dataclass(frozen=True)
+class _FileWrite:
+    """One new file of a commit: ``table`` to be written as ``name``."""
+
+    table: pa.Table
+    name: str
+    row_group_size: int | None = None
+
+
+#: Most files of one commit written at the same time. A commit writes up to four (runs,
+#: files, cadence bins, a samples part): pyarrow encodes and compresses each, and the
+#: kernel syncs it, without holding Python's GIL, so together they take about as long as
+#: the largest alone.
+WRITE_THREADS = 4
+
+
+def _write_files_durably(root: Path, writes: list[_FileWrite]) -> None:
+    """:func:`_write_arrow_durably` each of ``writes``, on threads when there are several.
+
+    Returns when every write has ended; raises the first error of any (the files that were
+    written are then the caller's to discard).
+    """
+    if len(writes) < 2:
+        for write in writes:
+            _write_arrow_durably(root, write.table, write.name, write.row_group_size)
+        return
+    with ThreadPoolExecutor(max_workers=min(len(writes), WRITE_THREADS),
+                            thread_name_prefix="runlog-write") as pool:
+        futures = [pool.submit(_write_arrow_durably, root, write.table, write.name,
+                               write.row_group_size) for write in writes]
+    for future in futures:
+        future.result()
 
 
 def write_table_file(root: Path, table: str, df: pd.DataFrame, generation: int) -> str:
@@ -1251,6 +1288,7 @@ class StoreWriter:
                     "schema_version": STORE_SCHEMA_VERSION,
                     "tables": dict(self._base["tables"]),
                     "written_utc": pd.Timestamp.now(tz="UTC").isoformat()}
+        writes: list[_FileWrite] = []  # this commit's new files, written together below
         try:
             for table, frame in self._tables.items():
                 frame = conform(frame, table)
@@ -1259,19 +1297,21 @@ class StoreWriter:
                 if table in SORT_KEYS:
                     frame = frame.sort_values(SORT_KEYS[table], kind="stable",
                                               ignore_index=True)
-                name = write_table_file(self.root, table, frame, generation)
-                self._written.append(name)
+                name = _new_name(table, generation)
+                writes.append(_FileWrite(_to_arrow(frame, table), name,
+                                         SAMPLES_ROW_GROUP if table == "samples" else None))
                 manifest["tables"][table] = name
             for table, arrow in self._arrow.items():
                 if table in SORT_KEYS:
                     arrow = arrow.sort_by([(key, "ascending") for key in SORT_KEYS[table]])
                 name = _new_name(table, generation)
-                _write_arrow_durably(self.root, arrow, name)
-                self._written.append(name)
+                writes.append(_FileWrite(arrow, name))
                 manifest["tables"][table] = name
             if self._profile is not None:
                 manifest["profile"] = self._profile
-            manifest["samples_parts"] = self._commit_samples(generation)
+            manifest["samples_parts"] = self._commit_samples(generation, writes)
+            self._written.extend(write.name for write in writes)
+            _write_files_durably(self.root, writes)
             _fsync_dir(self.root)
             self._write_manifest(manifest)
         except BaseException:
@@ -1280,8 +1320,9 @@ class StoreWriter:
         self._written = []
         self._base = manifest
 
-    def _commit_samples(self, generation: int) -> list[dict]:
-        """New list of samples parts: old parts (rewritten without dropped runs) + one new."""
+    def _commit_samples(self, generation: int, writes: list[_FileWrite]) -> list[dict]:
+        """New list of samples parts: old parts (rewritten without dropped runs, now) + one
+        new (appended to ``writes``, the commit's files written together)."""
         parts: list[dict] = []
         drop = self._dropped_sample_ids
         for part in self._base["samples_parts"]:
@@ -1301,12 +1342,12 @@ class StoreWriter:
             if table.num_rows:
                 parts.append(self._write_part(table, generation))
         fresh = [t for t in self._new_samples if t.num_rows]
-        if fresh:
-            table = pa.concat_tables(fresh).sort_by([("run_id", "ascending"),
-                                                     ("timestamp", "ascending")])
-            parts.append(self._write_part(table, generation))
-        if len(parts) > COMPACT_PARTS_ABOVE:
-            parts = [self._compact(parts, generation)]
+        table = pa.concat_tables(fresh).sort_by([("run_id", "ascending"),
+                                                 ("timestamp", "ascending")]) if fresh else None
+        if len(parts) + (table is not None) > COMPACT_PARTS_ABOVE:
+            return [self._compact(parts, generation, table)]
+        if table is not None:
+            parts.append(self._write_part(table, generation, writes))
         return parts
 
     def _part_run_ids(self, part: dict) -> set[str]:
@@ -1330,15 +1371,23 @@ class StoreWriter:
             raise StoreError(f"samples part {name} is missing or damaged ({err.cause}); "
                              f"{_HINT}", path=self.root / name) from err
 
-    def _write_part(self, table: pa.Table, generation: int) -> dict:
+    def _write_part(self, table: pa.Table, generation: int,
+                    later: list[_FileWrite] | None = None) -> dict:
+        """Write ``table`` as a new samples part (appended to ``later`` instead, to be
+        written with the commit's other files); its manifest entry."""
         name = _new_name("samples", generation)
-        _write_arrow_durably(self.root, table.cast(_SAMPLES_ARROW_SCHEMA), name,
-                             SAMPLES_ROW_GROUP)
-        self._written.append(name)
+        write = _FileWrite(table.cast(_SAMPLES_ARROW_SCHEMA), name, SAMPLES_ROW_GROUP)
+        if later is not None:
+            later.append(write)
+        else:
+            self._written.append(name)
+            _write_arrow_durably(self.root, write.table, name, write.row_group_size)
         return _part_entry(name, table.num_rows, _unique_run_ids(table.column("run_id")))
 
-    def _compact(self, parts: list[dict], generation: int) -> dict:
-        """Stream all parts into one file (each part's sorted rows become row groups)."""
+    def _compact(self, parts: list[dict], generation: int,
+                 fresh: pa.Table | None = None) -> dict:
+        """Stream all parts, then ``fresh`` (the commit's new samples, sorted), into one file
+        (each part's sorted rows become row groups)."""
         name = _new_name("samples", generation)
         tmp = self.root / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
         rows = 0
@@ -1347,8 +1396,9 @@ class StoreWriter:
         with open(tmp, "wb") as fh:
             with pq.ParquetWriter(fh, _SAMPLES_ARROW_SCHEMA, compression="zstd",
                                   use_dictionary=_DICTIONARY_COLUMNS) as out:
-                for part in parts:
-                    table = self._read_part(part["file"])
+                tables = (self._read_part(part["file"]) for part in parts)
+                extra = [] if fresh is None else [fresh.cast(_SAMPLES_ARROW_SCHEMA)]
+                for table in itertools.chain(tables, extra):
                     rows += table.num_rows
                     run_ids.update(_unique_run_ids(table.column("run_id")))
                     out.write_table(table, row_group_size=SAMPLES_ROW_GROUP)

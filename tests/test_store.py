@@ -441,6 +441,57 @@ def test_exception_inside_writer_leaves_store_as_before(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == files_before
 
 
+def test_a_commits_files_are_written_together(tmp_path: Path, monkeypatch) -> None:
+    """A commit's new files (runs, files, cadence bins, samples part) are written at the same
+    time: each write waits at a barrier until all four have begun. Written one after
+    another, the first would wait alone and time out."""
+    arrived = threading.Barrier(4, timeout=20)
+    written: list[str] = []
+    real = store_module._write_arrow_durably
+
+    def write_when_all_began(root, table, name, row_group_size=None):
+        arrived.wait()
+        real(root, table, name, row_group_size)
+        written.append(name.split("-")[0])
+
+    monkeypatch.setattr(store_module, "_write_arrow_durably", write_when_all_began)
+    store = Store(tmp_path)
+    runs = make_runs(["r1", "r2"])
+    bins = conform(pd.DataFrame({"run_id": ["r1", "r2"], "speed_bin_mps": [3.0, 3.0],
+                                 "minutes": [1.0, 1.5], "median_cadence_spm": [170.0, 172.0]}),
+                   "cadence_bins")
+    with store.writer() as tx:
+        tx.add_runs(runs, pd.concat([make_samples("r1", 5), make_samples("r2", 5)]), bins)
+        tx.record_files(pd.DataFrame({"path": ["a.fit"], "sha256": ["h"], "outcome": ["new"]}))
+    assert sorted(written) == ["cadence_bins", "files", "runs", "samples"]
+    assert store.check() == []
+    assert sorted(store.runs()["run_id"]) == ["r1", "r2"]
+    assert len(store.samples()) == 10
+
+
+def test_a_failed_file_write_leaves_the_store_as_before(tmp_path: Path, monkeypatch) -> None:
+    """One of a commit's files cannot be written (disk full) while the others are: the
+    commit fails with that error, and the files the other writes left are deleted."""
+    store = Store(tmp_path)
+    add(store, ["r1"])
+    before = snapshot(store)
+    files_before = sorted(p.name for p in tmp_path.iterdir())
+    real = store_module._write_arrow_durably
+
+    def disk_full_on_runs(root, table, name, row_group_size=None):
+        if name.startswith("runs-"):
+            time.sleep(0.05)  # the other files are written meanwhile
+            raise OSError(28, "No space left on device")
+        real(root, table, name, row_group_size)
+
+    monkeypatch.setattr(store_module, "_write_arrow_durably", disk_full_on_runs)
+    with pytest.raises(OSError, match="No space left"), store.writer() as tx:
+        tx.add_runs(make_runs(["r2"]), make_samples("r2", 5))
+        tx.record_files(pd.DataFrame({"path": ["b.fit"], "sha256": ["h2"], "outcome": ["new"]}))
+    assert sorted(p.name for p in tmp_path.iterdir()) == files_before
+    assert_same(before, snapshot(store))
+
+
 def test_writer_killed_before_manifest_leaves_old_store_and_strays_are_cleaned(
         tmp_path: Path) -> None:
     store = Store(tmp_path)
