@@ -307,3 +307,49 @@ def test_a_bad_date_is_one_line_usage_error(runner: CliRunner, tmp_path: Path,
     assert not (tmp_path / "x.png").exists()
     assert result.exit_code == 2, result.output     # bad input, as for every InputError
     assert result.output.count("\n") == 1 and result.output.startswith("runlog: not a date")
+
+
+# --- the console script (runlog.cli.main) -------------------------------------------------------
+
+def _console(store: Path, *args: str):
+    """``python -m runlog.cli --store STORE ARGS`` (what the ``runlog`` script runs)."""
+    import os
+    import subprocess
+    import sys
+
+    # buffered output, as for a runner (this sandbox sets PYTHONUNBUFFERED)
+    env = {k: v for k, v in os.environ.items() if k not in ("RUNLOG_STORE", "PYTHONUNBUFFERED")}
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    return subprocess.run([sys.executable, "-m", "runlog.cli", "--store", str(store), *args],
+                          capture_output=True, timeout=120, env=env)
+
+
+def test_console_script_exits_with_the_commands_status_and_whole_output(
+        runner: CliRunner, tmp_path: Path) -> None:
+    """main() ends the process without the interpreter's shutdown (os._exit): the exit
+    status is still the command's, and buffered output arrives whole, equal to the
+    in-process command's."""
+    store = tmp_path / "s"
+    imported = _console(store, "import", "-q", str(LANDAL_FIT))
+    assert imported.returncode == EXIT_OK, imported.stderr
+    assert (store / "manifest.json").exists()
+
+    exported = _console(store, "export", "--what", "samples", "--run", "last")
+    assert exported.returncode == EXIT_OK, exported.stderr
+    assert len(exported.stdout) > 32 * 1024  # several of stdout's 8 KiB buffers
+    here = invoke(runner, store, "export", "--what", "samples", "--run", "last")
+    assert exported.stdout.decode("utf-8") == here.output
+
+    usage = _console(store, "report", "--no-such-option")
+    assert usage.returncode == EXIT_USAGE
+    assert b"No such option" in usage.stderr and usage.stdout == b""
+
+    unknown = _console(store, "report", "--run", "no-such-run")
+    assert unknown.returncode == EXIT_ERROR
+    assert b"no-such-run" in unknown.stderr and b"Traceback" not in unknown.stderr
+
+    bad = tmp_path / "broken.fit"
+    bad.write_bytes(b"\x0e\x10" + b"\x00" * 40)
+    some_failed = _console(store, "import", str(bad))
+    assert some_failed.returncode == EXIT_SOME_FAILED
+    assert b"broken.fit" in some_failed.stderr + some_failed.stdout
