@@ -414,8 +414,8 @@ def _write_files_durably(root: Path, writes: list[_FileWrite]) -> None:
 def write_table_file(root: Path, table: str, df: pd.DataFrame, generation: int) -> str:
     """Write one immutable table file (conformed) into the store; returns its file name.
 
-    The file is not part of the store until a manifest lists it (used by commits and
-    migrations).
+    The file is not part of the store until a manifest lists it (for migrations; a commit
+    writes its files together, :func:`_write_files_durably`).
     """
     name = _new_name(table, generation)
     frame = conform(df, table)
