@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from runlog.derived_cache import DerivedCache
+from runlog.chart_cache import CACHE_NAME as CHART_HISTORY
+from runlog.derived_cache import DerivedCache, inputs_state
 from runlog.localtime import local_start, parse_day
 from runlog.paths import ENV_STORE, default_store_path
 from runlog.store import Store
@@ -25,6 +26,10 @@ if TYPE_CHECKING:  # the importer (readers, metrics) loads only when importing
     from runlog.sources import Ignored, SourceFile
 
 __all__ = ["ENV_STORE", "RunLog", "default_store_path", "open_store", "parse_day"]
+
+#: The derived-cache entries of the assessment: computed from the runs, annotations, cadence
+#: bins and profile alone (:data:`runlog.derived_cache.ASSESSMENT_TABLES`).
+ASSESSMENT_ENTRIES = ("assessment-levels", "assessment-flags", CHART_HISTORY)
 
 
 def open_store(path: str | os.PathLike | None = None) -> RunLog:
@@ -68,7 +73,8 @@ class RunLog:
         """
         from runlog.importer import import_paths
 
-        return import_paths(self.store, paths, on_file=on_file, jobs=jobs)
+        with self._assessment_kept():
+            return import_paths(self.store, paths, on_file=on_file, jobs=jobs)
 
     def import_sources(self, sources: Iterable[SourceFile | Ignored],
                        on_file: Callable[[FileOutcome], None] | None = None,
@@ -76,7 +82,38 @@ class RunLog:
         """Import sources already found by :func:`runlog.sources.discover`."""
         from runlog.importer import import_sources
 
-        return import_sources(self.store, sources, on_file=on_file, jobs=jobs)
+        with self._assessment_kept():
+            return import_sources(self.store, sources, on_file=on_file, jobs=jobs)
+
+    @contextlib.contextmanager
+    def _assessment_kept(self) -> Iterator[None]:
+        """Around an import: when its commits left the assessment's inputs as they were
+        (it only recorded files: duplicates, failures, other sports), the cached assessment
+        and the chart's data move on to the new store state, so the next ``report`` or
+        ``chart`` reads them instead of computing them again. Best effort, never raises."""
+        before = self._assessment_state()
+        yield
+        after = self._assessment_state()
+        if before is None or after is None or before[0] == after[0] or before[1] != after[1]:
+            return
+        try:
+            carried = self.derived.carry_over(before[0], after[0], ASSESSMENT_ENTRIES)
+        except Exception:  # an optional cache never fails the import
+            return
+        if self._assessed_key == before[0] and len(carried) == len(ASSESSMENT_ENTRIES):
+            self._assessed_key = after[0]
+
+    def _assessment_state(self) -> tuple[str, str] | None:
+        """(the assessment's cache key, :func:`~runlog.derived_cache.inputs_state`) of one
+        store state; None when there is none or a commit came between the two."""
+        try:
+            key = self.derived.key("assessment")
+            inputs = inputs_state(self.root)
+            if key is None or inputs is None or self.derived.key("assessment") != key:
+                return None
+        except Exception:
+            return None
+        return key, inputs
 
     # --- derived tables -------------------------------------------------------------------
     def assessment(self) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -120,7 +157,7 @@ class RunLog:
         store's ``runs`` and their assessment, as :meth:`runs` and :meth:`flags` give them,
         under the assessment's ``key``. Best effort: False when it cannot be cached."""
         from runlog.chart import chart_history
-        from runlog.chart_cache import CACHE_NAME, history_bytes
+        from runlog.chart_cache import history_bytes
 
         try:
             every_run = _with_levels(runs, levels).sort_values("start_utc")  # as runs()
@@ -128,7 +165,7 @@ class RunLog:
                                                   flags.reset_index(drop=True)))
         except Exception:  # an optional cache entry never fails the command computing it
             return False
-        return self.derived.put(CACHE_NAME, key, payload)
+        return self.derived.put(CHART_HISTORY, key, payload)
 
     def cache_derived(self) -> bool:
         """Compute and cache what ``runlog report`` and ``runlog chart`` read (the
@@ -139,21 +176,19 @@ class RunLog:
         from the cache. Best effort: it never raises (the store's own errors surface in the
         next command that needs the data).
         """
-        from runlog.chart_cache import CACHE_NAME
-
         try:
             key = self.derived.key("assessment")
             if key is None:
                 return False
-            if self.derived.get(CACHE_NAME, key) is not None:
+            if self.derived.get(CHART_HISTORY, key) is not None:
                 return True
             levels, flags = self.assessment()  # computes and caches all three when missing
-            if self.derived.get(CACHE_NAME, key) is None:  # the assessment was cached alone
+            if self.derived.get(CHART_HISTORY, key) is None:  # the assessment was cached alone
                 runs = self.store.runs()
                 # Read in one store state (the key's) or not cached: never a stale entry.
                 if self.derived.key("assessment") == key:
                     self._put_chart_history(key, runs, levels, flags)
-            return self.derived.get(CACHE_NAME, key) is not None
+            return self.derived.get(CHART_HISTORY, key) is not None
         except Exception:  # a cache is optional: it never fails the command
             return False
 

@@ -19,6 +19,12 @@ found only under a key that fingerprints everything the result depends on:
 Nothing derived depends on today's date, the time zone or the locale: local times come from
 the offsets stored with each run.
 
+An import that only records files (duplicates, failures, other sports) commits a new store
+state with the same runs, annotations, cadence bins and profile. The API then carries the
+assessment's entries over to the new state (:func:`inputs_state` is the same before and
+after; :meth:`DerivedCache.carry_over`): the same bytes under the new key, so the next report
+does not compute the assessment again.
+
 Layout: ``<store>/cache/derived/<state>/<name>-<key>.bin``: one folder per store state
 (``<state>``, a hash of the store state above, also starts every key); writing into a new
 state's folder removes the folders of older states. ``cache/derived`` holds a ``.gitignore``
@@ -127,6 +133,33 @@ def store_state(root: Path) -> str | None:
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     return _sha256(raw, "\n".join(stats))
+
+
+#: The tables the assessment (and the chart's data cached with it) is computed from; with the
+#: profile and the schema version, its inputs. The files table is not one of them.
+ASSESSMENT_TABLES = ("runs", "annotations", "cadence_bins")
+
+
+def inputs_state(root: Path, tables: Iterable[str] = ASSESSMENT_TABLES) -> str | None:
+    """Fingerprint of part of a store's committed state: the files of ``tables`` (name, size
+    and mtime: a table file is never rewritten, a change is a new name), the profile and the
+    schema version. None as for :func:`store_state`.
+
+    Two states with the same fingerprint give the same result for anything computed from
+    those tables and the profile alone (the assessment): see :meth:`DerivedCache.carry_over`.
+    """
+    try:
+        manifest = json.loads((root / MANIFEST).read_bytes())
+        parts = [json.dumps([manifest["schema_version"], manifest.get("profile")],
+                            sort_keys=True)]
+        for table in tables:
+            name = manifest["tables"].get(table)
+            parts.append(f"{table}={name}={_stat_text(root / name) if name else ''}")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if any(part.endswith("=-") for part in parts):
+        return None  # a listed file is missing: nothing is carried
+    return _sha256(*parts)
 
 
 @functools.lru_cache(maxsize=1)
@@ -272,6 +305,18 @@ class DerivedCache:
                 tmp.unlink()
             return False
         return True
+
+    def carry_over(self, old_key: str, new_key: str, names: Iterable[str]) -> list[str]:
+        """Store the entries ``names`` made under ``old_key`` again under ``new_key``; the
+        names carried (an entry missing or damaged under ``old_key`` is not).
+
+        For a commit that left an entry's inputs as they were (the caller checks with
+        :func:`inputs_state`): the result is the same, only the store state moved on.
+        Every payload is read before the first write, which removes the old state's folder.
+        """
+        payloads = {name: self.get(name, old_key) for name in names}
+        return [name for name, payload in payloads.items()
+                if payload is not None and self.put(name, new_key, payload)]
 
     def _prepare(self, folder: Path) -> None:
         """Create the folders and marker files; remove the folders of other store states."""

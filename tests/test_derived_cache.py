@@ -125,6 +125,53 @@ def test_every_commit_gives_a_new_key_and_a_fresh_assessment(store: Path, change
     assert not (again[0].equals(before[0]) and again[1].equals(before[1]))
 
 
+def test_an_import_that_adds_no_run_keeps_the_cached_assessment(store: Path, tmp_path: Path,
+                                                                monkeypatch) -> None:
+    """An import that only records files (here a file that fails) commits a new store
+    state without touching what the assessment reads: the cached assessment and chart data
+    move on to the new state, in this RunLog and for the next process, and equal a fresh
+    computation. The next report answers without assessing."""
+    log = runlog.open_store(store)
+    log.assessment()
+    key, generation = log.derived.key("assessment"), log.store.generation()
+    broken = tmp_path / "broken.fit"
+    broken.write_bytes(b"\x0e\x10" + b"\x00" * 40)
+    result = log.import_paths([str(broken)], jobs=1)
+    assert result.counts()["failed"] == 1 and not result.new_run_ids
+    assert log.store.generation() == generation + 1
+    new_key = log.derived.key("assessment")
+    assert new_key != key
+    assert {p.name.rsplit("-", 1)[0] for p in entries(store)} == {
+        "assessment-levels", "assessment-flags", "chart-history"}
+    assert all(new_key.split("-")[1][:dc.NAME_DIGITS] in p.name for p in entries(store))
+    monkeypatch.setattr(runlog.risk, "assess", refuse_to_assess)
+    assert_same_assessment(log.assessment(), fresh(store))
+    assert_same_assessment(runlog.open_store(store).assessment(), fresh(store))
+    from_cache = cli_out(store, "report")
+    monkeypatch.undo()
+    DerivedCache(store).clear()
+    assert from_cache == cli_out(store, "report")
+
+
+def test_inputs_state_follows_what_the_assessment_reads(store: Path) -> None:
+    """The fingerprint of the assessment's inputs changes with the runs, annotations and
+    profile, not with the files table."""
+    log = runlog.open_store(store)
+    seen = [dc.inputs_state(store)]
+    with log.store.writer() as tx:
+        tx.record_files(pd.DataFrame({"path": ["x.fit"], "sha256": ["h"], "outcome": ["failed"],
+                                      "reason": ["test"]}))
+    assert dc.inputs_state(store) == seen[-1]
+    log.annotate("last", rpe=7)
+    seen.append(dc.inputs_state(store))
+    log.set_profile(mass_kg=70)
+    seen.append(dc.inputs_state(store))
+    with log.store.writer() as tx:
+        tx.update_runs(log.store.runs()[["run_id"]].assign(temp_c=12.0))
+    seen.append(dc.inputs_state(store))
+    assert None not in seen and len(set(seen)) == 4
+
+
 def test_other_code_or_libraries_miss(store: Path, monkeypatch) -> None:
     runlog.open_store(store).assessment()
     cache = DerivedCache(store)
