@@ -138,6 +138,22 @@ def test_acwr_display_only_after_28_days():
     assert out["value"].iloc[-1] == pytest.approx(1.0, abs=0.15)
 
 
+def test_acwr_not_shown_for_the_first_run_back_after_a_break():
+    """Runs every other day for 40 days, then 329 days off: the first two runs back (days
+    369 and 372) have no running in days t−27…t−7, so their ratio (≈ 3.6 for the first,
+    whatever its distance) is not shown; a run inside the training block and the third run
+    back (day 390: 369 and 372 are in its window) are."""
+    days = [*range(0, 40, 2), 369, 372, 390]
+    out = L.acwr(*series(days, np.full(len(days), 10.0)))
+    lv = levels(out)
+    back = days.index(369)
+    assert lv[back - 1] == 0 and np.isnan(lv[back]) and np.isnan(lv[back + 1])
+    assert out["value"].iloc[back] == pytest.approx(3.6, abs=0.1)  # what would have shown
+    assert "No running in the 3 weeks before the last 7 days" in out["note"].iloc[back]
+    assert out["message"].iloc[back] == ""
+    assert lv[back + 2] == 0 and "not an injury predictor" in out["message"].iloc[back + 2]
+
+
 # --- L4 restart -------------------------------------------------------------------------------
 def test_restart_gap_boundary():
     # 13 days → no restart; 14 days → restart (as long as the median before)
@@ -273,7 +289,9 @@ def _acwr_on_a_calendar(start_local, distance_m, quality_ok):
     ratio = (acute / chronic.where(chronic > 0)).reindex(t.dt.normalize()).to_numpy()
     first = t[good].min() if good.any() else t.min()
     enough = (t.dt.normalize() - first.normalize()).dt.days.to_numpy() >= 28
-    return ratio, enough & good & ~np.isnan(ratio)
+    earlier_km = daily.shift(7).rolling(21, min_periods=1).sum()  # days t−27…t−7
+    base = (earlier_km.reindex(t.dt.normalize()) > 0).to_numpy()
+    return ratio, enough & base & good & ~np.isnan(ratio)
 
 
 @given(st.lists(st.tuples(st.integers(0, 80), st.sampled_from([0, 5, 23]),

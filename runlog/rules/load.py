@@ -291,8 +291,10 @@ def acwr(start_local: pd.Series, distance_m: pd.Series, quality_ok: pd.Series) -
     """L3: acute:chronic workload ratio (EWMA, km per local day) — display only, never scored.
 
     EWMA_t = λ·L_t + (1 − λ)·EWMA_{t−1}, λ = 2/(N + 1), N = 7 (acute) and 28 (chronic) days,
-    over daily km including rest days; shown once ≥ 28 days of history exist. Label: a training
-    trend, not an injury predictor (Frandsen 2025 found higher ACWR with *fewer* injuries).
+    over daily km including rest days; shown once ≥ 28 days of history exist, and only when
+    something was run in days t−27…t−7 (else the ratio is ≈ 3.6 whatever the load: the first
+    run back after a break). Label: a training trend, not an injury predictor (Frandsen 2025
+    found higher ACWR with *fewer* injuries).
 
     References
     ----------
@@ -317,10 +319,19 @@ def acwr(start_local: pd.Series, distance_m: pd.Series, quality_ok: pd.Series) -
     ratio = (acute / np.where(chronic > 0, chronic, np.nan))[day - first_day]
     since = day - (day[good].min() if good.any() else first_day)
     enough = since >= T.ACWR_MIN_HISTORY_DAYS
-    ok = enough & good & ~np.isnan(ratio)
+    # Nothing run in days t−27…t−7: the ratio then reflects the last 7 days alone (≈ 3.6
+    # whatever the load, e.g. the first run back after months off) and says nothing; not
+    # shown, as in the weekly table (runlog.weekly.acwr_daily).
+    days_run_before = np.concatenate([[0], np.cumsum(daily > 0)])  # [i]: in days 0…i−1
+    row = day - first_day
+    base = (days_run_before[np.clip(row - T.ACWR_ACUTE_DAYS + 1, 0, None)]
+            > days_run_before[np.clip(row - T.ACWR_CHRONIC_DAYS + 1, 0, None)])
+    ok = enough & base & good & ~np.isnan(ratio)
     level = np.where(ok, NONE, np.nan)
     note = notes((~good, QUALITY_NOTE),
-                 (~enough, "Under 28 days of history — training trend not shown"), n=len(km))
+                 (~enough, "Under 28 days of history — training trend not shown"),
+                 (~base, "No running in the 3 weeks before the last 7 days — training trend "
+                         "not shown"), n=len(km))
     msg = messages(ok, lambda r: (f"Training trend (acute:chronic load, km) {r:.2f}: a training "
                                   "trend, not an injury predictor."), r=ratio)
     return rule_frame(idx, level, ratio, T.ACWR_DANGER, "ratio", msg, note)
