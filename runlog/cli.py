@@ -2,7 +2,7 @@
 
 Exit codes (also in ``runlog --help`` and the README):
 0 all good · 1 runlog error (store busy or damaged, unknown run, ...) · 2 usage error
-(bad option or value) · 3 import finished but some files failed while the rest went in.
+(bad option or value) · 3 import finished but some files (or all) failed; the others went in.
 
 Start-up matters (``runlog report`` should answer within a second): this module imports only
 click and the standard library; pandas, the store, the importer and matplotlib load inside the
@@ -52,7 +52,7 @@ Exit codes:
   0  all good
   1  runlog error (store busy or damaged, unknown run, ...)
   2  usage error (bad option or value)
-  3  import finished, but some files failed while the rest went in
+  3  import finished, but some files (or all) failed; the others went in
 
 Not medical advice: levels are relative flags from population studies, never a
 person's probability of injury or cramp."""
@@ -68,9 +68,20 @@ class RunlogGroup(click.Group):
             _fail(ctx, err, EXIT_USAGE)
         except RunlogError as err:
             _fail(ctx, err, EXIT_ERROR)
+        except BrokenPipeError:  # `runlog report | head`: the reader has all it wants
+            _quiet_stdout()
+            ctx.exit(EXIT_ERROR)
         except OSError as err:  # the store's disk: permissions, a full disk, a missing folder
             reason = err.strerror or type(err).__name__
             _fail(ctx, RunlogError(reason, path=err.filename), EXIT_ERROR)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at the null device: the reader of a closed pipe has gone, and flushing
+    what is left for it would raise again (Python's documented way out of SIGPIPE)."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def _fail(ctx: click.Context, err: RunlogError, code: int) -> None:
@@ -133,20 +144,21 @@ FORMAT_OPTION = click.option("--format", "fmt", type=click.Choice(["table", "jso
 
 
 def _outcome_line(o: FileOutcome) -> str:
-    from runlog.importer import NEW
+    from runlog.importer import DUPLICATE, NEW
 
     detail = o.reason
     if o.outcome == NEW:
         n = len(o.run_ids)
         detail = f"{n} run{'s' if n != 1 else ''}" + (f"; {o.reason}" if o.reason else "")
+    elif o.outcome == DUPLICATE and o.matched_run_id and o.matched_run_id not in detail:
+        detail = f"{detail} (run {o.matched_run_id})"
     if o.offset is not None:
         detail = f"{detail} (at byte {o.offset})"
     return f"{o.outcome:<9} {o.path}" + (f": {detail}" if detail else "")
 
 
 @cli.command("import")
-@click.argument("paths", nargs=-1, required=True,
-                type=click.Path(exists=True, path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @FORMAT_OPTION
 @click.option("--quiet", "-q", is_flag=True,
               help="No per-file lines: only the summary and the table of new runs.")
@@ -170,6 +182,11 @@ def import_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str, quiet: boo
     from runlog.report import render_table, runs_json, runs_table
     from runlog.sources import discover
 
+    # A mistyped path is a usage mistake: one line naming every such path, nothing imported.
+    missing = [str(p) for p in paths if not os.path.lexists(p)]
+    if missing:
+        raise InputError("no such file or folder (nothing was imported)",
+                         path=", ".join(missing))
     log = _log(ctx)
     # Fail before reading anything when the store cannot be created (one line, exit 1).
     log.root.mkdir(parents=True, exist_ok=True)

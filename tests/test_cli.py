@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -311,17 +314,17 @@ def test_a_bad_date_is_one_line_usage_error(runner: CliRunner, tmp_path: Path,
 
 # --- the console script (runlog.cli.main) -------------------------------------------------------
 
-def _console(store: Path, *args: str):
-    """``python -m runlog.cli --store STORE ARGS`` (what the ``runlog`` script runs)."""
-    import os
-    import subprocess
-    import sys
-
-    # buffered output, as for a runner (this sandbox sets PYTHONUNBUFFERED)
+def _console_command(store: Path, *args: str) -> tuple[list[str], dict[str, str]]:
+    """``python -m runlog.cli --store STORE ARGS`` (what the ``runlog`` script runs) and its
+    environment: buffered output, as for a runner (this sandbox sets PYTHONUNBUFFERED)."""
     env = {k: v for k, v in os.environ.items() if k not in ("RUNLOG_STORE", "PYTHONUNBUFFERED")}
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    return subprocess.run([sys.executable, "-m", "runlog.cli", "--store", str(store), *args],
-                          capture_output=True, timeout=120, env=env)
+    return [sys.executable, "-m", "runlog.cli", "--store", str(store), *args], env
+
+
+def _console(store: Path, *args: str) -> subprocess.CompletedProcess:
+    command, env = _console_command(store, *args)
+    return subprocess.run(command, capture_output=True, timeout=120, env=env)
 
 
 def test_console_script_exits_with_the_commands_status_and_whole_output(
@@ -353,3 +356,29 @@ def test_console_script_exits_with_the_commands_status_and_whole_output(
     some_failed = _console(store, "import", str(bad))
     assert some_failed.returncode == EXIT_SOME_FAILED
     assert b"broken.fit" in some_failed.stderr + some_failed.stdout
+
+
+def test_a_missing_path_is_one_line_and_nothing_is_imported(runner: CliRunner,
+                                                           tmp_path: Path) -> None:
+    store = tmp_path / "s"
+    result = runner.invoke(cli, ["--store", str(store), "import", str(LANDAL_FIT),
+                                 str(tmp_path / "typo.fit"), str(tmp_path / "nor-this")])
+    assert result.exit_code == EXIT_USAGE
+    assert result.output.count("\n") == 1
+    assert result.output.startswith(f"runlog: {tmp_path / 'typo.fit'}, {tmp_path / 'nor-this'}:")
+    assert "no such file or folder" in result.output
+    assert not (store / "manifest.json").exists()  # the files that exist were not imported
+
+
+def test_a_closed_pipe_ends_the_command_quietly(tmp_path: Path) -> None:
+    """`runlog export ... | head`: the reader is gone before the output is written. The
+    command ends with status 1 and says nothing (no 'Broken pipe', no traceback)."""
+    store = tmp_path / "s"
+    assert _console(store, "import", "-q", str(LANDAL_FIT)).returncode == EXIT_OK
+    command, env = _console_command(store, "export", "--what", "samples", "--run", "last")
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env=env)
+    process.stdout.close()  # the reader has gone
+    errors = process.stderr.read()
+    assert process.wait(timeout=120) == EXIT_ERROR
+    assert errors == b""
