@@ -60,6 +60,10 @@ def test_import_prints_one_line_per_file_summary_and_table(runner: CliRunner,
     again = invoke(runner, tmp_path / "s", "import", str(LANDAL_FIT))
     assert again.exit_code == EXIT_OK
     assert again.output.splitlines()[0].startswith("duplicate ")
+    from runlog.store import Store
+
+    run_id = Store(tmp_path / "s").runs()["run_id"].item()
+    assert again.output.splitlines()[0].endswith(f"(run {run_id})")  # the run it matched
     assert "0 new (0 runs), 1 duplicate" in again.output
 
 
@@ -312,7 +316,7 @@ def test_a_bad_date_is_one_line_usage_error(runner: CliRunner, tmp_path: Path,
     assert result.output.count("\n") == 1 and result.output.startswith("runlog: not a date")
 
 
-# --- the console script (runlog.cli.main) -------------------------------------------------------
+# --- the console script (runlog.cli.run) --------------------------------------------------------
 
 def _console_command(store: Path, *args: str) -> tuple[list[str], dict[str, str]]:
     """``python -m runlog.cli --store STORE ARGS`` (what the ``runlog`` script runs) and its
@@ -329,7 +333,7 @@ def _console(store: Path, *args: str) -> subprocess.CompletedProcess:
 
 def test_console_script_exits_with_the_commands_status_and_whole_output(
         runner: CliRunner, tmp_path: Path) -> None:
-    """main() ends the process without the interpreter's shutdown (os._exit): the exit
+    """run() ends the process without the interpreter's shutdown (os._exit): the exit
     status is still the command's, and buffered output arrives whole, equal to the
     in-process command's."""
     store = tmp_path / "s"
