@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from runlog.localtime import local_start, parse_day
+from runlog.rules.load import ran_before_acute_window
 from runlog.rules.thresholds import ACWR_ACUTE_DAYS, ACWR_CHRONIC_DAYS, ACWR_MIN_HISTORY_DAYS
 
 #: Risk levels, lowest first; weekly levels are the highest of the week's runs.
@@ -111,10 +112,8 @@ def acwr_daily(daily: pd.Series) -> pd.Series:
     """
     acute = daily.rolling(ACWR_ACUTE_DAYS, min_periods=ACWR_ACUTE_DAYS).mean()
     chronic = daily.rolling(ACWR_CHRONIC_DAYS, min_periods=ACWR_MIN_HISTORY_DAYS).mean()
-    before_acute = ACWR_CHRONIC_DAYS - ACWR_ACUTE_DAYS
-    earlier_km = daily.shift(ACWR_ACUTE_DAYS).rolling(before_acute,
-                                                      min_periods=before_acute).sum()
-    return (acute / chronic.where(chronic > 0)).where(earlier_km > 0)
+    ran_before = pd.Series(ran_before_acute_window(daily.to_numpy()), index=daily.index)
+    return (acute / chronic.where(chronic > 0)).where(ran_before)
 
 
 def weekly_table(runs: pd.DataFrame, flags: pd.DataFrame, *,

@@ -287,6 +287,22 @@ def weekly_jump(start_local: pd.Series, distance_m: pd.Series,
 
 
 # --- L3 ----------------------------------------------------------------------------------------
+def ran_before_acute_window(daily_km: np.ndarray) -> np.ndarray:
+    """Per day t of consecutive daily km (rest days 0): True when something was run in days
+    t−27…t−7, the chronic window before the acute one.
+
+    Without it an acute:chronic ratio reflects the last 7 days alone (≈ 3.6 for the EWMA,
+    4.0 for rolling means, whatever the load: the first runs back after months off) and
+    says nothing, so neither the per-run :func:`acwr` nor the weekly table
+    (:func:`runlog.weekly.acwr_daily`) shows it. Run days are counted, not km summed: a
+    float running sum would lose a tiny distance next to a large one.
+    """
+    days_run = np.concatenate([[0], np.cumsum(np.asarray(daily_km) > 0)])  # [i]: days 0…i−1
+    t = np.arange(len(daily_km))
+    return (days_run[np.clip(t - T.ACWR_ACUTE_DAYS + 1, 0, None)]
+            > days_run[np.clip(t - T.ACWR_CHRONIC_DAYS + 1, 0, None)])
+
+
 def acwr(start_local: pd.Series, distance_m: pd.Series, quality_ok: pd.Series) -> pd.DataFrame:
     """L3: acute:chronic workload ratio (EWMA, km per local day) — display only, never scored.
 
@@ -319,13 +335,7 @@ def acwr(start_local: pd.Series, distance_m: pd.Series, quality_ok: pd.Series) -
     ratio = (acute / np.where(chronic > 0, chronic, np.nan))[day - first_day]
     since = day - (day[good].min() if good.any() else first_day)
     enough = since >= T.ACWR_MIN_HISTORY_DAYS
-    # Nothing run in days t−27…t−7: the ratio then reflects the last 7 days alone (≈ 3.6
-    # whatever the load, e.g. the first run back after months off) and says nothing; not
-    # shown, as in the weekly table (runlog.weekly.acwr_daily).
-    days_run_before = np.concatenate([[0], np.cumsum(daily > 0)])  # [i]: in days 0…i−1
-    row = day - first_day
-    base = (days_run_before[np.clip(row - T.ACWR_ACUTE_DAYS + 1, 0, None)]
-            > days_run_before[np.clip(row - T.ACWR_CHRONIC_DAYS + 1, 0, None)])
+    base = ran_before_acute_window(daily)[day - first_day]
     ok = enough & base & good & ~np.isnan(ratio)
     level = np.where(ok, NONE, np.nan)
     note = notes((~good, QUALITY_NOTE),
