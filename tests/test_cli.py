@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from cli_process import cli_command, cli_env, run_cli
 from click.testing import CliRunner
 
 from runlog.cli import EXIT_ERROR, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, cli
@@ -318,17 +317,9 @@ def test_a_bad_date_is_one_line_usage_error(runner: CliRunner, tmp_path: Path,
 
 # --- the console script (runlog.cli.run) --------------------------------------------------------
 
-def _console_command(store: Path, *args: str) -> tuple[list[str], dict[str, str]]:
-    """``python -m runlog.cli --store STORE ARGS`` (what the ``runlog`` script runs) and its
-    environment: buffered output, as for a runner (this sandbox sets PYTHONUNBUFFERED)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("RUNLOG_STORE", "PYTHONUNBUFFERED")}
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    return [sys.executable, "-m", "runlog.cli", "--store", str(store), *args], env
-
-
 def _console(store: Path, *args: str) -> subprocess.CompletedProcess:
-    command, env = _console_command(store, *args)
-    return subprocess.run(command, capture_output=True, timeout=120, env=env)
+    """The console script's command, with buffered output as for a runner."""
+    return run_cli(store, *args, buffered=True, text=False)
 
 
 def test_console_script_exits_with_the_commands_status_and_whole_output(
@@ -379,9 +370,9 @@ def test_a_closed_pipe_ends_the_command_quietly(tmp_path: Path) -> None:
     command ends with status 1 and says nothing (no 'Broken pipe', no traceback)."""
     store = tmp_path / "s"
     assert _console(store, "import", "-q", str(LANDAL_FIT)).returncode == EXIT_OK
-    command, env = _console_command(store, "export", "--what", "samples", "--run", "last")
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               env=env)
+    process = subprocess.Popen(cli_command(store, "export", "--what", "samples", "--run", "last"),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env=cli_env(buffered=True))
     process.stdout.close()  # the reader has gone
     errors = process.stderr.read()
     assert process.wait(timeout=120) == EXIT_ERROR

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from cli_process import cli_command, cli_env
 
 from runlog.importer import import_paths
 from runlog.store import Store
@@ -62,17 +62,6 @@ while not os.path.exists(sys.argv[2]):
     report()
 report()
 """
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("RUNLOG_STORE", None)
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    return env
-
-
-def _cli(store: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "runlog.cli", "--store", str(store), *args]
 
 
 def store_state(store: Store) -> pd.DataFrame:
@@ -111,11 +100,11 @@ def test_two_imports_at_once_end_like_one_clean_import(
         second: str) -> None:
     """Two CLI imports; or a CLI import against one committing every 2 files (interleaved)."""
     store = tmp_path / "store"
-    commands = [_cli(store, "import", "-q", str(folder)),
-                _cli(store, "import", "-q", str(folder)) if second == "cli" else
+    commands = [cli_command(store, "import", "-q", str(folder)),
+                cli_command(store, "import", "-q", str(folder)) if second == "cli" else
                 [sys.executable, "-c", SMALL_BATCH_IMPORT, str(store), str(folder)]]
     processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True, env=_env()) for command in commands]
+                                  text=True, env=cli_env()) for command in commands]
     results = [(p.wait(timeout=120), *p.communicate()) for p in processes]
     for code, _out, err in results:
         if code == 0:
@@ -144,11 +133,11 @@ def test_reports_during_an_import_show_a_prefix_of_the_runs(
     stop = tmp_path / "stop"
     reporter = subprocess.Popen([sys.executable, "-c", REPORT_LOOP, str(store), str(stop)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env=_env())
+                                env=cli_env())
     time.sleep(1.0)                 # the reporter's imports; reports of the empty store begin
     importer = subprocess.Popen([sys.executable, "-c", SMALL_BATCH_IMPORT, str(store),
                                  str(folder)], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True, env=_env())
+                                stderr=subprocess.PIPE, text=True, env=cli_env())
     code = importer.wait(timeout=120)
     assert code == 0, importer.stderr.read() if importer.stderr else ""
     stop.touch()

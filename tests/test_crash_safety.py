@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from cli_process import cli_command, cli_env, run_cli
 
 from runlog.importer import import_paths
 from runlog.store import Store
@@ -72,19 +73,6 @@ SMALL_BATCH_IMPORT = (
     "import sys; from runlog.importer import import_paths; from runlog.store import Store; "
     "import_paths(Store(sys.argv[1]), [sys.argv[2]], batch_files=3)"
 )
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("RUNLOG_STORE", None)
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    return env
-
-
-def runlog_cli(store: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    """``python -m runlog.cli --store STORE ARGS`` to completion."""
-    return subprocess.run([sys.executable, "-m", "runlog.cli", "--store", str(store), *args],
-                          capture_output=True, text=True, timeout=timeout, env=_env())
 
 
 def sample_files() -> list[Path]:
@@ -127,10 +115,9 @@ def _start_import(store: Path, folder: Path, small_batches: bool) -> subprocess.
     if small_batches:
         command = [sys.executable, "-c", SMALL_BATCH_IMPORT, str(store), str(folder)]
     else:
-        command = [sys.executable, "-m", "runlog.cli", "--store", str(store), "import", "-q",
-                   str(folder)]
+        command = cli_command(store, "import", "-q", str(folder))
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env=_env(), start_new_session=True)
+                            env=cli_env(), start_new_session=True)
 
 
 def _wait_for_a_commit(store_dir: Path, process: subprocess.Popen,
@@ -230,7 +217,7 @@ def test_import_killed_at_random_moments_never_damages_the_store(
             shutil.rmtree(store_dir)
             shutil.copytree(initial, store_dir)
 
-    done = runlog_cli(store_dir, "import", "-q", str(folder))
+    done = run_cli(store_dir, "import", "-q", str(folder))
     assert done.returncode == 0, done.stderr
     final = _assert_consistent(store_dir, reference, annotations, "after the final import")
     pd.testing.assert_frame_equal(final, reference)
