@@ -199,3 +199,15 @@ def test_knee_pain_high_above_5_or_next_morning():
 def test_knee_pain_zero_is_none():
     out = K.knee_pain_recent(times([0, 1]), pd.Series([0.0, np.nan]), pd.Series([False, None]))
     assert lv(out) == [0, 0]
+
+
+# --- runs too damaged to assess (quality_ok False) ------------------------------------------------
+@pytest.mark.parametrize("n", [1, 4])
+def test_no_assessable_run_is_not_assessed_without_error(n):
+    out = cadence_case(150.0, days=tuple(range(0, 2 * n, 2)), quality=[False] * n)
+    assert out["level"].isna().all() and (out["note"] == L.QUALITY_NOTE).all()
+    t = times(np.arange(n) * 2.0)
+    out = K.descent_spike(t, pd.Series([400.0] * n), pd.Series([20.0] * n),
+                          pd.Series([False] * n))
+    assert out["level"].isna().all() and (out["note"] == L.QUALITY_NOTE).all()
+    assert (out["message"] == "").all()

@@ -306,3 +306,45 @@ def test_acwr_matches_the_calendar_version(runs):
     out = L.acwr(t, d, q)
     np.testing.assert_array_equal(out["value"].to_numpy(), ratio)
     assert (out["level"] == 0).fillna(False).tolist() == shown.tolist()
+
+
+# --- runs too damaged to assess (quality_ok False) ------------------------------------------------
+def test_previous_index_and_pregap_without_any_good_run():
+    """No good run at all (a store holding only a damaged run): every run has none before."""
+    t, d, _ = series([0, 1, 5], [5.0, 5.0, 5.0])
+    none = np.zeros(3, dtype=bool)
+    assert L.previous_index(t, none).tolist() == [-1, -1, -1]
+    assert L.previous_index(t.iloc[:1], none[:1]).tolist() == [-1]
+    assert np.isnan(L.pregap_stat(t, d / 1000.0, none, 30.0, "max")).all()
+    # some good: the latest good run strictly before, damaged runs skipped
+    assert L.previous_index(t, np.array([False, True, False])).tolist() == [-1, -1, 1]
+    assert L.previous_index(t.iloc[:0], none[:0]).tolist() == []
+
+
+def _load_rule(rule, t, d, q):
+    return L.new_runner(t, d, q, 31.0) if rule == "new_runner" else getattr(L, rule)(t, d, q)
+
+
+LOAD_RULES = ["session_spike", "weekly_jump", "acwr", "restart", "new_runner"]
+
+
+@pytest.mark.parametrize("rule", LOAD_RULES)
+@pytest.mark.parametrize("days", [[0.0], [0.0, 2.0, 40.0]])
+def test_no_assessable_run_is_not_assessed_without_error(rule, days):
+    t, d, _ = series(days, [6.0] * len(days))
+    out = _load_rule(rule, t, d, pd.Series([False] * len(days)))
+    assert len(out) == len(days) and out.index.equals(t.index)
+    assert out["level"].isna().all()
+    assert (out["note"] == L.QUALITY_NOTE).all() and (out["message"] == "").all()
+
+
+@pytest.mark.parametrize("rule", LOAD_RULES)
+def test_damaged_runs_first_then_good_ones(rule):
+    """Damaged runs before the first good one: they are not assessed and are no baseline."""
+    t, d, _ = series([0, 1, 20, 22], [30.0, 30.0, 5.0, 5.5])
+    out = _load_rule(rule, t, d, pd.Series([False, False, True, True]))
+    assert out["level"].iloc[:2].isna().all() and (out["note"].iloc[:2] == L.QUALITY_NOTE).all()
+    expected = {"session_spike": [np.nan, 0.0], "weekly_jump": [np.nan, np.nan],
+                "acwr": [np.nan, np.nan], "restart": [0.0, 0.0], "new_runner": [0.0, 0.0]}
+    np.testing.assert_array_equal(out["level"].astype("float64").to_numpy()[2:],
+                                  expected[rule])

@@ -86,3 +86,17 @@ def test_abrupt_finish_tip_only():
     assert "not shown to prevent knee pain" in out["message"].iloc[0]
     from runlog.rules import REGISTRY
     assert REGISTRY["abrupt_finish"].feeds == {}
+
+
+# --- runs too damaged to assess (quality_ok False) ------------------------------------------------
+@pytest.mark.parametrize("n", [1, 3])
+def test_no_assessable_run_is_not_assessed_without_error(n):
+    out = call(n=n, quality=False)
+    assert out["level"].isna().all() and (out["message"] == "").all()
+    assert (out["note"] == "Data quality too poor for this rule — not assessed").all()
+    t = pd.Series(DAY0 + pd.to_timedelta(np.arange(n), unit="D"))
+    thr = W.intensity_factor(t, pd.Series([3.0] * n), pd.Series([2400.0] * n),
+                             pd.Series([False] * n))
+    assert thr.isna().all()
+    out = W.abrupt_finish(pd.Series([True] * n), pd.Series([0.95] * n), pd.Series([False] * n))
+    assert out["level"].isna().all() and (out["message"] == "").all()

@@ -122,9 +122,12 @@ def rolling_within(values, start: np.ndarray, end: np.ndarray, how: str) -> np.n
 
 
 def previous_index(start_local: pd.Series, good: np.ndarray) -> np.ndarray:
-    """Position of the latest good run strictly before each run, −1 when there is none."""
+    """Position of the latest good run strictly before each run, −1 when there is none
+    (for every run when no run is good: a log of runs too damaged to assess)."""
     t = local_times(start_local)
     good_pos = np.flatnonzero(good)
+    if not good_pos.size:           # nothing to point at (and nothing to index into)
+        return np.full(len(t), -1, dtype=np.intp)
     good_pos = good_pos[np.argsort(t[good_pos], kind="stable")]
     k = np.searchsorted(t[good_pos], t, side="left") - 1
     return np.where(k >= 0, good_pos[np.clip(k, 0, None)], -1)
