@@ -160,3 +160,32 @@ def test_quantile_and_max_are_pandas_grouped_ones(pairs, q):
     got_q, got_max = C.quantile_and_max(group, x, np.bincount(group, minlength=n), q)
     np.testing.assert_array_equal(got_q, want_q)
     np.testing.assert_array_equal(got_max, want_max)
+
+
+# --- runs too damaged to assess (quality_ok False) ------------------------------------------------
+@pytest.mark.parametrize("n", [1, 4])
+def test_no_assessable_run_is_not_assessed_without_error(n):
+    t, m = times(np.arange(n) * 2.0), pd.Series([3600.0] * n)
+    bad = pd.Series([False] * n)
+    outs = [C.longer_than_usual(t, m, bad),
+            C.harder_than_usual(t, m, pd.Series([0.7] * n), pd.Series([3.0] * n), bad, 0),
+            C.cramp_history(t, m, pd.Series([True] * n), bad, cramp_prone=True)]
+    for out in outs:
+        assert len(out) == n and out["level"].isna().all()
+        assert (out["note"] == C.QUALITY_NOTE).all() and (out["message"] == "").all()
+
+
+def test_cramp_history_skips_a_damaged_run():
+    """Cramps on earlier comparable runs, or a cramp-prone runner, flag good runs only: a run
+    too damaged to assess stays out of every rule (and of the comparables)."""
+    m = pd.Series([60.0, 60.0, 60.0, 60.0]) * 60
+    q = pd.Series([True, False, True, False])
+    out = C.cramp_history(times([0, 1, 2, 3]), m, pd.Series([True, True, None, None]), q)
+    assert lv(out)[0] == 0 and lv(out)[2] == 1
+    assert "Cramps logged on 1 of" in out["message"].iloc[2]     # the damaged run's cramp: no
+    for i in (1, 3):
+        assert np.isnan(lv(out)[i])
+        assert out["note"].iloc[i] == C.QUALITY_NOTE and out["message"].iloc[i] == ""
+    out = C.cramp_history(times([0, 1]), m.iloc[:2], pd.Series([None, None]), q.iloc[:2],
+                          cramp_prone=True)
+    assert lv(out)[0] == 1 and np.isnan(lv(out)[1])

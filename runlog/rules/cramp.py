@@ -241,14 +241,15 @@ def cramp_history(start_local: pd.Series, moving_s: pd.Series, cramp: pd.Series,
     """C3 (modifier): cramp logged on ≥ 1 of the last 10 comparable runs, or prone to cramps.
 
     Comparable = good run strictly before, moving time ±25 %, within the last 365 days [design].
-    risk.py adds +1 cramp level when the cramp score is ≥ 2.
+    risk.py adds +1 cramp level when the cramp score is ≥ 2. A run with quality_ok False is
+    not assessed (as by every rule), whatever its history or the profile says.
 
     Parameters
     ----------
     start_local : local start times (naive) [datetime]
     moving_s : moving time [s]
     cramp : True/False/missing cramp logged for each run
-    quality_ok : False for runs too damaged to count as comparable
+    quality_ok : False for runs too damaged to assess or to count as comparable
     cramp_prone : the runner's profile says prone to cramps (scalar or per run)
 
     References
@@ -267,6 +268,9 @@ def cramp_history(start_local: pd.Series, moving_s: pd.Series, cramp: pd.Series,
     prone = np.broadcast_to(pd.Series(np.atleast_1d(np.asarray(cramp_prone, dtype=object)))
                             .astype("boolean").fillna(False).to_numpy(dtype=bool), (n,))
     level = np.where((hits > 0) | prone, MODERATE, NONE).astype(float)
+    level[~good] = np.nan
+    hits[~good] = np.nan
+    note = notes((~good, QUALITY_NOTE), n=n)
 
     def make(hits, prone):
         if hits > 0:
@@ -276,4 +280,4 @@ def cramp_history(start_local: pd.Series, moving_s: pd.Series, cramp: pd.Series,
                 "risk factors.")
 
     msg = messages(level >= MODERATE, make, hits=hits, prone=prone)
-    return rule_frame(idx, level, hits, 1.0, "runs", msg, "")
+    return rule_frame(idx, level, hits, 1.0, "runs", msg, note)
