@@ -39,6 +39,11 @@ class StoreError(RunlogError):
     """The store on disk is missing, damaged or of an unknown version."""
 
 
+class ManifestLostError(StoreError):
+    """The store's ``manifest.json`` is damaged, or missing beside the store's data files:
+    ``runlog store rebuild`` writes a new one from the files."""
+
+
 class StoreBusyError(StoreError):
     """Another runlog process holds the store's write lock."""
 

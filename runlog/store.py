@@ -14,7 +14,11 @@ Atomicity: a commit writes every new file under a temporary name, fsyncs it, ren
 final unique name and fsyncs the directory; then it writes ``manifest.json.tmp``, fsyncs it and
 ``os.replace``\\ s it over ``manifest.json`` (and fsyncs the directory again). Only after that are
 files the new manifest no longer lists deleted. A writer killed at any moment therefore leaves
-either the old or the new store; its stray files are removed by the next writer.
+either the old or the new store; its stray files are removed by the next writer. A new store's
+first writer writes an empty manifest (generation 0) before any data file, so data files
+without a readable manifest mean a lost or damaged manifest: readers and writers raise
+:class:`~runlog.errors.ManifestLostError` (a writer then deletes nothing) and
+:meth:`Store.recover_manifest` (called by :meth:`Store.rebuild`) lists them in a new one.
 
 Readers take no lock: they read ``manifest.json`` (always complete) and then the files it lists.
 When a file vanished because a writer committed and collected it meanwhile, they re-read the
@@ -56,7 +60,13 @@ import pyarrow.parquet as pq
 
 from runlog import schema
 from runlog.activity import SAMPLE_COLUMNS
-from runlog.errors import InputError, RunNotFoundError, StoreBusyError, StoreError
+from runlog.errors import (
+    InputError,
+    ManifestLostError,
+    RunNotFoundError,
+    StoreBusyError,
+    StoreError,
+)
 from runlog.schema import (
     ANNOTATION_COLUMNS,
     CADENCE_BIN_COLUMNS,
@@ -457,6 +467,86 @@ def _empty_manifest() -> dict:
             "tables": dict.fromkeys(WHOLE_TABLES), "samples_parts": [], "profile": {}}
 
 
+def _own_data_files(root: Path) -> list[str]:
+    """Names of the store's data files (table files and samples parts) in ``root``."""
+    try:
+        with os.scandir(root) as entries:
+            return sorted(e.name for e in entries
+                          if _OWN_FILE.match(e.name) and e.is_file(follow_symlinks=False))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _lost_manifest_reason(files: int) -> str:
+    return (f"{MANIFEST} is missing, but the folder holds {files} of the store's data files; "
+            "run `runlog store rebuild` to recover them")
+
+
+def _file_generation(name: str) -> tuple[str, int]:
+    """(table, generation) of a data file's name: ``<table>-<generation>-<uuid8>.parquet``."""
+    table, generation, _ = name.rsplit("-", 2)
+    return table, int(generation)
+
+
+def _salvaged_profile(root: Path) -> dict | None:
+    """The profile of a damaged manifest, when its JSON still holds one."""
+    try:
+        profile = json.loads((root / MANIFEST).read_text(encoding="utf-8")).get("profile")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return profile if isinstance(profile, dict) else None
+
+
+def _manifest_from_files(root: Path, names: list[str]) -> tuple[dict, list[str]]:
+    """A manifest listing the data files ``names`` found in ``root``, and what was done.
+
+    Whole tables: the file of the highest generation each. Samples parts: newest first,
+    each unless every run it holds is already in a newer part (a compaction's leftover).
+    Every file's generation is in its name; the manifest takes the highest. Parts that
+    cannot be read are listed as they are, for :meth:`StoreWriter.rebuild_into` to drop.
+    """
+    manifest = _empty_manifest()
+    newest: dict[str, tuple[int, str]] = {}
+    parts: list[tuple[int, str]] = []
+    for name in names:
+        table, generation = _file_generation(name)
+        manifest["generation"] = max(manifest["generation"], generation)
+        if table == "samples":
+            parts.append((generation, name))
+        elif generation >= newest.get(table, (-1, ""))[0]:
+            newest[table] = (generation, name)
+    manifest["tables"].update({table: name for table, (_, name) in newest.items()})
+    seen: set[str] = set()
+    left_out = 0
+    for _, name in sorted(parts, reverse=True):
+        try:
+            ids = _unique_run_ids(_read_parquet(root, name, columns=["run_id"]).column("run_id"))
+        except _DamagedFile:
+            manifest["samples_parts"].append({"file": name, "rows": 0})
+            continue
+        if ids and ids <= seen:
+            left_out += 1
+            continue
+        seen |= ids
+        rows = pq.read_metadata(root / name).num_rows
+        manifest["samples_parts"].append(_part_entry(name, rows, ids))
+    manifest["samples_parts"].reverse()  # oldest first, as commits append them
+    listed = len(newest) + len(manifest["samples_parts"])
+    state = "damaged" if (root / MANIFEST).exists() else "missing"
+    actions = [f"{MANIFEST} was {state}: wrote a new one listing the {listed} data files "
+               f"found in the folder (generation {manifest['generation']})"]
+    if left_out:
+        actions.append(f"left out {left_out} older samples parts whose runs are all in newer "
+                       "ones")
+    profile = _salvaged_profile(root)
+    if profile is not None:
+        manifest["profile"] = profile
+    else:
+        actions.append("the profile (`runlog profile`) was kept only in the lost manifest: "
+                       "set it again")
+    return manifest, actions
+
+
 def _jsonable(value: Any) -> Any:
     if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return None
@@ -485,14 +575,21 @@ class Store:
 
     # --- manifest ---------------------------------------------------------------------------
     def exists(self) -> bool:
-        """True when the directory holds a committed store (a manifest)."""
-        return (self.root / MANIFEST).is_file()
+        """True when the directory holds a committed store: a manifest of generation 1 or
+        more (a writer writes generation 0 before its first commit), or a damaged one."""
+        try:
+            return self.generation() > 0
+        except StoreError:
+            return True
 
     def _read_manifest_raw(self) -> dict | None:
         path = self.root / MANIFEST
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
+            found = _own_data_files(self.root)
+            if found:  # every writer writes a manifest before any data file: it was lost
+                raise ManifestLostError(_lost_manifest_reason(len(found)), path=path) from None
             return None
         except OSError as err:
             raise StoreError(f"cannot read the store manifest ({err})", path=path) from err
@@ -503,8 +600,8 @@ class Store:
             int(manifest["schema_version"])
             int(manifest["generation"])
         except (ValueError, KeyError, TypeError) as err:
-            raise StoreError(f"the store manifest is damaged ({err}); {_HINT}",
-                             path=path) from err
+            raise ManifestLostError(f"the store manifest is damaged ({err}); {_HINT}",
+                                    path=path) from err
         return manifest
 
     def _manifest(self) -> dict:
@@ -722,6 +819,19 @@ class Store:
         return pd.Series(matched, index=candidates.index, dtype="string")
 
     # --- writing ------------------------------------------------------------------------------
+    def recover_manifest(self, timeout_s: float = 10.0) -> list[str]:
+        """When ``manifest.json`` is missing or damaged while the folder still holds the
+        store's data files, write a new manifest listing them; returns what was done.
+
+        Each table's newest file (by generation in its name) and every samples part are
+        listed, except parts whose runs all sit in a newer part (left over from a
+        compaction). A healthy store is left as it is (an empty list). The profile lived in
+        the manifest: it is kept when the damaged manifest still holds it, else it is lost
+        and the returned lines say so. :meth:`rebuild` calls this first.
+        """
+        with StoreWriter(self, timeout_s, recover=True) as tx:
+            return list(tx.recovered)
+
     def writer(self, timeout_s: float = 10.0) -> StoreWriter:
         """A context manager that locks the store and commits atomically on a clean exit.
 
@@ -803,8 +913,8 @@ class Store:
         runs not in the store are removed, and files-table rows of runs that are gone are
         forgotten so the next import reads those files again. Annotations are never touched.
         """
-        actions: list[str] = []
-        with self.writer(timeout_s=timeout_s) as tx:
+        with StoreWriter(self, timeout_s, recover=True) as tx:
+            actions = list(tx.recovered)
             tx.rebuild_into(actions)
         return actions
 
@@ -839,10 +949,14 @@ class StoreWriter:
     docstring); nothing is written when the block raises.
     """
 
-    def __init__(self, store: Store, timeout_s: float = 10.0) -> None:
+    def __init__(self, store: Store, timeout_s: float = 10.0, recover: bool = False) -> None:
         self.store = store
         self.root = store.root
         self.timeout_s = timeout_s
+        #: Write a new manifest from the folder's files when it is missing or damaged
+        #: (:meth:`Store.recover_manifest`); ``recovered`` then says what was done.
+        self._recover = recover
+        self.recovered: list[str] = []
         self._lock_fd: int | None = None
         self._base: dict = _empty_manifest()
         # A changed whole table is held either as a frame (the general path) or, when only
@@ -859,13 +973,37 @@ class StoreWriter:
         self.root.mkdir(parents=True, exist_ok=True)
         self._acquire_lock()
         try:
-            manifest = self.store._read_manifest_raw() or _empty_manifest()
+            manifest = self._starting_manifest()
             _check_not_newer(int(manifest["schema_version"]), self.root)
             self._base = self._migrate(manifest)
         except BaseException:
             self._release_lock()
             raise
         return self
+
+    def _starting_manifest(self) -> dict:
+        """The manifest this transaction starts from (we hold the lock).
+
+        A new store gets an empty manifest (generation 0) before any data file is written,
+        so data files without a manifest always mean a lost manifest, never a first commit
+        under way or interrupted. Recovering, a missing or damaged manifest is replaced by
+        one listing the folder's data files (:func:`_manifest_from_files`).
+        """
+        try:
+            manifest = self.store._read_manifest_raw()
+        except ManifestLostError:
+            if not self._recover:
+                raise
+            manifest = None
+        if manifest is not None:
+            return manifest
+        found = _own_data_files(self.root)
+        if found:  # only a recovering writer gets here (readers raise on lost manifests)
+            manifest, self.recovered = _manifest_from_files(self.root, found)
+        else:
+            manifest = _empty_manifest()
+        self._write_manifest(manifest)
+        return manifest
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,7 +21,13 @@ import pytest
 
 import runlog.store as store_module
 from runlog.activity import SAMPLE_COLUMNS
-from runlog.errors import InputError, RunNotFoundError, StoreBusyError, StoreError
+from runlog.errors import (
+    InputError,
+    ManifestLostError,
+    RunNotFoundError,
+    StoreBusyError,
+    StoreError,
+)
 from runlog.schema import STORE_SCHEMA_VERSION
 from runlog.store import (
     FILES_COLUMNS,
@@ -776,6 +783,95 @@ def test_damaged_manifest(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="manifest is damaged"):
         store.runs()
     assert "manifest is damaged" in store.check()[0]
+
+
+def _store_with_three_commits(root: Path) -> Store:
+    """Runs in two samples parts, files, an annotation and a profile: three commits."""
+    store = Store(root)
+    add(store, ["r1"])
+    add(store, ["r2", "r3"], starts=[T0 + pd.Timedelta(days=3), T0 + pd.Timedelta(days=4)])
+    t = pd.Timestamp("2024-06-01", tz="UTC")
+    with store.writer() as tx:
+        tx.set_annotation("r2", knee_pain=4)
+        tx.record_files(pd.DataFrame({"path": ["one.fit", "two.fit"], "sha256": ["h1", "h2"],
+                                      "outcome": ["new", "new"], "run_ids": ["r1", "r2,r3"],
+                                      "first_seen_utc": [t, t], "last_seen_utc": [t, t]}))
+        tx.set_profile(birth_year=1980)
+    return store
+
+
+def _readable(store: Store) -> dict:
+    """What a reader sees, without the manifest's bytes (a recovered one differs)."""
+    return {key: value for key, value in snapshot(store).items() if key != "manifest"}
+
+
+@pytest.mark.parametrize("damage", ["deleted", "not json", "json without generation"])
+def test_a_lost_manifest_is_damage_and_rebuild_recovers_every_file(tmp_path: Path,
+                                                                   damage: str) -> None:
+    """Data files without a readable manifest are never read as an empty store, never
+    collected by a writer, and `rebuild` lists them in a new manifest."""
+    store = _store_with_three_commits(tmp_path)
+    before = _readable(store)
+    data_files = sorted(p.name for p in tmp_path.glob("*.parquet"))
+    old = json.loads((tmp_path / MANIFEST).read_text())
+    if damage == "deleted":
+        (tmp_path / MANIFEST).unlink()
+    elif damage == "not json":
+        (tmp_path / MANIFEST).write_text((tmp_path / MANIFEST).read_text()[:200])
+    else:
+        (tmp_path / MANIFEST).write_text(json.dumps({**old, "generation": None}))
+    with pytest.raises(ManifestLostError, match="runlog store rebuild"):
+        Store(tmp_path).runs()
+    with pytest.raises(ManifestLostError), Store(tmp_path).writer() as tx:
+        tx.set_annotation("r1", rpe=3)
+    assert sorted(p.name for p in tmp_path.glob("*.parquet")) == data_files  # none collected
+    problems = Store(tmp_path).check()
+    assert len(problems) == 1 and "rebuild" in problems[0]
+
+    actions = Store(tmp_path).recover_manifest()
+    state = "missing" if damage == "deleted" else "damaged"
+    assert actions[0] == (f"{MANIFEST} was {state}: wrote a new one listing the "
+                          f"{len(data_files)} data files found in the folder (generation 3)")
+    recovered = Store(tmp_path)
+    after = _readable(recovered)
+    if damage == "json without generation":  # the profile was still readable: kept
+        assert len(actions) == 1
+    else:
+        assert actions[1].startswith("the profile (`runlog profile`) was kept only in")
+        assert after["profile"] == {} and before["profile"] == {"birth_year": 1980}
+        after["profile"] = before["profile"]
+    for key in ("runs", "samples", "files", "annotations", "bins"):
+        pd.testing.assert_frame_equal(after[key], before[key])
+    assert recovered.check() == [] and recovered.generation() == 3
+    add(recovered, ["r4"], starts=[T0 + pd.Timedelta(days=9)])  # writable again
+    assert recovered.runs()["run_id"].tolist() == ["r1", "r2", "r3", "r4"]
+    assert recovered.generation() == 4
+    assert recovered.rebuild() == []  # nothing left to do
+
+
+def test_rebuild_leaves_out_samples_parts_contained_in_newer_ones(tmp_path: Path) -> None:
+    """A compaction's leftover part (all its runs in a newer part) is not listed again."""
+    store = _store_with_three_commits(tmp_path)
+    before = _readable(store)
+    newest_part = json.loads((tmp_path / MANIFEST).read_text())["samples_parts"][-1]["file"]
+    shutil.copy(tmp_path / newest_part, tmp_path / "samples-000001-0123abcd.parquet")
+    (tmp_path / MANIFEST).unlink()
+    actions = store.rebuild()
+    assert "left out 1 older samples parts whose runs are all in newer ones" in actions
+    pd.testing.assert_frame_equal(store.samples(), before["samples"])
+    assert not (tmp_path / "samples-000001-0123abcd.parquet").exists()  # collected
+    assert store.check() == []
+
+
+def test_a_new_store_has_a_manifest_before_any_data_file(tmp_path: Path) -> None:
+    """A first commit killed halfway leaves an empty store (generation 0) and strays the
+    next writer collects, not data files without a manifest (which would be damage)."""
+    store = Store(tmp_path / "s")
+    with store.writer() as tx:
+        assert json.loads((tmp_path / "s" / MANIFEST).read_text())["generation"] == 0
+        tx.add_runs(make_runs(["r1"]), make_samples("r1", 5))
+        assert store.runs().empty and store.check() == []  # readers see the empty store
+    assert store.generation() == 1 and store.runs()["run_id"].tolist() == ["r1"]
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
