@@ -710,9 +710,11 @@ def store_rebuild(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     """Make a damaged store consistent again, keeping every annotation, then re-import
     the runs it lost from their original files (or from PATHS, if given)."""
     log = _log(ctx.find_root())
+    # A lost or damaged manifest first: the files table it lists says where runs came from.
+    recovered = log.store.recover_manifest()
     # Where the runs came from, read before the rebuild forgets the files of lost runs.
     sources = [str(p) for p in paths] or log.original_paths()
-    for line in log.store.rebuild():
+    for line in [*recovered, *log.store.rebuild()]:
         click.echo(f"- {line}")
     log.derived.clear()  # derived results are recomputed from the repaired store
     if sources:

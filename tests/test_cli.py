@@ -192,6 +192,33 @@ def test_store_check_detects_damage_and_rebuild_repairs_keeping_annotations(
     assert note["knee_pain"] == 2 and note["cramp"] is True
 
 
+def test_rebuild_recovers_a_deleted_manifest_and_an_import_never_collects_the_files(
+        runner: CliRunner, tmp_path: Path) -> None:
+    """A deleted manifest.json: every command says to rebuild (an import refuses and
+    deletes nothing), and `store rebuild` gets every run back with its annotation."""
+    store = tmp_path / "s"
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for f in sorted((SAMPLE / "runpandas-session").glob("*.gpx.gz"))[:3]:
+        shutil.copy(f, folder)
+    invoke(runner, store, "import", "--quiet", str(folder))
+    invoke(runner, store, "annotate", "last", "--knee-pain", "2")
+    before = json.loads(invoke(runner, store, "report", "--format", "json").output)["runs"]
+    (store / "manifest.json").unlink()
+    for command in (["report"], ["import", "--quiet", str(folder)], ["store", "check"]):
+        result = runner.invoke(cli, ["--store", str(store), *command])
+        assert result.exit_code == EXIT_ERROR and "runlog store rebuild" in result.output, \
+            (command, result.output)
+    rebuilt = invoke(runner, store, "store", "rebuild")
+    assert "- manifest.json was missing: wrote a new one listing the" in rebuilt.output
+    assert "Re-imported 0 runs" in rebuilt.output and "Store is consistent." in rebuilt.output
+    after = json.loads(invoke(runner, store, "report", "--format", "json").output)["runs"]
+    assert [r["run_id"] for r in after] == [r["run_id"] for r in before]
+    note = json.loads(invoke(runner, store, "annotate", "last", "--rpe", "5",
+                             "--format", "json").output)
+    assert note["knee_pain"] == 2
+
+
 def test_weather_offline_keeps_working(runner: CliRunner, tmp_path: Path, monkeypatch) -> None:
     import runlog.weather as weather
 
