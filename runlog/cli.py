@@ -29,6 +29,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Iterator
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -58,12 +59,24 @@ Not medical advice: levels are relative flags from population studies, never a
 person's probability of injury or cramp."""
 
 
+#: What Ctrl-C prints: the store is written in atomic commits, so nothing half-done stays.
+INTERRUPTED = ("interrupted: the store keeps what earlier commits wrote, nothing half-done; "
+               "run the command again to go on (an import skips the files it already has)")
+
+
 class RunlogGroup(click.Group):
     """Maps typed RunlogErrors to one line on stderr and a documented exit code."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.UsageError as err:  # a subcommand's bad option or value, one line too
+            command = err.ctx.command_path if err.ctx else ctx.command_path
+            _fail(ctx, InputError(f"{err.format_message()} (see `{command} --help`)"),
+                  EXIT_USAGE)
+        except (KeyboardInterrupt, click.Abort):
+            click.echo("", err=True)  # past the terminal's ^C
+            _fail(ctx, RunlogError(INTERRUPTED), EXIT_ERROR)
         except InputError as err:
             _fail(ctx, err, EXIT_USAGE)
         except RunlogError as err:
@@ -304,6 +317,10 @@ def _cached_output(ctx: click.Context, question: tuple, build: Callable[[], str]
 def report(ctx: click.Context, run_ref: str | None, since: str | None, until: str | None,
            weekly: bool, fmt: str) -> None:
     """Show runs with distance, time, pace, HR, cadence, ascent, temperature and risk."""
+    _check_window(since, until)
+    _check_run_ref(run_ref)
+    if run_ref is not None and (weekly or since or until):
+        raise InputError("--run shows one run: --weeks, --since and --until do not apply")
     if fmt == "csv" and run_ref:
         raise click.UsageError("--format csv lists runs or weeks; for one run's flags "
                                "use `runlog export --what flags` or --format json")
@@ -337,6 +354,34 @@ def _report_text(log: RunLog, run_ref: str | None, since: str | None, until: str
     return _report_runs(log, since, until, fmt) + "\n"
 
 
+def _check_window(since: str | None, until: str | None) -> None:
+    """--since after --until selects no day at all: a usage error, not an empty answer."""
+    if not (since and until):
+        return
+    try:
+        first, last = date.fromisoformat(since[:10]), date.fromisoformat(until[:10])
+    except ValueError:
+        return  # not a date: the command's own parsing says so, in one line
+    if first > last:
+        raise InputError(f"--since {since} is after --until {until}: no day is in that range")
+
+
+def _check_run_ref(run_ref: str | None) -> None:
+    if run_ref is not None and not run_ref.strip():
+        raise InputError("--run needs a run: an id, a unique prefix or 'last'")
+
+
+def _no_runs_text(log: RunLog, since: str | None, until: str | None) -> str:
+    """What report prints when it has no run to show: an empty store, or an empty window."""
+    if not (since or until):
+        return f"No runs in {log.root}. Import some with: runlog import PATH"
+    stored = len(log.runs())
+    window = (f"from {since} to {until}" if since and until else
+              f"since {since}" if since else f"until {until}")
+    return (f"No runs {window} ({stored} runs in {log.root} in all)." if stored else
+            f"No runs in {log.root}. Import some with: runlog import PATH")
+
+
 def _report_runs(log: RunLog, since: str | None, until: str | None, fmt: str) -> str:
     import pandas as pd
 
@@ -347,7 +392,7 @@ def _report_runs(log: RunLog, since: str | None, until: str | None, fmt: str) ->
         flags = log.flags(since=since, until=until) if len(runs) else pd.DataFrame()
         return json.dumps({"runs": runs_json(runs, flags)}, indent=2, ensure_ascii=False)
     if runs.empty:
-        return f"No runs in {log.root}. Import some with: runlog import PATH"
+        return _no_runs_text(log, since, until)
     from runlog.refresh import stale_runs
     from runlog.report import runs_table_text
     from runlog.report_text import runs_report_text
@@ -368,7 +413,7 @@ def _report_weeks(log: RunLog, since: str | None, until: str | None, fmt: str) -
         return json.dumps({"weeks": records(export_weeks(weeks))}, indent=2,
                           ensure_ascii=False)
     if weeks.empty:
-        return f"No runs in {log.root}. Import some with: runlog import PATH"
+        return _no_runs_text(log, since, until)
     return "\n".join([render_table(weeks_table(weeks)),
                       "\n– = no runs that week. ACWR: training trend, not an injury predictor.",
                       _disclaimer_text()])
@@ -509,6 +554,7 @@ def chart(ctx: click.Context, out: Path, since: str | None, until: str | None) -
     level, the ACWR training trend (not an injury predictor) and the high-risk runs."""
     from runlog.chart_spec import check_format
 
+    _check_window(since, until)
     fmt = check_format(out)
     with _collector_paused(), _loaded_objects_aged():
         if fmt == "png":
@@ -627,6 +673,11 @@ def export(ctx: click.Context, out: str, what: str, since: str | None, until: st
            run_ref: str | None, drop_positions: bool) -> None:
     """Export runs, flags, weeks or one run's samples as CSV (units in the column names,
     ISO 8601 times with your UTC offset, empty cells for missing values)."""
+    _check_window(since, until)
+    _check_run_ref(run_ref)
+    if run_ref is not None and what != "samples":
+        raise InputError(f"--run picks the run for --what samples; --what {what} lists every "
+                         "run (narrow it with --since/--until)")
     with _collector_paused():
         frame = _log(ctx).export(what, out, since=since, until=until, run=run_ref,
                                  drop_positions=drop_positions)
@@ -656,6 +707,7 @@ def weather_fetch(ctx: click.Context, since: str | None, until: str | None) -> N
     cached (about half a second on years of runs), so the next `runlog report` or `runlog
     chart` answers from the cache; a failure there never fails this command.
     """
+    _check_window(since, until)
     log = _log(ctx.find_root())
     filled, messages = log.fetch_weather(since, until)
     click.echo(f"Weather for {len(filled)} runs; {len(messages)} without.")

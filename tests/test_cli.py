@@ -404,3 +404,55 @@ def test_a_closed_pipe_ends_the_command_quietly(tmp_path: Path) -> None:
     errors = process.stderr.read()
     assert process.wait(timeout=120) == EXIT_ERROR
     assert errors == b""
+
+
+# --- options that cannot mean what they say --------------------------------------------------
+
+@pytest.mark.parametrize("args", [
+    ["report", "--since", "2021-06-01", "--until", "2021-01-01"],
+    ["report", "--weeks", "--since", "2021-06-01", "--until", "2021-01-01"],
+    ["chart", "-o", "x.png", "--since", "2021-06-01", "--until", "2021-01-01"],
+    ["export", "--what", "flags", "--since", "2021-06-01", "--until", "2021-01-01"],
+    ["report", "--run", "last", "--weeks"],
+    ["report", "--run", ""],
+    ["export", "--what", "runs", "--run", "last"],
+    ["annotate", "last", "--knee-pain", "11"],   # click's own range check
+    ["annotate", "last"],                        # click's UsageError from the command
+    ["report", "--bogus"],                       # an unknown option of a command
+])
+def test_contradictory_or_bad_options_are_one_usage_line(runner: CliRunner, tmp_path: Path,
+                                                          args: list[str]) -> None:
+    """Each is exit 2 with one line naming the problem; nothing is written."""
+    store = tmp_path / "s"
+    invoke(runner, store, "import", "-q", str(LANDAL_FIT))
+    manifest = (store / "manifest.json").read_bytes()
+    result = runner.invoke(cli, ["--store", str(store), *args])
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert result.output.count("\n") == 1 and result.output.startswith("runlog: "), \
+        result.output
+    assert (store / "manifest.json").read_bytes() == manifest
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_an_empty_window_says_so_and_how_many_runs_the_store_holds(
+        runner: CliRunner, tmp_path: Path) -> None:
+    store = tmp_path / "s"
+    invoke(runner, store, "import", "-q", str(LANDAL_FIT))
+    for args in (["report"], ["report", "--weeks"]):
+        result = invoke(runner, store, *args, "--since", "2099-01-01")
+        assert result.output == f"No runs since 2099-01-01 (1 runs in {store} in all).\n"
+
+
+def test_ctrl_c_says_what_the_store_kept(runner: CliRunner, tmp_path: Path,
+                                        monkeypatch) -> None:
+    """An interrupt is one line saying the store is whole and how to go on, exit 1."""
+    import runlog.api
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runlog.api.RunLog, "import_sources", interrupted)
+    result = runner.invoke(cli, ["--store", str(tmp_path / "s"), "import", str(LANDAL_FIT)])
+    assert result.exit_code == EXIT_ERROR
+    lines = [line for line in result.output.splitlines() if line]
+    assert len(lines) == 1 and lines[0].startswith("runlog: interrupted: the store keeps")
