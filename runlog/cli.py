@@ -378,7 +378,8 @@ def _no_runs_text(log: RunLog, since: str | None, until: str | None) -> str:
     stored = len(log.runs())
     window = (f"from {since} to {until}" if since and until else
               f"since {since}" if since else f"until {until}")
-    return (f"No runs {window} ({stored} runs in {log.root} in all)." if stored else
+    held = f"{stored} run" + ("" if stored == 1 else "s")
+    return (f"No runs {window} ({held} in {log.root} in all)." if stored else
             f"No runs in {log.root}. Import some with: runlog import PATH")
 
 

@@ -440,7 +440,7 @@ def test_an_empty_window_says_so_and_how_many_runs_the_store_holds(
     invoke(runner, store, "import", "-q", str(LANDAL_FIT))
     for args in (["report"], ["report", "--weeks"]):
         result = invoke(runner, store, *args, "--since", "2099-01-01")
-        assert result.output == f"No runs since 2099-01-01 (1 runs in {store} in all).\n"
+        assert result.output == f"No runs since 2099-01-01 (1 run in {store} in all).\n"
 
 
 def test_ctrl_c_says_what_the_store_kept(runner: CliRunner, tmp_path: Path,
