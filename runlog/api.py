@@ -17,7 +17,7 @@ import pandas as pd
 
 from runlog.chart_cache import CACHE_NAME as CHART_HISTORY
 from runlog.derived_cache import DerivedCache, inputs_state
-from runlog.localtime import local_start, parse_day
+from runlog.localtime import check_zone, local_start, parse_day
 from runlog.paths import ENV_STORE, default_store_path
 from runlog.store import Store
 
@@ -35,6 +35,21 @@ ASSESSMENT_ENTRIES = ("assessment-levels", "assessment-flags", CHART_HISTORY)
 def open_store(path: str | os.PathLike | None = None) -> RunLog:
     """Open (or prepare) the runlog store at ``path`` (default: :func:`default_store_path`)."""
     return RunLog(Path(path).expanduser() if path is not None else default_store_path())
+
+
+def _runs_in_default_zone(runs: pd.DataFrame, zone: str | None) -> pd.DataFrame:
+    """run_id, tz_offset_min [min] and tz_source of the runs whose local time comes from
+    the default zone or from nothing (UTC), in ``zone`` (DST-aware at each start), or back
+    in UTC when ``zone`` is None."""
+    affected = runs.loc[runs["tz_source"].isin(["default", "utc"]), ["run_id", "start_utc"]]
+    start = affected["start_utc"].dt.tz_convert("UTC")
+    if zone:
+        wall = start.dt.tz_convert(check_zone(zone)).dt.tz_localize(None)
+        offset = (wall - start.dt.tz_localize(None)) // pd.Timedelta(minutes=1)
+    else:
+        offset = pd.Series(0, index=affected.index)
+    return pd.DataFrame({"run_id": affected["run_id"], "tz_offset_min": offset.astype("int64"),
+                         "tz_source": "default" if zone else "utc"})
 
 
 def _with_levels(runs: pd.DataFrame, levels: pd.DataFrame) -> pd.DataFrame:
@@ -339,5 +354,16 @@ class RunLog:
         return self.store.profile()
 
     def set_profile(self, **fields) -> dict:
+        """Set profile fields (see :meth:`runlog.store.StoreWriter.set_profile`).
+
+        Setting or clearing ``default_tz`` also moves the runs that took their local time
+        from it, or had none (``tz_source`` 'default' or 'utc'), to the new zone, in the same
+        commit: their weeks and days then follow the runner's clock.
+        """
         with self.store.writer() as tx:
-            return tx.set_profile(**fields)
+            profile = tx.set_profile(**fields)
+            if "default_tz" in fields:
+                moved = _runs_in_default_zone(self.store.runs(), profile.get("default_tz"))
+                if len(moved):
+                    tx.update_runs(moved)
+            return profile

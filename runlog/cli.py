@@ -504,7 +504,8 @@ def _jsonable(value):
 @click.option("--knee-injury-history/--no-knee-injury-history", default=None,
               help="A previous knee injury.")
 @click.option("--default-tz", help="IANA time zone for files that carry none, "
-                                   "e.g. Europe/Berlin.")
+                                   "e.g. Europe/Berlin; runs already stored without one "
+                                   "move to it.")
 @click.option("--privacy-zone", "privacy_zones", multiple=True, metavar="LAT,LON,RADIUS_M",
               help="A place whose positions never leave runlog in exports (repeatable; "
                    "adds to the zones you have).")

@@ -56,3 +56,38 @@ def test_deferred_writes_happen_after_an_error_too(store: Path) -> None:
     log.derived.clear()
     runlog.open_store(store).runs()  # not deferred any more
     assert entries(store) == ASSESSED
+
+
+def test_setting_the_default_zone_moves_runs_without_a_zone_of_their_own(
+        tmp_path: Path) -> None:
+    """A run whose file gave neither a UTC offset nor positions was stored in UTC: setting
+    --default-tz later puts it (and only such runs) on the runner's clock, DST included;
+    clearing it puts them back in UTC."""
+    repo = Path(__file__).resolve().parents[1]
+    log = runlog.open_store(tmp_path / "s")
+    log.import_paths([str(repo / "data" / "sample" / "fit")])
+    before = log.runs()[["run_id", "start_utc", "tz_offset_min", "tz_source"]]
+    assert (before["tz_source"] == "file").all() and len(before) == 3
+    no_zone = before["run_id"].iloc[:2].tolist()     # as if the files had said nothing
+    with log.store.writer() as tx:
+        tx.update_runs(pd.DataFrame({"run_id": no_zone, "tz_offset_min": 0,
+                                     "tz_source": "utc"}))
+
+    log.set_profile(default_tz="America/New_York")
+    runs = log.runs().set_index("run_id")
+    for run_id in no_zone:
+        start = runs.loc[run_id, "start_utc"]
+        expected = start.tz_convert("America/New_York").utcoffset() // pd.Timedelta(minutes=1)
+        assert runs.loc[run_id, "tz_offset_min"] == expected in (-300, -240)
+        assert runs.loc[run_id, "tz_source"] == "default"
+        assert runs.loc[run_id, "start_local"] == (start.tz_convert("America/New_York")
+                                                   .tz_localize(None))
+    kept = before.set_index("run_id").iloc[2]
+    assert runs.loc[kept.name, "tz_source"] == "file"
+    assert runs.loc[kept.name, "tz_offset_min"] == kept["tz_offset_min"]
+
+    log.set_profile(default_tz=pd.NA)
+    runs = log.runs().set_index("run_id")
+    assert (runs.loc[no_zone, "tz_offset_min"] == 0).all()
+    assert (runs.loc[no_zone, "tz_source"] == "utc").all()
+    assert runs.loc[kept.name, "tz_offset_min"] == kept["tz_offset_min"]
