@@ -526,11 +526,13 @@ def profile(ctx: click.Context, fmt: str, privacy_zones: tuple[str, ...],
     given = {k: v for k, v in fields.items() if v is not None}
     if privacy_zones or clear_privacy_zones:
         kept = [] if clear_privacy_zones else list(log.profile().get("privacy_zones", []))
-        given["privacy_zones"] = kept + [parse_zone(z) for z in privacy_zones]
+        zones = kept + [parse_zone(z) for z in privacy_zones]
+        given["privacy_zones"] = [z for i, z in enumerate(zones) if z not in zones[:i]]
     if "default_tz" in given:
         from runlog.localtime import check_zone
 
         check_zone(given["default_tz"])
+    _check_profile({**log.profile(), **given})
     data = log.set_profile(**given) if given else log.profile()
     if fmt == "json":
         click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
@@ -541,6 +543,18 @@ def profile(ctx: click.Context, fmt: str, privacy_zones: tuple[str, ...],
             click.echo(f"{key}: {value}")
     if given:
         _cache_for_next_read(log)
+
+
+def _check_profile(profile: dict) -> None:
+    """Values that cannot all be true at once: one usage line, nothing saved."""
+    hr_max, hr_rest = profile.get("hr_max_bpm"), profile.get("hr_rest_bpm")
+    if isinstance(hr_max, (int, float)) and isinstance(hr_rest, (int, float)) \
+            and hr_max <= hr_rest:
+        raise InputError(f"maximum heart rate {hr_max:g} bpm is not above the resting "
+                         f"heart rate {hr_rest:g} bpm")
+    born = profile.get("birth_year")
+    if isinstance(born, int) and born > date.today().year:
+        raise InputError(f"birth year {born} is in the future")
 
 
 @cli.command()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -419,6 +420,8 @@ def test_a_closed_pipe_ends_the_command_quietly(tmp_path: Path) -> None:
     ["annotate", "last", "--knee-pain", "11"],   # click's own range check
     ["annotate", "last"],                        # click's UsageError from the command
     ["report", "--bogus"],                       # an unknown option of a command
+    ["profile", "--hr-max-bpm", "100", "--hr-rest-bpm", "110"],
+    ["profile", "--birth-year", str(date.today().year + 1)],
 ])
 def test_contradictory_or_bad_options_are_one_usage_line(runner: CliRunner, tmp_path: Path,
                                                           args: list[str]) -> None:
@@ -456,3 +459,11 @@ def test_ctrl_c_says_what_the_store_kept(runner: CliRunner, tmp_path: Path,
     assert result.exit_code == EXIT_ERROR
     lines = [line for line in result.output.splitlines() if line]
     assert len(lines) == 1 and lines[0].startswith("runlog: interrupted: the store keeps")
+
+
+def test_a_privacy_zone_given_twice_is_kept_once(runner: CliRunner, tmp_path: Path) -> None:
+    store = tmp_path / "s"
+    zone = ["--privacy-zone", "47.3,8.5,200"]
+    invoke(runner, store, "profile", *zone, *zone)
+    shown = json.loads(invoke(runner, store, "profile", *zone, "--format", "json").output)
+    assert shown["privacy_zones"] == [{"lat_deg": 47.3, "lon_deg": 8.5, "radius_m": 200.0}]
