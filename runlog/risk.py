@@ -210,8 +210,15 @@ def _not_empty(text: pa.Array, shape: tuple[int, int]) -> np.ndarray:
     return (pc.binary_length(text).to_numpy(zero_copy_only=False) > 0).reshape(shape)
 
 
-def blocks(results: dict[str, pd.DataFrame]) -> Blocks:
-    """:class:`Blocks` of :func:`evaluate_rules`' results (all indexed alike)."""
+def blocks(results: dict[str, pd.DataFrame], assessed: np.ndarray | None = None) -> Blocks:
+    """:class:`Blocks` of :func:`evaluate_rules`' results (all indexed alike).
+
+    ``assessed``: False for runs too damaged to assess (quality_ok False). No rule assesses
+    them: level <NA>, no value, no message, the quality note, in every block. The history
+    rules leave them out themselves (and out of their baselines); the rules without a
+    quality input (weather, sweat, shoes, knee pain) do not know them, so it is done here
+    for all alike (README: such runs stay out of every rule).
+    """
     index = results[RULE_IDS[0]].index
     shape = (len(FLAG_BLOCKS), len(index))
 
@@ -220,14 +227,22 @@ def blocks(results: dict[str, pd.DataFrame]) -> Blocks:
                 for rule in RULE_IDS}
         return np.array([cols[rule] for rule, _, _ in FLAG_BLOCKS]).reshape(shape)
 
-    level = stack("level")
+    level, value = stack("level"), stack("value")
+    text = {c: _texts(results, c) for c in ("unit", "message", "note")}
+    if assessed is not None and not np.all(assessed):
+        left_out = ~np.asarray(assessed, dtype=bool)
+        level[:, left_out] = np.nan
+        value[:, left_out] = np.nan
+        flat = pa.array(np.tile(left_out, shape[0]))
+        for column, fill in (("message", ""), ("note", L.QUALITY_NOTE)):
+            text[column] = pc.if_else(flat, pa.scalar(fill, type=pa.large_string()),
+                                      text[column])
     weight = np.repeat(np.array([w for _, _, w in FLAG_BLOCKS], dtype="int64"), shape[1]
                        ).reshape(shape)
     spike = np.nan_to_num(level[_FIRST_BLOCK["session_spike"]])
     jump = _BLOCK_RULE == "weekly_jump"        # L2 scored only when L1 is none
     weight[jump] = np.where(spike >= MODERATE, 0, weight[jump])
-    text = {c: _texts(results, c) for c in ("unit", "message", "note")}
-    return Blocks(index, level, weight, stack("value"), stack("threshold"), text,
+    return Blocks(index, level, weight, value, stack("threshold"), text,
                   _not_empty(text["message"], shape), _not_empty(text["note"], shape))
 
 
@@ -305,11 +320,16 @@ def _grade(score: np.ndarray, spike: np.ndarray | None = None) -> np.ndarray:
     return level
 
 
-def combine(results: dict[str, pd.DataFrame], profile: dict
-            ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """§8 scoring of :func:`evaluate_rules`' results: ``(levels, flags)`` as :func:`assess`."""
+def combine(results: dict[str, pd.DataFrame], profile: dict,
+            assessed: np.ndarray | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """§8 scoring of :func:`evaluate_rules`' results: ``(levels, flags)`` as :func:`assess`.
+
+    ``assessed``: False for runs too damaged to assess (quality_ok False): no rule assesses
+    them (see :func:`blocks`) and their knee and cramp levels and scores are missing ("not
+    assessed"), not "low"; all True if None.
+    """
     profile = profile or {}
-    b = blocks(results)
+    b = blocks(results, assessed)
     flags = _flags_frame(b)
     ids = b.index
     lvl = np.nan_to_num(b.level)
@@ -346,12 +366,20 @@ def combine(results: dict[str, pd.DataFrame], profile: dict
     modifiers = np.where(injury_step, INJURY_HISTORY_MESSAGE, "")
 
     names = pa.array(RISK_NAMES, type=pa.large_string())
+    knee_risk, cramp_risk = names.take(knee.astype(int)), names.take(cramp.astype(int))
+    if assessed is not None and not np.all(assessed):
+        left_out = pa.array(~np.asarray(assessed, dtype=bool))
+        missing = pa.scalar(None, type=pa.large_string())
+        knee_risk = pc.if_else(left_out, missing, knee_risk)
+        cramp_risk = pc.if_else(left_out, missing, cramp_risk)
+        knee_score = np.where(assessed, knee_score, np.nan)
+        cramp_score = np.where(assessed, cramp_score, np.nan)
     levels = pd.DataFrame({
         "run_id": ids.to_numpy(),
         "knee_score": knee_score,
         "cramp_score": cramp_score,
-        "knee_risk": str_array(names.take(knee.astype(int))),
-        "cramp_risk": str_array(names.take(cramp.astype(int))),
+        "knee_risk": str_array(knee_risk),
+        "cramp_risk": str_array(cramp_risk),
         "knee_top": str_array(_top(b, "knee")),
         "cramp_top": str_array(_top(b, "cramp")),
         "safety_level": pd.array(safety.astype(int), dtype="Int8"),
@@ -376,8 +404,10 @@ def assess(runs: pd.DataFrame, annotations: pd.DataFrame, profile: dict,
 
     Returns
     -------
-    levels : one row per run (oldest first) with LEVEL_COLUMNS
-    flags : one row per (run, rule, risk) with FLAG_COLUMNS; level <NA> = not assessed
+    levels : one row per run (oldest first) with LEVEL_COLUMNS; a run too damaged to assess
+        (quality_ok False) has knee/cramp risk and score missing
+    flags : one row per (run, rule, risk) with FLAG_COLUMNS; level <NA> = not assessed (for
+        every rule of a run too damaged to assess)
     """
     if runs is None or len(runs) == 0:
         return pd.DataFrame(columns=LEVEL_COLUMNS), pd.DataFrame(columns=FLAG_COLUMNS)
@@ -385,24 +415,30 @@ def assess(runs: pd.DataFrame, annotations: pd.DataFrame, profile: dict,
         raise ValueError("run_id must be unique in the runs assessed")
     profile = profile or {}
     frame = prepare(runs, annotations)
-    return combine(evaluate_rules(frame, profile, cadence_bins), profile)
+    return combine(evaluate_rules(frame, profile, cadence_bins), profile,
+                   L.good_mask(frame["quality_ok"]))
+
+
+def _missing(x) -> bool:
+    return x is None or x is pd.NA or (isinstance(x, float) and np.isnan(x))
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
     out = []
     for rec in frame.to_dict("records"):
-        out.append({k: (None if (v is pd.NA or (isinstance(v, float) and np.isnan(v))) else
-                        (v.item() if hasattr(v, "item") else v)) for k, v in rec.items()})
+        out.append({k: (None if _missing(v) else (v.item() if hasattr(v, "item") else v))
+                    for k, v in rec.items()})
     return out
 
 
 def explain(levels: pd.DataFrame, flags: pd.DataFrame, run_id: str) -> dict:
     """Everything the report shows for one run.
 
-    Returns a dict with run_id, knee_risk, cramp_risk, knee_score, cramp_score, knee_top and
-    cramp_top (lists of messages), safety_level, safety (messages), modifiers, flags (every
-    assessed rule at level ≥ 1 as dicts), info (tips and numbers shown at level 0),
-    not_assessed (list of notes), all_flags (every row) and the disclaimer.
+    Returns a dict with run_id, knee_risk, cramp_risk, knee_score, cramp_score (the four
+    None for a run too damaged to assess), knee_top and cramp_top (lists of messages),
+    safety_level, safety (messages), modifiers, flags (every assessed rule at level ≥ 1 as
+    dicts), info (tips and numbers shown at level 0), not_assessed (list of notes),
+    all_flags (every row) and the disclaimer.
     """
     row = levels[levels["run_id"] == run_id]
     if row.empty:
@@ -416,12 +452,15 @@ def explain(levels: pd.DataFrame, flags: pd.DataFrame, run_id: str) -> dict:
     def split(text: str) -> list[str]:
         return [x for x in str(text).split(SEP) if x]
 
+    def plain(x, kind=str):
+        return None if _missing(x) else kind(x)
+
     return {
         "run_id": run_id,
-        "knee_risk": r["knee_risk"],
-        "cramp_risk": r["cramp_risk"],
-        "knee_score": float(r["knee_score"]),
-        "cramp_score": float(r["cramp_score"]),
+        "knee_risk": plain(r["knee_risk"]),
+        "cramp_risk": plain(r["cramp_risk"]),
+        "knee_score": plain(r["knee_score"], float),
+        "cramp_score": plain(r["cramp_score"], float),
         "knee_top": split(r["knee_top"]),
         "cramp_top": split(r["cramp_top"]),
         "safety_level": int(r["safety_level"]),
@@ -444,10 +483,15 @@ def _number(x) -> str:
 
 def render_explanation(info: dict) -> str:
     """Plain text of :func:`explain`'s dict for the terminal (``runlog report --run``)."""
+    def risk(name: str, level: str | None, score: float | None) -> str:
+        if level is None:
+            return f"{name}: not assessed"
+        return f"{name}: {level} (score {score:g})"
+
     lines = [f"Run {info['run_id']}",
-             f"Knee pain risk: {info['knee_risk']} (score {info['knee_score']:g})"]
+             risk("Knee pain risk", info["knee_risk"], info["knee_score"])]
     lines += [f"  - {m}" for m in info["knee_top"] + info["modifiers"]]
-    lines.append(f"Cramp risk: {info['cramp_risk']} (score {info['cramp_score']:g})")
+    lines.append(risk("Cramp risk", info["cramp_risk"], info["cramp_score"]))
     lines += [f"  - {m}" for m in info["cramp_top"]]
     if info["safety"]:
         lines.append(f"Heat/cold safety: {RISK_NAMES[info['safety_level']]}")

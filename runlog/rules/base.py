@@ -14,6 +14,12 @@ input, with these columns:
 
 Each rule module declares, per rule, a :class:`RuleInfo` in its ``RULES`` list; risk.py reads
 weights, which risk a rule feeds and its source from there.
+
+Runs too damaged to assess (``quality_ok`` False) stay out of every rule and baseline. A rule
+that takes ``quality_ok`` leaves them out of its history and does not assess them (level
+``<NA>``, note ``load.QUALITY_NOTE``); risk.py (``risk.blocks``) does the same for every
+rule's result, so a rule without a quality input (weather, sweat, shoes, knee pain) needs
+none. A rule must also work when no run at all is good.
 """
 
 from __future__ import annotations
