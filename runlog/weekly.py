@@ -135,9 +135,10 @@ def weekly_table(runs: pd.DataFrame, flags: pd.DataFrame, *,
     -------
     DataFrame with the columns of :data:`WEEK_COLUMNS`, oldest week first, index 0..n−1.
     Runs with ``quality_ok`` False still count for distance, time and ACWR, with their
-    quality-cleaned distance (``distance_m``): the runner ran them. Their knee/cramp levels
-    are whatever risk.assess gave (usually not assessed). Weeks without runs are present with
-    ``runs`` = 0 and NaN numbers (see the module docstring), never zeros.
+    quality-cleaned distance (``distance_m``): the runner ran them. risk.assess assesses
+    them by no rule, so they add no knee/cramp level (missing) and no flag; a week of such
+    runs only has missing levels. Weeks without runs are present with ``runs`` = 0 and NaN
+    numbers (see the module docstring), never zeros.
     """
     if runs.empty:
         return _empty()

@@ -234,3 +234,72 @@ def test_acwr_needs_28_days_of_history(log: runlog.RunLog) -> None:
     early = w.loc["2020-06-29":"2020-07-19", "acwr"]
     assert len(early) == 3 and early.isna().all()
     assert w.loc["2020-07-27", "acwr"] > 0
+
+
+# --- runs too damaged to assess (quality_ok False) ------------------------------------------------
+def _assessed(runs: pd.DataFrame, annotations: pd.DataFrame, profile: dict
+              ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``runs`` with their knee/cramp levels (as RunLog.runs()), and the flags."""
+    from test_risk import bins_for
+
+    from runlog.risk import assess
+
+    levels, flags = assess(runs, annotations, profile, bins_for(runs))
+    return runs.merge(levels[["run_id", "knee_risk", "cramp_risk"]], on="run_id"), flags
+
+
+def test_weeks_of_runs_too_damaged_to_assess() -> None:
+    """Only damaged runs (and annotations that would flag good ones): they count for distance
+    and time, their weeks have no level and no flag."""
+    from test_risk import PROFILE, damaged, history, loud_annotations
+
+    runs = damaged(history(3))
+    with_levels, flags = _assessed(runs, loud_annotations(runs["run_id"]),
+                                   {**PROFILE, "cramp_prone": True})
+    w = weekly_table(with_levels, flags)
+    assert list(w["runs"]) == [4, 4, 4]
+    assert w["distance_km"].sum() == pytest.approx(runs["distance_m"].sum() / 1000)
+    assert w["knee_level"].isna().all() and w["cramp_level"].isna().all()
+    assert w["risk_level"].isna().all()
+    assert (w["flag_count"] == 0).all() and (w["high_risk_runs"] == 0).all()
+    assert list(weeks_table(w)["knee"]) == ["–"] * 3
+    one = weekly_table(with_levels.iloc[:1], flags[flags["run_id"] == runs["run_id"].iloc[0]])
+    assert list(one["runs"]) == [1] and one["knee_level"].isna().all()
+
+
+def test_damaged_run_adds_no_flag_to_its_week() -> None:
+    """A damaged run alone in its week, after runs with cramps logged and a cramp-prone
+    runner: C3 (and every other rule) leaves it out, so its week counts no flag."""
+    from test_risk import PROFILE, add_run, history
+
+    runs = add_run(history(6), 6 * 7 + 2, 10.0, run_id="bad", quality_ok=False)
+    cramps = pd.DataFrame({"run_id": ["r020", "r021", "r022", "r023"], "cramp": [True] * 4})
+    with_levels, flags = _assessed(runs, cramps, {**PROFILE, "cramp_prone": True})
+    w = weekly_table(with_levels, flags)
+    last = w.iloc[-1]
+    assert last["runs"] == 1 and last["flag_count"] == 0 and pd.isna(last["risk_level"])
+    assert w["flag_count"].iloc[:-1].sum() > 0               # the good runs are flagged (C3)
+
+
+def test_store_holding_only_a_run_too_short_to_assess(tmp_path: Path) -> None:
+    """A real 57-s FIT run (quality issue too_short) alone in a store, then annotated: every
+    read works and shows it as not assessed (it crashed with an IndexError in L4)."""
+    fit = REPO / "tests" / "data" / "fit" / "garmin-fenix-5-run.fit"
+    log = runlog.open_store(tmp_path / "store")
+    result = log.import_paths([str(fit)])
+    assert result.counts()["new"] == 1
+    for annotate in (False, True):
+        if annotate:
+            log.annotate("last", cramp=True, knee_pain=4, electrolytes=False)
+            log = runlog.open_store(tmp_path / "store")
+        runs = log.runs()
+        assert len(runs) == 1 and not runs["quality_ok"].iloc[0]
+        assert "too_short" in runs["quality_issues"].iloc[0]
+        assert runs["knee_risk"].isna().all() and runs["cramp_risk"].isna().all()
+        assert log.flags()["level"].isna().all()
+        weeks = log.weeks()
+        assert list(weeks["runs"]) == [1] and list(weeks["flag_count"]) == [0]
+        info = log.explain("last")
+        assert info["knee_risk"] is None and info["flags"] == []
+    log.chart(tmp_path / "chart.png")
+    assert (tmp_path / "chart.png").stat().st_size > 0
