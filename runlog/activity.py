@@ -141,6 +141,9 @@ class Activity:
     name: str | None = None
     leg_index: int | None = None            # 0-based leg of a multisport file, else None
     notes: list[str] = field(default_factory=list)  # what the reader noticed (quirks, repairs)
+    #: The file is damaged (truncated, fails its checksum, unreadable past some point) and
+    #: this is what could be read: the run may be longer than its samples say.
+    damaged: bool = False
     _frame: tuple[SampleColumns, pd.DataFrame] | None = field(
         default=None, init=False, repr=False, compare=False)
 

@@ -261,7 +261,15 @@ class RunLog:
         from runlog.risk import explain
 
         levels, flags = self.assessment()
-        return explain(levels, flags, self.store.resolve_run(run))
+        run_id = self.store.resolve_run(run)
+        info = explain(levels, flags, run_id)
+        runs = self.store.runs()
+        row = runs.loc[runs["run_id"] == run_id].iloc[0]
+        # what the data-quality checks and the reader found (the report's '*')
+        info["quality_issues"] = [x for x in str(row.get("quality_issues") or "").split(";") if x]
+        notes = row.get("quality_notes")
+        info["quality_notes"] = "" if pd.isna(notes) else str(notes)
+        return info
 
     def samples(self, run: str) -> pd.DataFrame:
         """The samples of one run (id, unique prefix or 'last')."""

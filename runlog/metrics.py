@@ -490,7 +490,11 @@ def run_metrics(activity: Activity, *, hr_max_bpm: float | None = None,
              has_gps=bool((~np.isnan(col["lat_deg"])).any()),
              has_hr=bool((~np.isnan(col["hr_bpm"])).any()),
              has_cadence=bool((col["cadence_spm"] > 0).any()),
-             quality_issues=";".join(q.issues), quality_notes=" ".join(q.notes),
+             # a damaged file's run may be longer than what could be read (the reader's
+             # note, added by the importer, says where it stops)
+             quality_issues=";".join([*q.issues, *(["file_damaged"] if activity.damaged
+                                                  else [])]),
+             quality_notes=" ".join(q.notes),
              quality_ok=bool(q.ok), metrics_version=METRICS_VERSION,
              hr_max_used_bpm=float(hr_max_bpm) if hr_max_bpm else np.nan,
              # Climbing stays unknown (NaN) unless the file has altitude: 0 would be a claim.

@@ -143,7 +143,7 @@ def runs_report_text(table: str, *, stale_runs: int, quality_issues: bool) -> st
         lines.append(f"\n{stale_runs} runs were computed by an older runlog; "
                      "`runlog store refresh` recomputes them from their files.")
     if quality_issues:
-        lines.append("\n* data-quality problems were found and cleaned; "
+        lines.append("\n* data-quality problems were found (cleaned where they could be); "
                      "see `runlog report --run RUN`.")
     lines.append(f"\n{DISCLAIMER}")
     return "\n".join(lines)

@@ -8,7 +8,7 @@ and the README's JSON/CSV field lists follow it.
 from __future__ import annotations
 
 #: Bumped whenever metrics change; stored runs with an older version are recomputed.
-METRICS_VERSION = 2
+METRICS_VERSION = 3
 #: Bumped whenever the on-disk layout changes; the store upgrades older stores in place.
 STORE_SCHEMA_VERSION = 1
 #: The store manifest's ``format`` value: a manifest without it is not a runlog store.

@@ -91,3 +91,19 @@ def test_setting_the_default_zone_moves_runs_without_a_zone_of_their_own(
     assert (runs.loc[no_zone, "tz_offset_min"] == 0).all()
     assert (runs.loc[no_zone, "tz_source"] == "utc").all()
     assert runs.loc[kept.name, "tz_offset_min"] == kept["tz_offset_min"]
+
+
+def test_a_truncated_file_is_marked_and_report_run_says_what_was_found(tmp_path: Path) -> None:
+    """A partial copy of a real FIT imports what is there, marked file_damaged (the report's
+    '*'), and the run's explanation lists the codes and the reader's note."""
+    repo = Path(__file__).resolve().parents[1]
+    data = (repo / "data" / "sample" / "fit" /
+            "geo-activity-playground-Laufen_Landal_Park.fit").read_bytes()
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "half.fit").write_bytes(data[: len(data) // 2])
+    log = runlog.open_store(tmp_path / "s")
+    log.import_paths([str(tmp_path / "in")])
+    info = log.explain("last")
+    assert info["quality_issues"] == ["file_damaged"]
+    assert info["quality_notes"].startswith("file truncated after ")
+    assert log.runs()["quality_issues"].tolist() == ["file_damaged"]

@@ -268,6 +268,7 @@ def test_file_cut_at_half_imports_what_is_there_with_a_note() -> None:
     # the samples that are there are exactly the file's first samples
     pd.testing.assert_frame_equal(half.samples, whole.samples.iloc[: len(half.samples)])
     assert half.start_utc == whole.start_utc  # first record (no session survived the cut)
+    assert half.damaged and not whole.damaged  # the run may be longer than what was read
 
 
 def test_file_cut_before_any_record_fails() -> None:
@@ -282,6 +283,7 @@ def test_flipped_crc_byte_imports_with_a_note() -> None:
     data[-1] ^= 0xFF
     (activity,) = read_fit(bytes(data), "bad-crc.fit")
     assert any("fails its CRC check" in note for note in activity.notes)
+    assert activity.damaged
     pd.testing.assert_frame_equal(activity.samples, read_one(FENIX_RUN).samples)
 
 
@@ -385,6 +387,9 @@ def test_corpus_every_fit_file_gives_activities_or_a_typed_error(
             # fitparse itself stops on these: what decoded is imported, and says so
             assert any("CRC" in n or "truncated" in n or "damaged" in n
                        for n in result[0].notes), row["path"]
+            assert all(activity.damaged for activity in result), row["path"]
+        else:
+            assert not any(activity.damaged for activity in result), row["path"]
 
 
 @pytest.mark.corpus

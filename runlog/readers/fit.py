@@ -266,8 +266,12 @@ def read_fit(data: bytes, name: str) -> list[Activity]:
         _handle_error(decoded, name, notes)
     if not decoded.records and not decoded.sessions:
         raise SkippedFile("activity file without any records", path=name)
+    damaged = bool(notes)  # so far only the checksum's and the decoding error's notes
     try:
-        return _build_activities(decoded, name, notes)
+        activities = _build_activities(decoded, name, notes)
+        for activity in activities:
+            activity.damaged = damaged
+        return activities
     except RunlogError:
         raise
     except Exception as error:  # decoded values of an unexpected shape: never escape raw
