@@ -127,6 +127,8 @@ def _check_expansion(total: int, compressed: int, name: str) -> None:
 
 
 def _maybe_gunzip(data: bytes, gz: bool, name: str) -> bytes:
+    if not data:  # an empty file, ``.gz`` or not: the importer fails it as "empty file"
+        return data
     if gz or data[:2] == b"\x1f\x8b":
         return gunzip_bounded(data, name)
     return data

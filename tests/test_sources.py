@@ -175,3 +175,18 @@ def test_real_strava_export_zipped(corpus: Path, tmp_path: Path) -> None:
     files = sources([archive])
     assert len(files) == 1  # routes/ skipped, activities.csv consumed as metadata
     assert files[0].extra["name"] == "Laufen Landal Park"
+
+
+def test_an_empty_gz_file_or_member_reads_as_empty(tmp_path: Path) -> None:
+    """0 bytes is an empty file whatever its name says (the importer fails it as "empty
+    file"), not a damaged gzip stream."""
+    (tmp_path / "run.fit.gz").write_bytes(b"")
+    (tmp_path / "run.gpx").write_bytes(b"")
+    with zipfile.ZipFile(tmp_path / "export.zip", "w") as archive:
+        archive.writestr("activities/1.gpx.gz", b"")
+        archive.writestr("activities/2.tcx", b"")
+        archive.writestr("activities/3.fit.gz", gzip.compress(b""))
+    found = sources([tmp_path])
+    assert [Path(s.display.split("!")[-1]).name for s in found] == [
+        "1.gpx.gz", "2.tcx", "3.fit.gz", "run.fit.gz", "run.gpx"]
+    assert [s.read_bytes() for s in found] == [b""] * 5
