@@ -28,6 +28,15 @@ Unchanged files
     ``(path, size, mtime_ns)`` and by ``sha256`` — so recognising an already imported file is
     a dict look-up, before any read or parse. (A path repeated within one import is caught
     by its content hash: "same content as ... (identical file)".)
+
+Identical content, empty files
+    Bytes already read in this import are not parsed again: they get the first file's
+    outcome — a duplicate of it ("same content as ... (identical file)") when it gave runs or
+    was skipped, but ``failed`` with its reason when it failed (it was not imported; calling
+    the copy a duplicate would hide that). A copy under another format's name (a PNG as
+    ``x.fit`` after ``photo.gpx``) is read in its own format, as it would be alone. Content
+    that failed in an earlier import is read again (a newer runlog may read it). An empty file
+    always fails ("empty file (0 bytes)") and is recorded by path, as it has no content.
 """
 
 from __future__ import annotations
@@ -68,6 +77,8 @@ from runlog.store import Store, arrow_from_rows, arrow_schema, frame_from_rows
 log = logging.getLogger(__name__)
 
 NEW, DUPLICATE, SKIPPED, FAILED = "new", "duplicate", "skipped", "failed"
+#: Outcome reason of an empty file, whatever its format.
+EMPTY_FILE = "empty file (0 bytes)"
 #: Files committed per store write; an interrupted import loses at most one batch of work.
 BATCH_FILES = 100
 #: Fewest timed samples that make a recording a run runlog can measure.
@@ -433,6 +444,10 @@ class _Entry:
     job: tuple | None = None                 # _parse_job arguments, until consumed
     future: Future | None = None
     runs: list | None = None                 # process_file result, when parsed
+    #: the first file of this import with the same content, and this file's outcome as its
+    #: identical copy: settled in discovery order, once the first file's outcome is known
+    same_as: _Entry | None = None
+    identical: FileOutcome | None = None
 
     @property
     def waiting(self) -> bool:
@@ -580,7 +595,7 @@ def import_sources(store: Store, sources: Iterable[SourceFile | Ignored], *,
     profile = store.profile()
     index = RunIndex(store.runs())
     known = KnownFiles(store.files())
-    seen_hashes: dict[str, str] = {}
+    seen_hashes: dict[str, _Entry] = {}
     batch = _Batch()
     parser = _Parser(jobs)
     queue: deque[_Entry] = deque()
@@ -593,6 +608,8 @@ def import_sources(store: Store, sources: Iterable[SourceFile | Ignored], *,
 
     def finish(entry: _Entry) -> None:
         nonlocal batch
+        if entry.same_as is not None:
+            _settle_copy(entry)
         outcome = entry.outcome
         assert outcome is not None
         if entry.runs is None:  # known before parsing
@@ -701,18 +718,48 @@ def _prepare(item: SourceFile, known: KnownFiles, seen_hashes: dict[str, str],
         outcome = FileOutcome(item.display, item.fmt, FAILED, err.reason, offset=err.offset,
                               size_bytes=item.size_bytes, mtime_ns=item.mtime_ns)
         return _Entry(item, outcome, record=True)
+    if not data:
+        # no content to recognise it by: recorded by path, and failed whatever its format
+        return _Entry(item, FileOutcome(item.display, item.fmt, FAILED, EMPTY_FILE,
+                                        size_bytes=item.size_bytes, mtime_ns=item.mtime_ns),
+                      record=True)
     sha256 = hashlib.sha256(data).hexdigest()
-    if sha256 in seen_hashes:
-        return _Entry(item, FileOutcome(item.display, item.fmt, DUPLICATE,
-                                        f"same content as {seen_hashes[sha256]} "
-                                        "(identical file)", sha256=sha256))
+    job = (item.display, item.fmt, dict(item.extra), item.size_bytes, item.mtime_ns, data,
+           sha256, profile)
+    first = seen_hashes.get(sha256)
+    if first is not None:
+        identical = FileOutcome(item.display, item.fmt, DUPLICATE,
+                                f"same content as {first.item.display} (identical file)",
+                                sha256=sha256, size_bytes=item.size_bytes,
+                                mtime_ns=item.mtime_ns)
+        # Another format's name: read it in its own (used only if the first file failed).
+        return _Entry(item, job=job if first.item.fmt != item.fmt else None, same_as=first,
+                      identical=identical)
     outcome = known.same_content(item, sha256)
     if outcome is not None:
         return _Entry(item, outcome)
-    seen_hashes[sha256] = item.display
-    job = (item.display, item.fmt, dict(item.extra), item.size_bytes, item.mtime_ns, data,
-           sha256, profile)
-    return _Entry(item, job=job)
+    entry = _Entry(item, job=job)
+    seen_hashes[sha256] = entry
+    return entry
+
+
+def _settle_copy(entry: _Entry) -> None:
+    """The outcome of a file whose content an earlier file of this import had, now that the
+    earlier file's outcome is known: a duplicate of it, unless it failed. Then this copy
+    fails too, with its reason, when it has the same format (reading it would fail alike);
+    under another format's name it keeps the outcome of being read in its own."""
+    assert entry.same_as is not None and entry.identical is not None
+    first = entry.same_as.outcome
+    assert first is not None
+    if first.outcome != FAILED:
+        entry.outcome, entry.runs = entry.identical, None
+    elif entry.runs is None:
+        copy = entry.identical
+        entry.outcome = FileOutcome(copy.path, copy.fmt, FAILED,
+                                    f"{first.reason} (same content as {first.path})",
+                                    offset=first.offset, sha256=copy.sha256,
+                                    size_bytes=copy.size_bytes, mtime_ns=copy.mtime_ns)
+    entry.same_as = entry.identical = None
 
 
 def _place_runs(outcome: FileOutcome, runs: list[ParsedRun],

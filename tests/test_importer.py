@@ -276,3 +276,93 @@ def test_arrow_from_rows_gives_the_values_frame_from_rows_gives() -> None:
     # what only pandas converts, or a key the table does not know: the frame path's turn
     assert arrow_from_rows([{**rows[0], "tz_offset_min": "60"}], "runs") is None
     assert arrow_from_rows([{**rows[0], "my_own_column": 1}], "runs") is None
+
+
+# --- empty files and copies of failed files are failures, never duplicates ------------------
+
+def _png() -> bytes:
+    """A real (1×1, grey) PNG image."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body)))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(b"\x00\x80")) + chunk(b"IEND", b""))
+
+
+def test_empty_files_always_fail_as_empty(tmp_path: Path) -> None:
+    import gzip
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("empty.fit", "empty.gpx", "empty.tcx", "empty0.fit.gz"):
+        (folder / name).write_bytes(b"")
+    (folder / "empty1.gpx.gz").write_bytes(gzip.compress(b""))  # decompresses to nothing
+    shutil.copy(LANDAL_FIT, folder / "run.fit")
+    store = Store(tmp_path / "s")
+    result = import_paths(store, [folder])
+    outcomes = {Path(o.path).name: o for o in result.outcomes}
+    assert outcomes.pop("run.fit").outcome == NEW
+    assert {n: (o.outcome, o.reason) for n, o in outcomes.items()} == {
+        n: (FAILED, "empty file (0 bytes)") for n in outcomes}
+    assert len(outcomes) == 5
+    assert result.counts()[DUPLICATE] == 0 and result.counts()[FAILED] == 5
+    files = store.files()
+    failed = files[files["outcome"] == FAILED]
+    assert sorted(failed["path"].map(lambda p: Path(p).name)) == sorted(outcomes)
+    assert (failed["reason"] == "empty file (0 bytes)").all()
+    # tried again next time, and still empty
+    again = import_paths(store, [folder])
+    assert [o.reason for o in again.outcomes if o.outcome == FAILED] == \
+        ["empty file (0 bytes)"] * 5
+
+
+def test_a_copy_of_a_failed_file_fails_too(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    png = _png()
+    (folder / "a-photo.gpx").write_bytes(png)
+    (folder / "b-photo-copy.gpx").write_bytes(png)   # the same bytes, the same format
+    (folder / "c-x.fit").write_bytes(png)            # the same bytes under a FIT name
+    store = Store(tmp_path / "s")
+    result = import_paths(store, [folder])
+    by_name = {Path(o.path).name: o for o in result.outcomes}
+    assert [o.outcome for o in by_name.values()] == [FAILED] * 3
+    assert result.counts()[DUPLICATE] == 0
+    first = by_name["a-photo.gpx"]
+    assert first.reason.startswith("XML error")
+    copy = by_name["b-photo-copy.gpx"]
+    assert copy.reason == f"{first.reason} (same content as {first.path})"
+    assert copy.offset == first.offset and copy.sha256 == first.sha256
+    # read as what its name says, as it would be alone (and in a later import)
+    x_fit = by_name["c-x.fit"]
+    assert x_fit.reason == "not a FIT file (bad header)" and x_fit.offset == 0
+    # a later import: failed content is read again, never a duplicate of the failed file
+    (tmp_path / "later").mkdir()
+    (tmp_path / "later" / "photo.gpx").write_bytes(png)
+    (later,) = import_paths(store, [tmp_path / "later"]).outcomes
+    assert (later.outcome, later.reason) == (FAILED, first.reason)
+
+
+def test_a_copy_of_an_imported_or_skipped_file_is_still_a_duplicate(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(LANDAL_FIT, folder / "a-run.fit")
+    shutil.copy(LANDAL_FIT, folder / "b-run-copy.fit")
+    settings = REPO / "tests" / "data" / "fit" / "fitparse-rs-Settings.fit"
+    shutil.copy(settings, folder / "c-settings.fit")
+    shutil.copy(settings, folder / "d-settings-copy.fit")
+    shutil.copy(LANDAL_FIT, folder / "e-run-as.gpx")  # another format's name: read, then
+    result = import_paths(Store(tmp_path / "s"), [folder])  # the first file's outcome
+    got = [(Path(o.path).name, o.outcome, o.reason) for o in result.outcomes]
+    assert [g[:2] for g in got] == [("a-run.fit", NEW), ("b-run-copy.fit", DUPLICATE),
+                                    ("c-settings.fit", SKIPPED),
+                                    ("d-settings-copy.fit", DUPLICATE),
+                                    ("e-run-as.gpx", DUPLICATE)]
+    assert got[1][2] == f"same content as {folder / 'a-run.fit'} (identical file)"
+    assert got[3][2] == f"same content as {folder / 'c-settings.fit'} (identical file)"
+    assert got[4][2] == f"same content as {folder / 'a-run.fit'} (identical file)"
