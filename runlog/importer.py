@@ -1,8 +1,9 @@
 """Import: sources → readers → metrics → store, one outcome per file, nothing lost.
 
-Every file gets exactly one outcome — ``new``, ``duplicate`` (with the key that matched),
-``skipped`` (with why) or ``failed`` (with why, and the byte offset for FIT). One bad file never
-stops an import. Work is committed to the store in batches, each batch atomically, so an
+Every file gets exactly one outcome — ``new``, ``replaced`` (a more complete recording of a
+stored run: see :class:`RunIndex`), ``duplicate`` (with the key that matched), ``skipped``
+(with why) or ``failed`` (with why, and the byte offset for FIT). One bad file never stops an
+import. Work is committed to the store in batches, each batch atomically, so an
 interrupted import keeps every batch it finished and re-running it is safe: files already in
 the store are recognised by path, size and modification time, or by content hash, unparsed.
 
@@ -41,6 +42,7 @@ Identical content, empty files
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import multiprocessing
@@ -77,6 +79,10 @@ from runlog.store import Store, arrow_from_rows, arrow_schema, frame_from_rows
 log = logging.getLogger(__name__)
 
 NEW, DUPLICATE, SKIPPED, FAILED = "new", "duplicate", "skipped", "failed"
+#: A file whose run replaced a less complete stored copy of the same run (same run id). The
+#: files table records it as ``new`` (the file the run now comes from), its vocabulary is
+#: unchanged; the replaced copy's file becomes a ``duplicate`` of the run.
+REPLACED = "replaced"
 #: Outcome reason of an empty file, whatever its format.
 EMPTY_FILE = "empty file (0 bytes)"
 #: Files committed per store write; an interrupted import loses at most one batch of work.
@@ -90,6 +96,12 @@ INFERRED_RUN_MAX_SPEED_MPS = 6.5
 DUPLICATE_START_TOLERANCE_S = 60.0
 #: ... and distances within this fraction of the larger one.
 DUPLICATE_DISTANCE_TOLERANCE = 0.02
+#: A recording starting in the same second as a stored run (the same run id) replaces it when
+#: it is clearly more complete: it has more samples, and its elapsed time and its distance
+#: both exceed the stored run's by more than this fraction of its own (a partial copy of a
+#: file — a truncated FIT salvaged as a shorter run — then never blocks the whole one). A
+#: less complete or equal recording stays a duplicate of the stored run.
+MORE_COMPLETE_MARGIN = DUPLICATE_DISTANCE_TOLERANCE
 #: The worker pool is started once this process has parsed this many files: its start-up (a
 #: forkserver importing pandas/pyarrow/fitparse: ~0.9 s of one core on 2 cores, measured)
 #: runs in the background while this process keeps parsing, but on a smaller import (10–30
@@ -125,6 +137,8 @@ class FileOutcome:
     sha256: str | None = None
     size_bytes: int | None = None
     mtime_ns: int | None = None
+    #: Those of ``run_ids`` that replaced a less complete stored copy (same run id).
+    replaced_run_ids: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {"path": self.path, "format": self.fmt, "outcome": self.outcome,
@@ -143,10 +157,17 @@ class ImportResult:
 
     @property
     def new_run_ids(self) -> list[str]:
-        return [rid for o in self.outcomes if o.outcome == NEW for rid in o.run_ids]
+        """Runs this import added (not those it replaced: :attr:`replaced_run_ids`)."""
+        return [rid for o in self.outcomes if o.outcome in (NEW, REPLACED)
+                for rid in o.run_ids if rid not in o.replaced_run_ids]
+
+    @property
+    def replaced_run_ids(self) -> list[str]:
+        """Stored runs this import replaced by a more complete recording (same run id)."""
+        return [rid for o in self.outcomes for rid in o.replaced_run_ids]
 
     def counts(self) -> dict[str, int]:
-        keys = (NEW, DUPLICATE, SKIPPED, FAILED)
+        keys = (NEW, REPLACED, DUPLICATE, SKIPPED, FAILED)
         out = {k: sum(o.outcome == k for o in self.outcomes) for k in keys}
         out["new_runs"] = len(self.new_run_ids)
         out["ignored"] = len(self.ignored)
@@ -293,9 +314,38 @@ class _Batch:
         self.bins: list[dict[str, np.ndarray]] = []
         self.bin_ids: list[str] = []
         self.files: list[FileOutcome] = []
+        #: files-table rows of files whose runs were replaced (recorded after ``files``)
+        self.superseded: list[_Provider] = []
 
     def __len__(self) -> int:
         return len(self.files)
+
+    def add_run(self, row: dict, samples: SampleColumns,
+                bins: dict[str, np.ndarray] | None) -> None:
+        self.rows.append(row)
+        self.samples.append(samples)
+        self.sample_ids.append(row["run_id"])
+        if bins is not None:
+            self.bins.append(bins)
+            self.bin_ids.append(row["run_id"])
+
+    def drop_run(self, run_id: str) -> None:
+        """Forget a run of this batch (replaced before its commit), if it holds it."""
+        if run_id in self.sample_ids:
+            i = self.sample_ids.index(run_id)  # rows, samples and their ids go together
+            del self.rows[i], self.samples[i], self.sample_ids[i]
+        if run_id in self.bin_ids:
+            i = self.bin_ids.index(run_id)
+            del self.bins[i], self.bin_ids[i]
+
+
+@dataclass
+class _Provider:
+    """The files-table row of a file that runs come from, as it will be recorded."""
+
+    row: FileOutcome
+    #: when it was last seen; None: in this import (now)
+    last_seen_utc: pd.Timestamp | None = None
 
 
 def _distances(known_m: float, new_m: float) -> str:
@@ -313,26 +363,55 @@ class RunIndex:
     derived from it), or start within DUPLICATE_START_TOLERANCE_S of each other with
     distances within DUPLICATE_DISTANCE_TOLERANCE of the larger one. Kept sorted by start so
     each look-up is a binary search, not a scan.
+
+    A recording in the same second that is clearly more complete than the known one
+    (:meth:`more_complete`) replaces it; the index also knows each run's elapsed time, the
+    file it came from and (for runs of this import, else read from the store when needed)
+    its number of samples.
     """
 
-    def __init__(self, runs: pd.DataFrame) -> None:
+    def __init__(self, runs: pd.DataFrame,
+                 sample_count: Callable[[str], int] | None = None) -> None:
         order = runs["start_utc"].argsort(kind="stable") if len(runs) else []
         ordered = runs.iloc[order] if len(runs) else runs
         self.start_ns = (ordered["start_utc"].dt.tz_convert("UTC").dt.as_unit("ns")
                          .astype("int64").to_numpy() if len(runs) else np.empty(0, "int64"))
         self.distance_m = ordered["distance_m"].to_numpy(dtype="float64", na_value=np.nan)
+        self.elapsed_s = (ordered["elapsed_s"].to_numpy(dtype="float64", na_value=np.nan)
+                          if "elapsed_s" in ordered else np.full(len(ordered), np.nan))
         self.run_ids = ordered["run_id"].astype(str).tolist()
+        sources = _plain(ordered["source_file"].tolist()) if "source_file" in ordered \
+            else [None] * len(ordered)
+        hashes = _plain(ordered["file_sha256"].tolist()) if "file_sha256" in ordered \
+            else [None] * len(ordered)
+        #: run id → (the file it came from, that file's sha256)
+        self.origin: dict[str, tuple[str | None, str | None]] = dict(
+            zip(self.run_ids, zip(sources, hashes, strict=True), strict=True))
+        self._sample_counts: dict[str, int] = {}
+        self._count_stored = sample_count
 
-    def match(self, run_id: str, start_utc: pd.Timestamp,
-              distance_m: float) -> tuple[str, str] | None:
-        """(run_id, the key that matched, in words) of the known run that is this activity."""
+    def _nearby(self, start_utc: pd.Timestamp) -> tuple[int, int, int]:
         t = pd.Timestamp(start_utc).tz_convert("UTC").as_unit("ns").value
         tol = int(DUPLICATE_START_TOLERANCE_S * 1e9)
         lo = int(np.searchsorted(self.start_ns, t - tol, side="left"))
         hi = int(np.searchsorted(self.start_ns, t + tol, side="right"))
+        return t, lo, hi
+
+    def _position(self, run_id: str, start_utc: pd.Timestamp) -> int | None:
+        """Where the known run ``run_id`` (same start second) is, if known."""
+        _, lo, hi = self._nearby(start_utc)
         for i in range(lo, hi):  # at most a handful of runs start within a minute
             if self.run_ids[i] == run_id:
-                return run_id, f"same start second; {_distances(self.distance_m[i], distance_m)}"
+                return i
+        return None
+
+    def match(self, run_id: str, start_utc: pd.Timestamp,
+              distance_m: float) -> tuple[str, str] | None:
+        """(run_id, the key that matched, in words) of the known run that is this activity."""
+        t, lo, hi = self._nearby(start_utc)
+        i = self._position(run_id, start_utc)
+        if i is not None:
+            return run_id, f"same start second; {_distances(self.distance_m[i], distance_m)}"
         dist = self.distance_m[lo:hi]
         larger = np.fmax(dist, distance_m)
         close = np.abs(dist - distance_m) <= DUPLICATE_DISTANCE_TOLERANCE * larger
@@ -344,12 +423,56 @@ class RunIndex:
                                         f"{_distances(self.distance_m[best], distance_m)}")
         return None
 
-    def add(self, run_id: str, start_utc: pd.Timestamp, distance_m: float) -> None:
+    def more_complete(self, run_id: str, start_utc: pd.Timestamp, distance_m: float,
+                      elapsed_s: float, samples: int) -> tuple[float, float] | None:
+        """(known distance, new distance) [m] when this recording of the known run
+        ``run_id`` (same start second) is clearly more complete than it, else None:
+        more samples, and elapsed time and distance both longer by more than
+        MORE_COMPLETE_MARGIN of the new recording's. Unknown values never replace."""
+        i = self._position(run_id, start_utc)
+        if i is None:
+            return None
+        known_m, known_s = float(self.distance_m[i]), float(self.elapsed_s[i])
+        distance_m, elapsed_s = _number(distance_m), _number(elapsed_s)
+        if not np.isfinite([known_m, known_s, distance_m, elapsed_s]).all():
+            return None
+        longer = (distance_m - known_m > MORE_COMPLETE_MARGIN * distance_m
+                  and elapsed_s - known_s > MORE_COMPLETE_MARGIN * elapsed_s)
+        if not longer or samples <= self.samples_of(run_id):
+            return None
+        return known_m, float(distance_m)
+
+    def samples_of(self, run_id: str) -> int:
+        """Number of samples of a known run (read from the store once, if stored before)."""
+        count = self._sample_counts.get(run_id)
+        if count is None:
+            count = self._count_stored(run_id) if self._count_stored is not None else 0
+            self._sample_counts[run_id] = count
+        return count
+
+    def add(self, run_id: str, start_utc: pd.Timestamp, distance_m: float,
+            elapsed_s: float = float("nan"), samples: int | None = None,
+            origin: tuple[str | None, str | None] = (None, None)) -> None:
         t = pd.Timestamp(start_utc).tz_convert("UTC").as_unit("ns").value
         i = int(np.searchsorted(self.start_ns, t, side="right"))
         self.start_ns = np.insert(self.start_ns, i, t)
         self.distance_m = np.insert(self.distance_m, i, distance_m)
+        self.elapsed_s = np.insert(self.elapsed_s, i, elapsed_s)
         self.run_ids.insert(i, run_id)
+        self.origin[run_id] = origin
+        if samples is not None:
+            self._sample_counts[run_id] = samples
+
+    def replace(self, run_id: str, start_utc: pd.Timestamp, distance_m: float,
+                elapsed_s: float, samples: int, origin: tuple[str | None, str | None]) -> None:
+        """The known run ``run_id`` is now this recording (its start may differ in ms)."""
+        i = self._position(run_id, start_utc)
+        if i is not None:
+            self.start_ns = np.delete(self.start_ns, i)
+            self.distance_m = np.delete(self.distance_m, i)
+            self.elapsed_s = np.delete(self.elapsed_s, i)
+            del self.run_ids[i]
+        self.add(run_id, start_utc, distance_m, elapsed_s, samples, origin)
 
 
 def import_paths(store: Store, paths: Iterable[str], *,
@@ -373,8 +496,8 @@ class KnownFiles:
     row (a plain dict); later rows win, as in :meth:`runlog.store.Store.known_file`.
     """
 
-    COLUMNS = ("path", "sha256", "size_bytes", "mtime_ns", "outcome", "reason", "run_ids",
-               "matched_run_id")
+    COLUMNS = ("path", "sha256", "size_bytes", "mtime_ns", "format", "outcome", "reason",
+               "run_ids", "matched_run_id", "last_seen_utc")
 
     def __init__(self, files: pd.DataFrame) -> None:
         cols = {c: _plain(files[c].tolist()) for c in self.COLUMNS if c in files.columns}
@@ -400,6 +523,14 @@ class KnownFiles:
         row = self.by_hash.get(sha256)
         return _repeat_outcome(item, row, f"same content as {row['path']}" if row is not None
                                else "")
+
+
+def _number(value: Any) -> float:
+    """A float, NaN for a missing value (None, NA)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def _plain(values: list[Any]) -> list[Any]:
@@ -593,9 +724,10 @@ def import_sources(store: Store, sources: Iterable[SourceFile | Ignored], *,
     """
     result = ImportResult()
     profile = store.profile()
-    index = RunIndex(store.runs())
+    index = RunIndex(store.runs(), sample_count=lambda run_id: len(store.samples([run_id])))
     known = KnownFiles(store.files())
     seen_hashes: dict[str, _Entry] = {}
+    providers: dict[str, _Provider] = {}  # by sha256: the files runs come from
     batch = _Batch()
     parser = _Parser(jobs)
     queue: deque[_Entry] = deque()
@@ -617,7 +749,7 @@ def import_sources(store: Store, sources: Iterable[SourceFile | Ignored], *,
                 batch.files.append(outcome)
             report(outcome)
         else:
-            _place_runs(outcome, entry.runs, index, batch)
+            _place_runs(outcome, entry.runs, index, batch, providers, known)
             batch.files.append(outcome)
             report(outcome)
         entry.job = entry.runs = None
@@ -762,28 +894,80 @@ def _settle_copy(entry: _Entry) -> None:
     entry.same_as = entry.identical = None
 
 
-def _place_runs(outcome: FileOutcome, runs: list[ParsedRun],
-                index: RunIndex, batch: _Batch) -> None:
-    """Match a parsed file's runs against known runs; new ones go into the batch."""
+def _place_runs(outcome: FileOutcome, runs: list[ParsedRun], index: RunIndex,
+                batch: _Batch, providers: dict[str, _Provider], known: KnownFiles) -> None:
+    """Match a parsed file's runs against known runs; new ones go into the batch, and so do
+    those that replace a less complete known copy of themselves (same run id)."""
     new_ids: list[str] = []
+    replaced: list[str] = []
     matched_key = ""
     for row, samples, bins in runs:
-        match = index.match(row["run_id"], row["start_utc"], row["distance_m"])
-        if match:
+        run_id = row["run_id"]
+        count = len(samples["timestamp"])
+        origin = (outcome.path, outcome.sha256)
+        match = index.match(run_id, row["start_utc"], row["distance_m"])
+        distances = match and index.more_complete(run_id, row["start_utc"], row["distance_m"],
+                                                  row["elapsed_s"], count)
+        if distances:
+            known_m, new_m = distances
+            old_file, old_sha = index.origin.get(run_id, (None, None))
+            replaced.append(f"more complete than the stored copy of run {run_id} from "
+                            f"{old_file or 'an unknown file'} ({new_m / 1000:.2f} vs "
+                            f"{known_m / 1000:.2f} km)")
+            outcome.replaced_run_ids.append(run_id)
+            outcome.matched_run_id = outcome.matched_run_id or run_id
+            batch.drop_run(run_id)  # if its copy has not been committed yet
+            _supersede(old_sha, run_id, outcome.path, providers, known, batch)
+            index.replace(run_id, row["start_utc"], row["distance_m"], row["elapsed_s"],
+                          count, origin)
+        elif match:
             outcome.matched_run_id, matched_key = match
             continue
-        new_ids.append(row["run_id"])
-        batch.rows.append(row)
-        batch.samples.append(samples)
-        batch.sample_ids.append(row["run_id"])
-        if bins is not None:
-            batch.bins.append(bins)
-            batch.bin_ids.append(row["run_id"])
-        index.add(row["run_id"], row["start_utc"], row["distance_m"])
+        else:
+            index.add(run_id, row["start_utc"], row["distance_m"], row["elapsed_s"], count,
+                      origin)
+        new_ids.append(run_id)
+        batch.add_run(row, samples, bins)
+    outcome.run_ids = new_ids
     if runs and not new_ids:
         outcome.outcome = DUPLICATE
         outcome.reason = f"same activity as run {outcome.matched_run_id}: {matched_key}"
-    outcome.run_ids = new_ids
+    elif replaced:
+        if len(replaced) == len(new_ids):
+            outcome.outcome = REPLACED
+        outcome.reason = "; ".join([*replaced, *([outcome.reason] if outcome.reason else [])])
+    if new_ids and outcome.sha256 is not None:
+        # as the files table will hold it: the file these runs come from
+        providers[outcome.sha256] = _Provider(dataclasses.replace(
+            outcome, outcome=NEW, run_ids=list(new_ids), replaced_run_ids=[]))
+
+
+def _supersede(sha256: str | None, run_id: str, by: str, providers: dict[str, _Provider],
+               known: KnownFiles, batch: _Batch) -> None:
+    """Record that the file ``run_id`` came from no longer gives it (a more complete file,
+    ``by``, does): its files-table row loses the run, and with no run left it becomes a
+    duplicate of it. Nothing when that file is not known (no row to correct)."""
+    if sha256 is None:
+        return
+    provider = providers.get(sha256)
+    if provider is None:
+        stored = known.by_hash.get(sha256)
+        if stored is None:
+            return
+        listed = stored.get("run_ids")
+        provider = _Provider(FileOutcome(
+            stored["path"], stored.get("format"), stored["outcome"], stored.get("reason") or "",
+            run_ids=listed.split(",") if isinstance(listed, str) and listed else [],
+            matched_run_id=stored.get("matched_run_id"), sha256=sha256,
+            size_bytes=stored.get("size_bytes"), mtime_ns=stored.get("mtime_ns")),
+            last_seen_utc=stored.get("last_seen_utc"))
+        providers[sha256] = provider
+    row = provider.row
+    row.run_ids = [r for r in row.run_ids if r != run_id]
+    if not row.run_ids:
+        row.outcome, row.matched_run_id = DUPLICATE, run_id
+        row.reason = f"superseded by {by}, a more complete recording of run {run_id}"
+    batch.superseded.append(provider)
 
 
 def _repeat_outcome(item: SourceFile, row: dict | None, why: str) -> FileOutcome | None:
@@ -802,14 +986,20 @@ def _repeat_outcome(item: SourceFile, row: dict | None, why: str) -> FileOutcome
                        matched_run_id=matched, sha256=row["sha256"])
 
 
-def _files_rows(outcomes: list[FileOutcome]) -> list[dict[str, Any]]:
-    """The files table's rows for a batch's outcomes (seen now)."""
+def _files_rows(outcomes: list[FileOutcome],
+                superseded: list[_Provider] = ()) -> list[dict[str, Any]]:
+    """The files table's rows for a batch's outcomes (seen now), then the corrected rows of
+    files whose runs were replaced (seen when they were). A ``replaced`` file is recorded
+    as ``new``: the file its runs come from."""
     now = pd.Timestamp.now(tz="UTC")
+    seen = [(o, now) for o in outcomes] + [
+        (p.row, now if p.last_seen_utc is None else p.last_seen_utc) for p in superseded]
     return [{"path": o.path, "sha256": o.sha256, "size_bytes": o.size_bytes,
-             "mtime_ns": o.mtime_ns, "format": o.fmt, "outcome": o.outcome,
+             "mtime_ns": o.mtime_ns, "format": o.fmt,
+             "outcome": NEW if o.outcome == REPLACED else o.outcome,
              "reason": o.reason, "run_ids": ",".join(o.run_ids),
              "matched_run_id": o.matched_run_id, "first_seen_utc": now,
-             "last_seen_utc": now} for o in outcomes]
+             "last_seen_utc": last_seen} for o, last_seen in seen]
 
 
 #: Columns of the arrays :func:`process_file` gives per run, in the store's order.
@@ -855,7 +1045,7 @@ def stacked_table(parts: list[dict[str, np.ndarray]], run_ids: list[str],
 
 
 def _commit(store: Store, batch: _Batch) -> None:
-    files_rows = _files_rows(batch.files)
+    files_rows = _files_rows(batch.files, batch.superseded)
     with store.writer() as tx:
         if batch.rows:
             runs = arrow_from_rows(batch.rows, "runs")

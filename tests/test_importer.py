@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -276,6 +277,196 @@ def test_arrow_from_rows_gives_the_values_frame_from_rows_gives() -> None:
     # what only pandas converts, or a key the table does not know: the frame path's turn
     assert arrow_from_rows([{**rows[0], "tz_offset_min": "60"}], "runs") is None
     assert arrow_from_rows([{**rows[0], "my_own_column": 1}], "runs") is None
+
+
+# --- a partial copy never blocks the whole file (truncated FIT first) -----------------------
+
+#: A real FIT run (fenix 2, 9.01 km, 2,809 records, start 2015-08-15T14:45:08Z).
+FENIX2_FIT = SAMPLE / "fit" / "fitparse-activity-small-fenix2-run.fit"
+#: What a partial copy is: the first bytes of the file (runlog salvages the records in them).
+SIXTH, HALF = 20_306, 60_919
+REPLACED = "replaced"  # importer.REPLACED (a string here: the tests must fail, not the import)
+
+
+def _cut(path: Path, n: int | None = None) -> Path:
+    data = FENIX2_FIT.read_bytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data if n is None else data[:n])
+    return path
+
+
+def _files(store: Store) -> dict[str, dict]:
+    table = store.files()
+    return {str(row["path"]): row for row in table.to_dict("records")}
+
+
+def test_the_complete_file_replaces_a_truncated_copy_imported_before(tmp_path: Path) -> None:
+    part = _cut(tmp_path / "card" / "run.fit", SIXTH)
+    whole = _cut(tmp_path / "watch" / "run.fit")
+    log = runlog.open_store(tmp_path / "s")
+    store = log.store
+    first = import_paths(store, [part])
+    assert [o.outcome for o in first.outcomes] == [NEW]
+    (run_id,) = store.runs()["run_id"]
+    assert store.runs()["distance_m"].item() == pytest.approx(1537, abs=5)
+    log.annotate(run_id, knee_pain=4, note="the long one")
+
+    second = import_paths(store, [whole])
+    (o,) = second.outcomes
+    assert o.outcome == REPLACED, o.reason
+    assert o.reason == (f"more complete than the stored copy of run {run_id} from {part} "
+                        "(9.01 vs 1.54 km)")
+    assert o.run_ids == [run_id] and o.matched_run_id == run_id
+    assert second.counts()[REPLACED] == 1 and second.counts()[NEW] == 0
+    assert second.new_run_ids == [] and second.replaced_run_ids == [run_id]
+    # the same run id, now the whole run, with its annotation
+    runs = store.runs()
+    assert runs["run_id"].tolist() == [run_id]
+    run = runs.iloc[0]
+    assert run["distance_m"] == pytest.approx(9007, abs=5)
+    assert run["elapsed_s"] == pytest.approx(2832, abs=2)
+    assert run["source_file"] == str(whole)
+    assert len(store.samples([run_id])) == 2809
+    annotation = store.annotations().set_index("run_id").loc[run_id]
+    assert annotation["knee_pain"] == 4 and annotation["note"] == "the long one"
+    assert store.check() == []
+    # the files table: the whole file gives the run, the partial copy is a duplicate of it
+    files = _files(store)
+    assert files[str(whole)]["outcome"] == NEW and files[str(whole)]["run_ids"] == run_id
+    assert files[str(part)]["outcome"] == DUPLICATE and files[str(part)]["run_ids"] == ""
+    assert files[str(part)]["matched_run_id"] == run_id
+    assert files[str(part)]["reason"] == (f"superseded by {whole}, a more complete "
+                                          f"recording of run {run_id}")
+    # importing both again changes nothing, and writes nothing
+    generation = store.generation()
+    again = import_paths(store, [part, whole])
+    assert [o.outcome for o in again.outcomes] == [DUPLICATE, DUPLICATE]
+    assert {o.matched_run_id for o in again.outcomes} == {run_id}
+    assert store.generation() == generation
+    assert store.runs()["distance_m"].item() == pytest.approx(9007, abs=5)
+    # a copy of the partial file elsewhere is a duplicate by content, never a new fragment
+    copy = _cut(tmp_path / "backup" / "run.fit", SIXTH)
+    (dup,) = import_paths(store, [copy]).outcomes
+    assert dup.outcome == DUPLICATE and dup.matched_run_id == run_id
+    assert store.runs()["distance_m"].item() == pytest.approx(9007, abs=5)
+
+
+def test_the_complete_file_copied_over_the_partial_one_replaces_it(tmp_path: Path) -> None:
+    path = _cut(tmp_path / "in" / "run.fit", HALF)
+    store = Store(tmp_path / "s")
+    import_paths(store, [tmp_path / "in"])
+    assert store.runs()["distance_m"].item() == pytest.approx(5091, abs=5)
+    _cut(path)  # the copy finished: same path, the whole file
+    (o,) = import_paths(store, [tmp_path / "in"]).outcomes
+    assert o.outcome == REPLACED
+    assert "(9.01 vs 5.09 km)" in o.reason
+    assert store.runs()["distance_m"].item() == pytest.approx(9007, abs=5)
+    assert len(store.samples()) == 2809 and store.check() == []
+    rows = store.files()
+    assert sorted(rows["outcome"]) == [DUPLICATE, NEW] and set(rows["path"]) == {str(path)}
+
+
+def test_a_partial_copy_after_the_complete_file_stays_a_duplicate(tmp_path: Path) -> None:
+    whole = _cut(tmp_path / "a" / "run.fit")
+    part = _cut(tmp_path / "b" / "run.fit", HALF)
+    nearly = _cut(tmp_path / "c" / "run.fit", len(FENIX2_FIT.read_bytes()) - 20)
+    store = Store(tmp_path / "s")
+    result = import_paths(store, [whole, part, nearly])
+    assert [o.outcome for o in result.outcomes] == [NEW, DUPLICATE, DUPLICATE]
+    assert "same start second; distance 5.09 vs 9.01 km" in result.outcomes[1].reason
+    assert store.runs()["source_file"].tolist() == [str(whole)]
+    assert len(store.samples()) == 2809
+    assert _files(store)[str(whole)]["outcome"] == NEW
+
+
+def test_a_copy_within_the_duplicate_tolerance_never_replaces(tmp_path: Path) -> None:
+    """A file cut in its last bytes (no session message) keeps the same start second and
+    distance: a duplicate whichever comes first, the stored copy stays."""
+    nearly = _cut(tmp_path / "a" / "run.fit", len(FENIX2_FIT.read_bytes()) - 20)
+    whole = _cut(tmp_path / "b" / "run.fit")
+    store = Store(tmp_path / "s")
+    result = import_paths(store, [nearly, whole])
+    assert [o.outcome for o in result.outcomes] == [NEW, DUPLICATE]
+    assert store.runs()["source_file"].tolist() == [str(nearly)]
+
+
+@pytest.mark.parametrize(("jobs", "batch_files"), [(1, 100), (1, 1), (2, 100), (2, 1)])
+def test_partial_and_complete_files_in_one_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  jobs: int, batch_files: int) -> None:
+    """Both in one import (the partial ones first): the last, whole file gives the run;
+    outcomes, runs and files table are the same whatever ``jobs`` and however the files
+    fall into commits."""
+    from runlog import importer
+
+    monkeypatch.setattr(importer, "POOL_MIN_FILES", 1)
+    monkeypatch.setattr(importer, "POOL_MIN_AHEAD", 1)
+    real_has_room = importer._Parser.has_room
+
+    def has_room(self: importer._Parser) -> bool:  # files after the first go to the worker
+        deadline = time.monotonic() + 60
+        while self.pool is not None and not self.ready and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return real_has_room(self)
+
+    monkeypatch.setattr(importer._Parser, "has_room", has_room)
+    folder = tmp_path / "in"
+    sixth = _cut(folder / "1-sixth.fit", SIXTH)
+    half = _cut(folder / "2-half.fit", HALF)
+    whole = _cut(folder / "3-whole.fit")
+    shutil.copy(LANDAL_FIT, folder / "4-other.fit")
+    again_half = _cut(folder / "5-half-again.fit", HALF)
+    store = Store(tmp_path / "s")
+    result = import_paths(store, [folder], jobs=jobs, batch_files=batch_files)
+    assert result.workers == jobs - 1
+
+    outcomes = [(Path(o.path).name, o.outcome) for o in result.outcomes]
+    assert outcomes == [("1-sixth.fit", NEW), ("2-half.fit", REPLACED),
+                        ("3-whole.fit", REPLACED), ("4-other.fit", NEW),
+                        ("5-half-again.fit", DUPLICATE)]
+    (run_id,) = result.outcomes[0].run_ids
+    assert result.outcomes[1].reason.endswith(f"from {sixth} (5.09 vs 1.54 km)")
+    assert result.outcomes[2].reason.endswith(f"from {half} (9.01 vs 5.09 km)")
+    assert "same content as" in result.outcomes[4].reason
+    assert result.counts() == {NEW: 2, REPLACED: 2, DUPLICATE: 1, SKIPPED: 0, FAILED: 0,
+                               "new_runs": 2, "ignored": 0}
+    runs = store.runs().set_index("run_id")
+    assert len(runs) == 2 and runs.loc[run_id, "source_file"] == str(whole)
+    assert runs.loc[run_id, "distance_m"] == pytest.approx(9007, abs=5)
+    assert len(store.samples([run_id])) == 2809
+    bins = store.cadence_bins()
+    assert bins.groupby("run_id").size().index.tolist() == sorted(runs.index)
+    assert not bins.duplicated(["run_id", "speed_bin_mps"]).any()
+    assert store.check() == []
+    files = {Path(p).name: (r["outcome"], r["run_ids"]) for p, r in _files(store).items()}
+    assert files == {"1-sixth.fit": (DUPLICATE, ""), "2-half.fit": (DUPLICATE, ""),
+                     "3-whole.fit": (NEW, run_id),
+                     "4-other.fit": (NEW, runs.index[runs.index != run_id].item())}
+    assert again_half.exists()
+    # and re-importing is a no-op
+    generation = store.generation()
+    assert {o.outcome for o in import_paths(store, [folder], jobs=jobs).outcomes} == \
+        {DUPLICATE}
+    assert store.generation() == generation
+
+
+def test_cli_names_the_replaced_run_and_counts_it(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from runlog.cli import cli
+
+    part = _cut(tmp_path / "a" / "run.fit", SIXTH)
+    whole = _cut(tmp_path / "b" / "run.fit")
+    runner = CliRunner()
+    store = str(tmp_path / "s")
+    first = runner.invoke(cli, ["--store", store, "import", str(part)])
+    assert "1 files: 1 new (1 run), 0 duplicate" in first.output
+    result = runner.invoke(cli, ["--store", store, "import", str(whole)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith(f"replaced  {whole}: more complete than the stored copy of run ")
+    assert lines[0].endswith(f" from {part} (9.01 vs 1.54 km)")
+    assert "1 files: 0 new (0 runs), 1 replaced, 0 duplicate, 0 skipped, 0 failed" in \
+        result.output
 
 
 # --- empty files and copies of failed files are failures, never duplicates ------------------
