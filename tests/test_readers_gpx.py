@@ -256,10 +256,25 @@ def test_whitespace_and_bom_before_declaration() -> None:
     assert len(_only(read_gpx(data, "bom.gpx")).samples) == 3
 
 
-def test_truncated_real_file_is_a_file_read_error() -> None:
+@pytest.mark.parametrize("fraction", [0.3, 0.5, 0.9, 0.999])
+def test_a_real_file_cut_short_keeps_its_complete_points_and_says_so(fraction: float) -> None:
+    """A partial copy: the track points before the cut, exactly as in the whole file (the
+    one the cut fell in is dropped), marked damaged with a note naming the line."""
+    data = _fixture("garmin_example.gpx.gz")
+    whole = _only(read_gpx(data, "whole.gpx"))
+    part = _only(read_gpx(data[: int(len(data) * fraction)], "part.gpx"))
+    n = len(part.samples)
+    assert 0 < n < len(whole.samples)
+    pd.testing.assert_frame_equal(part.samples, whole.samples.iloc[:n])
+    assert part.damaged and not whole.damaged
+    assert any(note.startswith("file cut short (XML error at line ")
+               and note.endswith(" track points before the cut") for note in part.notes)
+
+
+def test_a_file_cut_before_its_first_point_is_a_file_read_error() -> None:
     data = _fixture("garmin_example.gpx.gz")
     with pytest.raises(FileReadError, match=r"XML error at line \d+"):
-        read_gpx(data[: len(data) // 2], "half.gpx")
+        read_gpx(data[: data.index(b"<trkpt")], "cut.gpx")
 
 
 # --- corpus ---------------------------------------------------------------------------------------

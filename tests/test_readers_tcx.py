@@ -102,10 +102,23 @@ def test_whitespace_or_bom_before_the_declaration(junk: bytes) -> None:
     assert len(activity.samples) == 147
 
 
-def test_truncated_real_tcx_is_a_file_read_error() -> None:
+@pytest.mark.parametrize("fraction", [0.3, 0.5, 0.9])
+def test_a_real_tcx_cut_short_keeps_its_complete_trackpoints_and_says_so(
+        fraction: float) -> None:
+    data = _fixture("run_garmin.tcx.gz")
+    whole = _only(read_tcx(data, "whole.tcx"))
+    part = _only(read_tcx(data[: int(len(data) * fraction)], "part.tcx"))
+    n = len(part.samples)
+    assert 0 < n < len(whole.samples)
+    pd.testing.assert_frame_equal(part.samples, whole.samples.iloc[:n])
+    assert part.damaged and not whole.damaged
+    assert any(note.startswith("file cut short (XML error at line ") for note in part.notes)
+
+
+def test_a_tcx_cut_before_its_first_activity_is_a_file_read_error() -> None:
     data = _fixture("test.tcx.gz")
     with pytest.raises(FileReadError, match=r"XML error at line \d+"):
-        read_tcx(data[:-200], "cut.tcx")
+        read_tcx(data[: data.index(b"<Activity ")], "cut.tcx")
 
 
 # --- synthetic edge cases -------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from runlog.readers.xmlsafe import (
     ENTITY_REFUSAL,
     MAX_DEPTH,
     MAX_VALUE_CHARS,
+    XmlTruncatedError,
     iter_xml_events,
 )
 
@@ -125,11 +126,17 @@ def test_attribute_just_below_the_bound_is_accepted() -> None:
     assert _consume(document) == 2
 
 
-def test_truncated_xml_names_the_line() -> None:
+def test_truncated_xml_names_the_line_and_says_it_was_cut_short() -> None:
+    """Every error on the last line: a document cut short (XmlTruncatedError, which readers
+    may salvage); an error before it is a plain FileReadError."""
     document = (b'<?xml version="1.0"?>\n<gpx version="1.1">\n<trk>\n<trkseg>\n'
                 b'<trkpt lat="1" lon="2"><time>2020-01-01T00:')
-    error = _refused_quickly(_consume, document)
-    assert error.reason.startswith("XML error at line 5:"), error.reason
+    with pytest.raises(XmlTruncatedError) as caught:
+        _consume(document)
+    assert caught.value.reason.startswith("XML error at line 5:"), caught.value.reason
+    broken_inside = document.replace(b"<trk>\n", b"<trk>\n</trkseg>\n") + b"00Z</time>"
+    error = _refused_quickly(_consume, broken_inside)
+    assert error.reason.startswith("XML error at line 4:"), error.reason
 
 
 def test_line_numbers_count_the_stripped_leading_lines() -> None:

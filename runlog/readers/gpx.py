@@ -44,7 +44,7 @@ import pandas as pd
 from runlog.activity import Activity, normalise_samples, sample_columns
 from runlog.errors import SkippedFile
 from runlog.readers.sport import normalise_sport
-from runlog.readers.xmlsafe import iter_xml_events
+from runlog.readers.xmlsafe import XmlTruncatedError, events_until_cut
 
 #: Longest gap between two ``<trk>`` elements still read as one split recording [s].
 MAX_TRACK_JOIN_GAP_S = 3600.0
@@ -115,7 +115,8 @@ def read_gpx(data: bytes, name: str) -> list[Activity]:
     n_route_or_waypoints = 0
     in_point = False
 
-    for event, local, path, element in iter_xml_events(data, name):
+    cuts: list[XmlTruncatedError] = []
+    for event, local, path, element in events_until_cut(data, name, cuts):
         if event == "start":
             if local == "trkpt":
                 if not tracks:                       # tolerate a trkpt outside any trk
@@ -161,6 +162,17 @@ def read_gpx(data: bytes, name: str) -> list[Activity]:
             if pd.notna(value):
                 tracks[-1].stats[_TRACK_STATS[local]] = float(value)
 
+    if cuts:
+        # The parser closes what the cut left open, so the last point may hold half a
+        # number: it is dropped with whatever the cut fell inside, and tracks after it.
+        n_points = max(n_points - 1, 0)
+        tracks = [t for t in tracks if t.first_point < n_points]
+        lat_texts, lon_texts = lat_texts[:n_points], lon_texts[:n_points]
+        field_texts = {c: [t for i, t in zip(field_points[c], field_texts[c], strict=True)
+                           if i < n_points] for c in field_texts}
+        field_points = {c: [i for i in field_points[c] if i < n_points] for c in field_points}
+        if n_points == 0:
+            raise cuts[0]
     if n_points == 0:
         if n_route_or_waypoints:
             raise SkippedFile("no track points (route or waypoints only)", path=name)
@@ -205,8 +217,11 @@ def read_gpx(data: bytes, name: str) -> list[Activity]:
             sport_raw=sport_raw, device=creator, start_utc=part["timestamp"].min(),
             tz_offset_min=tz_offset_min, summary=_group_stats([tracks[i] for i in group]),
             pauses=_segment_pauses(part), name=first.name or metadata_name,
-            notes=[*notes, *stray_notes],
+            notes=[*notes, *stray_notes], damaged=bool(cuts),
         )
+        if cuts:
+            activity.notes.append(f"file cut short ({cuts[0].reason}); imported the "
+                                  f"{n_points} track points before the cut")
         if len(group) > 1:
             activity.notes.append(f"{len(group)} <trk> elements joined into one activity "
                                   "(consecutive, same sport, gaps are pauses)")

@@ -57,7 +57,7 @@ from runlog.readers.gpx import (
     parse_utc_times,
 )
 from runlog.readers.sport import normalise_sport
-from runlog.readers.xmlsafe import iter_xml_events
+from runlog.readers.xmlsafe import XmlTruncatedError, events_until_cut
 
 #: Trackpoint child (local name, parent local name) → collected field.
 _TRACKPOINT_FIELDS: dict[tuple[str, str], str] = {
@@ -127,7 +127,8 @@ def read_tcx(data: bytes, name: str) -> list[Activity]:
     n_points = 0
     in_point = False
 
-    for event, local, path, element in iter_xml_events(data, name):
+    cuts: list[XmlTruncatedError] = []
+    for event, local, path, element in events_until_cut(data, name, cuts):
         parent = path[-2] if len(path) > 1 else ""
         if event == "start":
             if local == "Trackpoint":
@@ -188,11 +189,26 @@ def read_tcx(data: bytes, name: str) -> list[Activity]:
         elif parent == "Creator" and local == "ProductID":
             activities[-1].product_id = _clean(element.text)
 
+    if not activities and cuts:
+        raise cuts[0]
     if not activities:
         if n_courses:
             raise SkippedFile("no activities (course only)", path=name)
         raise SkippedFile("no activities in the TCX file", path=name)
 
+    if cuts:
+        # The parser closes what the cut left open, so the last trackpoint may hold half a
+        # number: it is dropped, and so are activities that start after it.
+        n_points = max(n_points - 1, 0)
+        activities = [a for a in activities if a.first_point < n_points]
+        if not activities:
+            raise cuts[0]
+        field_texts = {c: [t for i, t in zip(field_points[c], field_texts[c], strict=True)
+                           if i < n_points] for c in field_texts}
+        field_points = {c: [i for i in field_points[c] if i < n_points] for c in field_points}
+        for parsed in activities:
+            if parsed.end_point is not None:
+                parsed.end_point = min(parsed.end_point, n_points)
     columns = columns_from_texts(n_points, field_points, field_texts)
     frame = pd.DataFrame(columns)
     results = []
@@ -200,7 +216,12 @@ def read_tcx(data: bytes, name: str) -> list[Activity]:
         end_point = parsed.end_point if parsed.end_point is not None else n_points
         part = frame.iloc[parsed.first_point:end_point].reset_index(drop=True)
         track_starts = np.asarray(parsed.track_first_points, dtype=int) - parsed.first_point
-        results.append(_build_activity(parsed, part, track_starts, author_name))
+        activity = _build_activity(parsed, part, track_starts, author_name)
+        if cuts:
+            activity.damaged = True
+            activity.notes.append(f"file cut short ({cuts[0].reason}); imported the "
+                                  f"{len(part)} trackpoints before the cut")
+        results.append(activity)
     return results
 
 

@@ -54,6 +54,12 @@ _DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
 _ENTITY = re.compile(rb"<!ENTITY", re.IGNORECASE)
 
 
+class XmlTruncatedError(FileReadError):
+    """The XML stops before its end, as a partial copy or download does: every error is on
+    the last line. Raised after every event before the cut was yielded, so a reader that
+    collected them can keep what is complete (and must say the file is damaged)."""
+
+
 def _local_name(tag: str) -> str:
     """``{ns}name`` / ``prefix:name`` / ``name`` → ``name``."""
     return tag.rpartition("}")[2].rpartition(":")[2]
@@ -136,7 +142,8 @@ def iter_xml_events(data: bytes, name: str) -> Iterator[tuple[str, str, list[str
     Errors raised by the iterator are always :class:`FileReadError` (named ``name``): hostile
     constructs are refused, malformed XML is reported with its line number. Because a broken
     document may only be detected when the parser reaches the end, callers must not act on
-    the events before the iterator is exhausted (collect, then build).
+    the events before the iterator is exhausted (collect, then build). A document cut short
+    (every error on its last line) raises :class:`XmlTruncatedError` at the end instead.
     """
     payload, lines_removed = _prepare(data, name)
     context = etree.iterparse(
@@ -178,8 +185,23 @@ def iter_xml_events(data: bytes, name: str) -> Iterator[tuple[str, str, list[str
     except etree.LxmlError as exc:
         raise FileReadError(_error_reason(exc, lines_removed), path=name) from None
     # Recover mode keeps going past real errors: report any that is not a namespace quirk.
-    for entry in context.error_log:
-        if entry.level >= etree.ErrorLevels.ERROR and entry.domain != etree.ErrorDomains.NAMESPACE:
-            raise FileReadError(_error_reason(entry, lines_removed), path=name)
+    errors = [entry for entry in context.error_log
+              if entry.level >= etree.ErrorLevels.ERROR
+              and entry.domain != etree.ErrorDomains.NAMESPACE]
+    if errors:
+        reason = _error_reason(errors[0], lines_removed)
+        if root_checked and all(entry.line >= payload.count(b"\n") + 1 for entry in errors):
+            raise XmlTruncatedError(reason, path=name)
+        raise FileReadError(reason, path=name)
     if not root_checked:
         raise FileReadError("not XML: no root element", path=name)
+
+
+def events_until_cut(data: bytes, name: str, cuts: list[XmlTruncatedError],
+                     ) -> Iterator[tuple[str, str, list[str], etree._Element]]:
+    """:func:`iter_xml_events`, ending quietly at the end of a document cut short: its
+    :class:`XmlTruncatedError` is appended to ``cuts`` (every other error still raises)."""
+    try:
+        yield from iter_xml_events(data, name)
+    except XmlTruncatedError as error:
+        cuts.append(error)
