@@ -509,5 +509,10 @@ def render_explanation(info: dict) -> str:
     if info["not_assessed"]:
         lines.append("Not assessed / data gaps:")
         lines += [f"  - {n}" for n in info["not_assessed"]]
+    # what the data-quality checks and the file's reader found (RunLog.explain adds it)
+    if info.get("quality_issues") or info.get("quality_notes"):
+        lines.append("Data quality: " + (", ".join(info.get("quality_issues") or []) or "ok"))
+        if info.get("quality_notes"):
+            lines.append(f"  - {info['quality_notes']}")
     lines += ["", info["disclaimer"]]
     return "\n".join(lines)

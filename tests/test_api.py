@@ -107,3 +107,8 @@ def test_a_truncated_file_is_marked_and_report_run_says_what_was_found(tmp_path:
     assert info["quality_issues"] == ["file_damaged"]
     assert info["quality_notes"].startswith("file truncated after ")
     assert log.runs()["quality_issues"].tolist() == ["file_damaged"]
+    from runlog.risk import render_explanation
+
+    text = render_explanation(info).splitlines()
+    at = text.index("Data quality: file_damaged")
+    assert text[at + 1].startswith("  - file truncated after ")
