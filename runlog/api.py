@@ -17,6 +17,7 @@ import pandas as pd
 
 from runlog.chart_cache import CACHE_NAME as CHART_HISTORY
 from runlog.derived_cache import DerivedCache, inputs_state
+from runlog.errors import InputError
 from runlog.localtime import check_zone, local_start, parse_day
 from runlog.paths import ENV_STORE, default_store_path
 from runlog.store import Store
@@ -35,6 +36,21 @@ ASSESSMENT_ENTRIES = ("assessment-levels", "assessment-flags", CHART_HISTORY)
 def open_store(path: str | os.PathLike | None = None) -> RunLog:
     """Open (or prepare) the runlog store at ``path`` (default: :func:`default_store_path`)."""
     return RunLog(Path(path).expanduser() if path is not None else default_store_path())
+
+
+def _check_masses(annotation: pd.Series) -> None:
+    """InputError when the body masses before and after a run differ by more than a run can
+    change them (:data:`runlog.rules.thresholds.MASS_CHANGE_MAX_FRACTION`)."""
+    from runlog.rules.thresholds import MASS_CHANGE_MAX_FRACTION
+
+    before, after = annotation.get("mass_before_kg"), annotation.get("mass_after_kg")
+    if pd.isna(before) or pd.isna(after):
+        return
+    change = abs(float(after) - float(before)) / float(before)
+    if change > MASS_CHANGE_MAX_FRACTION:
+        raise InputError(f"body mass {float(before):g} kg before and {float(after):g} kg after "
+                         f"the run differ by {change:.0%}; one run changes it by a few % at "
+                         "most, so check the values (nothing was saved)")
 
 
 def _runs_in_default_zone(runs: pd.DataFrame, zone: str | None) -> pd.DataFrame:
@@ -356,7 +372,9 @@ class RunLog:
         """Record what the runner says about a run; None leaves a field unchanged."""
         run_id = self.store.resolve_run(run)
         with self.store.writer() as tx:
-            return tx.set_annotation(run_id, **fields)
+            row = tx.set_annotation(run_id, **fields)
+            _check_masses(row)  # raising here leaves the store as it was
+            return row
 
     def profile(self) -> dict:
         return self.store.profile()

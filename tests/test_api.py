@@ -10,6 +10,7 @@ from test_weekly import sample_store_copy
 
 import runlog
 from runlog.derived_cache import CACHE_DIR
+from runlog.errors import InputError
 
 
 @pytest.fixture
@@ -112,3 +113,16 @@ def test_a_truncated_file_is_marked_and_report_run_says_what_was_found(tmp_path:
     text = render_explanation(info).splitlines()
     at = text.index("Data quality: file_damaged")
     assert text[at + 1].startswith("  - file truncated after ")
+
+
+def test_an_implausible_change_of_body_mass_is_refused_and_nothing_is_saved(
+        tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[1]
+    log = runlog.open_store(tmp_path / "s")
+    log.import_paths([str(repo / "data" / "sample" / "fit")])
+    log.annotate("last", mass_before_kg=70.0)
+    generation = log.store.generation()
+    with pytest.raises(InputError, match="differ by 14%"):
+        log.annotate("last", mass_after_kg=80.0)
+    assert log.store.generation() == generation
+    assert log.annotate("last", mass_after_kg=68.6)["mass_after_kg"] == 68.6  # 2 %: fine

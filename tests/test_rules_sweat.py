@@ -114,3 +114,24 @@ def test_no_fixed_fluid_volume_advice():
     out = S.fluid_deficit(rate, low, high, tier, h, pd.Series([np.nan]), 60.0)
     msg = out["message"].iloc[0].lower()
     assert "drink to thirst" in msg and "as much as" not in msg and "drink 1" not in msg
+
+
+def test_sodium_logged_as_zero_is_no_electrolytes():
+    """--no-electrolytes --sodium-mg 0 logged nothing taken: the rule applies, and the
+    message says no electrolytes, never 'Electrolytes logged'."""
+    rate, low, high, tier, h = default([2.0, 2.0, 2.0])
+    out = S.sodium_no_electrolytes(rate, low, high, tier, h, [False, None, True],
+                                   [0.0, 0.0, 0.0], 70.0)
+    assert lv(out) == [1, 1, 0]
+    assert "No electrolytes logged." in out["message"].iloc[0]
+    assert "No electrolytes logged." in out["message"].iloc[1]
+    assert "Electrolytes logged." in out["message"].iloc[2]
+
+
+def test_a_loss_from_the_runners_weighings_is_called_measured():
+    rate, low, high, tier = S.sweat_rate([70.0], [68.4], [np.nan], [1.0])
+    deficit = S.fluid_deficit(rate, low, high, tier, pd.Series([1.0]), [np.nan], [70.0])
+    sodium = S.sodium_no_electrolytes(rate, low, high, tier, pd.Series([1.0]), [None],
+                                      [np.nan], 70.0)
+    for message in (deficit["message"].iloc[0], sodium["message"].iloc[0]):
+        assert message.startswith("Measured sweat loss 1.6 L") and "Estimated" not in message

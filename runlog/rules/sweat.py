@@ -36,6 +36,11 @@ def _index(x) -> pd.Index:
     return x.index if hasattr(x, "index") else pd.RangeIndex(len(np.atleast_1d(x)))
 
 
+def _loss_word(tier: str) -> str:
+    """'Measured' for a loss from the runner's own weighings, else 'Estimated'."""
+    return "Measured" if tier == TIER_MEASURED else "Estimated"
+
+
 def sweat_rate(mass_before_kg, mass_after_kg, fluid_l, duration_h):
     """S1: sweat rate [L/h] with a low–high band and its tier, per run.
 
@@ -136,7 +141,7 @@ def fluid_deficit(sweat_rate_lph, sweat_low_lph, sweat_high_lph, tier, duration_
 
     def make(loss, lo, hi, pct, tier, fluid, drank):
         how = f"after the {fluid:.1f} L you logged" if drank else "if you drank nothing"
-        return (f"Estimated sweat loss {loss:.1f} L ({lo:.1f}–{hi:.1f} L; {tier}), "
+        return (f"{_loss_word(tier)} sweat loss {loss:.1f} L ({lo:.1f}–{hi:.1f} L; {tier}), "
                 f"~{pct:.1f} % of body weight {how}. {FLUID_ADVICE}")
 
     msg = messages(level >= MODERATE, make, loss=loss, lo=lo, hi=hi, pct=pct,
@@ -189,7 +194,7 @@ def sodium_no_electrolytes(sweat_rate_lph, sweat_low_lph, sweat_high_lph, tier, 
     logged = np.nan_to_num(logged_raw)
     took = pd.Series(np.broadcast_to(np.asarray(electrolytes, dtype=object), n)).astype(
         "boolean").fillna(False).to_numpy(dtype=bool)
-    nothing = ~took & np.isnan(logged_raw)
+    nothing = ~took & ~(logged_raw > 0)   # no electrolytes, and no (or 0 mg) sodium
     sweat, lo_l, hi_l = _f(sweat_rate_lph) * h, _f(sweat_low_lph) * h, _f(sweat_high_lph) * h
     na = np.clip(sodium_loss_mg(sweat) - logged, 0, None)
     na_lo = np.clip(sodium_loss_mg(lo_l, T.SWEAT_NA_LOW_MMOL_L) - logged, 0, None)
@@ -209,7 +214,8 @@ def sodium_no_electrolytes(sweat_rate_lph, sweat_low_lph, sweat_high_lph, tier, 
             what = f"After the {logged:.0f} mg of sodium you logged."
         else:
             what = "Electrolytes logged."
-        return (f"Estimated sweat loss {s:.1f} L ({sl:.1f}–{sh:.1f} L; {tier}){body}; sodium "
+        return (f"{_loss_word(tier)} sweat loss {s:.1f} L ({sl:.1f}–{sh:.1f} L; {tier}){body}; "
+                "sodium "
                 f"~{na / 1000:.1f} g ({nl / 1000:.1f}–{nh / 1000:.1f} g). {what} Salt may matter "
                 "on long sweaty runs, but evidence that it prevents cramps is weak. "
                 f"{FLUID_ADVICE}")

@@ -72,6 +72,10 @@ SWEAT_RATE_SD_LPH = 0.57            # Barnes 2019
 SWEAT_RATE_MIN_LPH = 0.2            # RULES.md S1: clamp for the model tier
 SWEAT_RATE_MAX_LPH = 2.5            # RULES.md S1: clamp for the model tier
 SCALE_ERROR_KG = 0.1                # [design] bathroom-scale error per weighing
+#: [design] Largest believable change of body mass over one run, as a fraction of the mass
+#: before: sweat losses run at 1–4 %, rarely 6–8 % in ultras (Baker 2017), so a 10 % change
+#: is a typing error, and the annotation is refused.
+MASS_CHANGE_MAX_FRACTION = 0.10
 DEFICIT_MODERATE_PCT = 2.0          # Sawka 2007 ACSM fluid stand: prevent > 2 % loss
 DEFICIT_HIGH_PCT = 3.0              # [design]
 SWEAT_NA_MMOL_L = 36.0              # Baker 2016: whole-body sweat [Na] 35.9 ± 10.4 mmol/L
