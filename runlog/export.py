@@ -167,7 +167,7 @@ def export_runs(runs: pd.DataFrame, flags: pd.DataFrame | None = None) -> pd.Dat
     """
     km = _num(runs, "distance_m") / M_PER_KM
     moving = _num(runs, "moving_s")
-    pace = (moving / km).where(km > 0)
+    pace = (moving / km).where((km > 0) & (moving > 0))  # no pace without moving time
     out = pd.DataFrame({
         "run_id": runs["run_id"].astype("object"),
         "start_local": iso_local(runs["start_utc"], _num(runs, "tz_offset_min")),

@@ -180,7 +180,7 @@ def ascent_descent_m(altitude_m, hysteresis_m: float) -> tuple[float, float]:
     d = np.diff(x)
     if len(d) == 1 and abs(d[0]) < hysteresis_m:
         return 0.0, 0.0
-    return float(d[d > 0].sum()), float(-d[d < 0].sum())
+    return float(d[d > 0].sum()), float(np.abs(d[d < 0]).sum())  # never -0.0
 
 
 def _turning_points(x: np.ndarray) -> np.ndarray:

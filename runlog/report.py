@@ -68,7 +68,7 @@ def local_iso(start_utc: pd.Timestamp, offset_min: float | None) -> str:
 
 def _pace(runs: pd.DataFrame) -> pd.Series:
     km = runs["distance_m"] / 1000.0
-    return (runs["moving_s"] / km).where(km > 0)
+    return (runs["moving_s"] / km).where((km > 0) & (runs["moving_s"] > 0))
 
 
 def runs_json(runs: pd.DataFrame, flags: pd.DataFrame) -> list[dict]:

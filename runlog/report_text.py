@@ -66,11 +66,11 @@ def format_whole(value: float | None) -> str:
 
 
 def pace_s_per_km(moving_s: float | None, distance_m: float | None) -> float:
-    """Moving pace [s/km]; NaN without a positive distance."""
+    """Moving pace [s/km]; NaN without a positive distance and moving time."""
     km = math.nan if is_missing(distance_m) else distance_m / 1000.0
-    if not km > 0:
+    if not km > 0 or is_missing(moving_s) or not moving_s > 0:
         return math.nan
-    return math.nan if is_missing(moving_s) else moving_s / km
+    return moving_s / km
 
 
 def top_reason(knee_risk: Any, cramp_risk: Any, knee_top: Any, cramp_top: Any) -> str:

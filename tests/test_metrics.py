@@ -127,6 +127,9 @@ def test_ascent_descent_counts_only_real_climbs():
     gps = np.tile([0.0, 8.0], 50)
     assert ascent_descent_m(gps, 10.0) == (0.0, 0.0)
     assert ascent_descent_m(gps, 3.0)[0] == pytest.approx(400.0)
+    # a climb only: the descent is 0.0, not -0.0 (which the CSV wrote as "-0.0")
+    asc, desc = ascent_descent_m(np.linspace(0.0, 30.0, 100), 3.0)
+    assert asc == pytest.approx(30.0) and str(desc) == "0.0"
 
 
 def test_ascent_single_climb_and_edges():

@@ -66,7 +66,7 @@ def _former_runs_table(runs: pd.DataFrame) -> pd.DataFrame:
     chosen = knee_top.where(knee >= cramp, cramp_top).where((knee > 0) | (cramp > 0), "")
     reason = chosen.str.split(" | ", regex=False).str[0].fillna("")
     km = runs["distance_m"] / 1000.0
-    pace = (runs["moving_s"] / km).where(km > 0)
+    pace = (runs["moving_s"] / km).where((km > 0) & (runs["moving_s"] > 0))  # no 0:00 pace
 
     def duration(seconds):
         if pd.isna(seconds):
@@ -146,3 +146,11 @@ def test_runs_table_is_the_former_pandas_table(runs):
     want = _former_runs_table(runs)
     assert got.to_dict("list") == want.to_dict("list")
     assert report.runs_table_text(runs) == report.render_table(want)
+
+
+def test_no_pace_without_moving_time() -> None:
+    """A run with distance but 0 s moving (a device summary only) has no pace, not 0:00."""
+    from runlog.report_text import format_pace, pace_s_per_km
+
+    assert format_pace(pace_s_per_km(0.0, 1500.0)) == format_pace(None)
+    assert format_pace(pace_s_per_km(600.0, 1500.0)) == "6:40"
