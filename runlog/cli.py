@@ -193,6 +193,7 @@ def import_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str, quiet: boo
 
     from runlog.importer import FAILED
     from runlog.report import render_table, runs_json, runs_table
+    from runlog.report_text import QUALITY_LEGEND
     from runlog.sources import discover
 
     # A mistyped path is a usage mistake: one line naming every such path, nothing imported.
@@ -256,6 +257,9 @@ def import_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str, quiet: boo
         if len(new_runs):
             click.echo("")
             click.echo(render_table(runs_table(new_runs)))
+            quality = new_runs.get("quality_issues")
+            if quality is not None and bool((quality.fillna("") != "").any()):
+                click.echo(QUALITY_LEGEND)
             _disclaimer()
     if counts[FAILED]:
         ctx.exit(EXIT_SOME_FAILED)

@@ -136,6 +136,11 @@ def render_columns(columns: Iterable[tuple[Any, Sequence[str]]]) -> str:
     return "\n".join([header, "  ".join("-" * w for w in widths), *rows])
 
 
+#: Under a runs table with a '*' after some km.
+QUALITY_LEGEND = ("\n* data-quality problems were found (cleaned where they could be); "
+                  "see `runlog report --run RUN`.")
+
+
 def runs_report_text(table: str, *, stale_runs: int, quality_issues: bool) -> str:
     """Everything ``runlog report`` prints after a non-empty runs table (no final newline)."""
     lines = [table]
@@ -143,7 +148,6 @@ def runs_report_text(table: str, *, stale_runs: int, quality_issues: bool) -> st
         lines.append(f"\n{stale_runs} runs were computed by an older runlog; "
                      "`runlog store refresh` recomputes them from their files.")
     if quality_issues:
-        lines.append("\n* data-quality problems were found (cleaned where they could be); "
-                     "see `runlog report --run RUN`.")
+        lines.append(QUALITY_LEGEND)
     lines.append(f"\n{DISCLAIMER}")
     return "\n".join(lines)

@@ -467,3 +467,13 @@ def test_a_privacy_zone_given_twice_is_kept_once(runner: CliRunner, tmp_path: Pa
     invoke(runner, store, "profile", *zone, *zone)
     shown = json.loads(invoke(runner, store, "profile", *zone, "--format", "json").output)
     assert shown["privacy_zones"] == [{"lat_deg": 47.3, "lon_deg": 8.5, "radius_m": 200.0}]
+
+
+def test_the_import_table_explains_its_star(runner: CliRunner, tmp_path: Path) -> None:
+    """A partial copy imports as a run marked '*'; the table says what '*' means."""
+    data = LANDAL_FIT.read_bytes()
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "half.fit").write_bytes(data[: len(data) // 2])
+    result = invoke(runner, tmp_path / "s", "import", str(tmp_path / "in"))
+    assert "*" in result.output.split("------")[-1].splitlines()[1]  # the run's km
+    assert "\n* data-quality problems were found" in result.output
