@@ -228,15 +228,17 @@ def import_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str, quiet: boo
         if bar is not None:
             bar.__exit__(None, None, None)
     counts = result.counts()
-    if with_weather and result.new_run_ids:
-        filled, messages = log.fetch_weather(run_ids=result.new_run_ids)
+    # new runs, and stored runs a more complete recording replaced: both are listed
+    changed = [*result.new_run_ids, *result.replaced_run_ids]
+    if with_weather and changed:
+        filled, messages = log.fetch_weather(run_ids=changed)
         if fmt == "table":
             click.echo(f"Weather for {len(filled)} new runs; {len(messages)} without.")
             for line in messages:
                 click.echo(f"  {line}")
     # The risk assessment covers the whole history; skip it when nothing new came in.
-    new_runs = log.runs() if result.new_run_ids else log.store.runs().iloc[0:0]
-    new_runs = new_runs[new_runs["run_id"].isin(result.new_run_ids)]
+    new_runs = log.runs() if changed else log.store.runs().iloc[0:0]
+    new_runs = new_runs[new_runs["run_id"].isin(changed)]
     if fmt == "json":
         _, flags = log.assessment() if len(new_runs) else (None, pd.DataFrame())
         payload = {

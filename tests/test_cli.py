@@ -53,7 +53,7 @@ def test_import_prints_one_line_per_file_summary_and_table(runner: CliRunner,
     assert result.exit_code == EXIT_OK, result.output
     lines = result.output.splitlines()
     assert lines[0].startswith("new       ") and lines[0].endswith(": 1 run")
-    assert any(line.startswith("1 files: 1 new (1 runs), 0 duplicate, 0 skipped, 0 failed")
+    assert any(line.startswith("1 files: 1 new (1 run), 0 duplicate, 0 skipped, 0 failed")
                for line in lines)
     assert "2022-05-29 17:53" in result.output  # local time (UTC+2), not UTC
     assert "3.32" in result.output
@@ -78,7 +78,7 @@ def test_import_with_a_failed_file_exits_3_and_names_it(runner: CliRunner,
     failed = [line for line in result.output.splitlines() if line.startswith("failed")]
     assert len(failed) == 1 and "broken.fit: " in failed[0]
     assert "Traceback" not in result.output
-    assert "1 new (1 runs)" in result.output
+    assert "1 new (1 run)," in result.output
 
 
 def test_import_json_has_documented_fields(runner: CliRunner, tmp_path: Path) -> None:

@@ -56,7 +56,11 @@ def test_counts_are_what_the_corpus_holds(imported) -> None:
     # run.tcx and stopped_example.tcx (GPX twins), and the Strava export's .fit.gz (the
     # original FIT is in geo-activity-playground's Local Files).
     dup = outcomes[outcomes["outcome"] == DUPLICATE]
-    assert len(dup) == 15
+    assert len(dup) == 14
+    # ... and 1 replaced: runpandas' 2020-12-02 watch TCX (7.01 km, 2,498 s) is the whole run
+    # the phone's GPX of the session year (5.26 km, 1,832 s, same start second) recorded part of
+    replaced = outcomes[outcomes["outcome"] == "replaced"]
+    assert replaced["rel"].str.endswith("2020-12-02T06_08_29-300_Running.tcx").tolist() == [True]
     assert dup["matched_run_id"].notna().all()
     # 66 skipped, each for a reason a runner recognises.
     skipped = outcomes.loc[outcomes["outcome"] == SKIPPED, "reason"]

@@ -467,6 +467,7 @@ def test_cli_names_the_replaced_run_and_counts_it(tmp_path: Path) -> None:
     assert lines[0].endswith(f" from {part} (9.01 vs 1.54 km)")
     assert "1 files: 0 new (0 runs), 1 replaced, 0 duplicate, 0 skipped, 0 failed" in \
         result.output
+    assert "  9.01" in result.output.split("------")[-1]  # the run's new row is listed
 
 
 # --- empty files and copies of failed files are failures, never duplicates ------------------
