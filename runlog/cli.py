@@ -227,6 +227,10 @@ def import_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str, quiet: boo
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
+    if lines_to_stdout:  # unreadable folders, broken links, ...: by name, not only counted
+        for item in result.ignored:
+            if item.problem:
+                click.echo(f"{'ignored':<9} {item.display}: {item.reason}")
     counts = result.counts()
     # new runs, and stored runs a more complete recording replaced: both are listed
     changed = [*result.new_run_ids, *result.replaced_run_ids]

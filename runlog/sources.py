@@ -62,10 +62,16 @@ class SourceFile:
 
 @dataclass
 class Ignored:
-    """A file seen but not an activity format (photos, JSON, ...): counted, not imported."""
+    """A file seen but not an activity format (photos, JSON, ...): counted, not imported.
+
+    ``problem``: something the runner should hear about by name, not only in a count (a
+    broken link, a folder that cannot be read, a file named on the command line that is no
+    activity, a file Strava's ``activities.csv`` lists but the export lacks).
+    """
 
     display: str
     reason: str
+    problem: bool = False
 
 
 def activity_format(name: str) -> tuple[str | None, bool]:
@@ -203,19 +209,28 @@ def discover(paths: Iterable[str | os.PathLike]) -> Iterator[SourceFile | Ignore
     files of other types are yielded as :class:`Ignored` so the import can count them.
     A path that does not exist raises FileReadError (a usage mistake, reported at once).
     """
+    seen: set[str] = set()  # a path given twice (or a file and its folder) is read once
+    said: set[tuple[str, str]] = set()  # ... and what is ignored is said once
     for raw in paths:
         path = Path(raw)
         if not path.exists():
             raise FileReadError("no such file or folder", path=str(path))
-        if path.is_dir():
-            yield from _walk_folder(path)
-        else:
-            yield from _from_disk_file(path, strava={}, explicit=True)
+        found = (_walk_folder(path, seen) if path.is_dir() else
+                 _from_disk_file(path, strava={}, explicit=True, seen=seen))
+        for item in found:
+            if isinstance(item, Ignored):
+                if (item.display, item.reason) in said:
+                    continue
+                said.add((item.display, item.reason))
+            yield item
 
 
-def _walk_folder(root: Path) -> Iterator[SourceFile | Ignored]:
+def _walk_folder(root: Path, seen: set[str]) -> Iterator[SourceFile | Ignored]:
     strava: dict[str, dict[str, str]] = {}
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+    unreadable: list[OSError] = []
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable.append,
+                                                followlinks=False):
+        yield from _unreadable_folders(unreadable)
         dirnames[:] = sorted(d for d in dirnames if d.lower() not in NON_ACTIVITY_FOLDERS)
         here = Path(dirpath)
         if "activities.csv" in filenames:
@@ -227,21 +242,39 @@ def _walk_folder(root: Path) -> Iterator[SourceFile | Ignored]:
         for name in sorted(filenames):
             if name == "activities.csv" and strava:
                 continue
-            yield from _from_disk_file(here / name, strava=strava, explicit=False)
+            yield from _from_disk_file(here / name, strava=strava, explicit=False,
+                                       seen=seen)
+    yield from _unreadable_folders(unreadable)
+    for listed in strava:
+        if not os.path.lexists(listed):
+            yield Ignored(listed, "listed in Strava's activities.csv, but not in the export",
+                          problem=True)
+
+
+def _unreadable_folders(errors: list[OSError]) -> Iterator[Ignored]:
+    """The folders os.walk could not list (it reports them through ``onerror``)."""
+    for err in errors:
+        yield Ignored(str(err.filename), f"cannot read the folder: {err.strerror}",
+                      problem=True)
+    errors.clear()
 
 
 def _from_disk_file(path: Path, strava: dict[str, dict[str, str]],
-                    explicit: bool) -> Iterator[SourceFile | Ignored]:
+                    explicit: bool, seen: set[str]) -> Iterator[SourceFile | Ignored]:
+    key = os.path.abspath(path)
+    if key in seen:
+        return
+    seen.add(key)
     try:
         st = path.lstat()
     except OSError as err:
-        yield Ignored(str(path), f"cannot stat: {err.strerror}")
+        yield Ignored(str(path), f"cannot stat: {err.strerror}", problem=True)
         return
     if stat.S_ISLNK(st.st_mode):
         try:
             st = path.stat()
         except OSError:
-            yield Ignored(str(path), "broken symbolic link")
+            yield Ignored(str(path), "broken symbolic link", problem=True)
             return
     if not stat.S_ISREG(st.st_mode):
         yield Ignored(str(path), "not a regular file")
@@ -254,7 +287,8 @@ def _from_disk_file(path: Path, strava: dict[str, dict[str, str]],
     if fmt is None and explicit:
         fmt = _sniff_disk(path)
     if fmt is None:
-        yield Ignored(str(path), f"not an activity file ({path.suffix or 'no extension'})")
+        yield Ignored(str(path), f"not an activity file ({path.suffix or 'no extension'})",
+                      problem=explicit)
         return
     yield SourceFile(str(path), fmt, st.st_size, st.st_mtime_ns, _read_disk(path, gz),
                      extra=strava.get(str(path), {}))

@@ -477,3 +477,18 @@ def test_the_import_table_explains_its_star(runner: CliRunner, tmp_path: Path) -
     result = invoke(runner, tmp_path / "s", "import", str(tmp_path / "in"))
     assert "*" in result.output.split("------")[-1].splitlines()[1]  # the run's km
     assert "\n* data-quality problems were found" in result.output
+
+
+def test_import_names_what_it_ignored_for_a_reason_the_runner_should_know(
+        runner: CliRunner, tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(LANDAL_FIT, folder / "run.fit")
+    (folder / "gone.fit").symlink_to(tmp_path / "nowhere.fit")
+    (folder / "photo.jpg").write_bytes(b"\xff\xd8")
+    result = invoke(runner, tmp_path / "s", "import", str(folder), str(folder / "run.fit"))
+    lines = result.output.splitlines()
+    assert f"ignored   {folder / 'gone.fit'}: broken symbolic link" in lines
+    assert not any("photo.jpg" in line for line in lines)  # counted only
+    assert any(line.startswith("1 files: 1 new (1 run), 0 duplicate") and
+               "2 other files ignored" in line for line in lines)

@@ -190,3 +190,50 @@ def test_an_empty_gz_file_or_member_reads_as_empty(tmp_path: Path) -> None:
     assert [Path(s.display.split("!")[-1]).name for s in found] == [
         "1.gpx.gz", "2.tcx", "3.fit.gz", "run.fit.gz", "run.gpx"]
     assert [s.read_bytes() for s in found] == [b""] * 5
+
+
+def test_a_path_given_twice_or_inside_a_folder_given_too_is_read_once(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    shutil.copy(SAMPLE_FIT, tmp_path / "a" / "run.fit")
+    run = tmp_path / "a" / "run.fit"
+    files = sources([run, tmp_path, str(run), tmp_path / "a" / ".." / "a" / "run.fit"])
+    assert [f.display for f in files] == [str(run)]
+
+
+def test_what_the_runner_should_hear_about_is_a_problem_not_only_a_count(
+        tmp_path: Path, monkeypatch) -> None:
+    """A broken link, an unreadable folder and a file named on the command line that is no
+    activity are problems (the CLI names them); a photo inside a folder is only counted."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "photo.jpg").write_bytes(b"\xff\xd8")
+    (tmp_path / "in" / "gone.fit").symlink_to(tmp_path / "nowhere.fit")
+    (tmp_path / "notes.txt").write_text("not a run")
+    real_walk = os.walk
+
+    def walk_with_a_locked_folder(top, onerror=None, followlinks=False):
+        # a folder chmod 000 (root reads it anyway, so the refusal is simulated)
+        onerror(PermissionError(13, "Permission denied", str(tmp_path / "in" / "locked")))
+        yield from real_walk(top, onerror=onerror, followlinks=followlinks)
+
+    monkeypatch.setattr("runlog.sources.os.walk", walk_with_a_locked_folder)
+    found = {Path(i.display).name: (i.reason, i.problem)
+             for i in discover([tmp_path / "in", tmp_path / "notes.txt"])
+             if isinstance(i, Ignored)}
+    assert found == {
+        "locked": ("cannot read the folder: Permission denied", True),
+        "gone.fit": ("broken symbolic link", True),
+        "photo.jpg": ("not an activity file (.jpg)", False),
+        "notes.txt": ("not an activity file (.txt)", True),
+    }
+
+
+def test_a_file_strava_lists_but_the_export_lacks_is_named(corpus: Path,
+                                                           tmp_path: Path) -> None:
+    export = tmp_path / "export"
+    shutil.copytree(corpus / STRAVA, export)
+    (listed,) = sources([export])
+    assert not [i for i in discover([export]) if isinstance(i, Ignored) and i.problem]
+    Path(listed.display).unlink()
+    problems = [i for i in discover([export]) if isinstance(i, Ignored) and i.problem]
+    assert [(i.display, i.reason) for i in problems] == [
+        (listed.display, "listed in Strava's activities.csv, but not in the export")]
