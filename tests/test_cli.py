@@ -166,14 +166,20 @@ def test_weeks_chart_and_export_commands(runner: CliRunner, tmp_path: Path) -> N
     assert len(csv_out.output.splitlines()) == 7
 
 
-def test_store_check_detects_damage_and_rebuild_repairs_keeping_annotations(
-        runner: CliRunner, tmp_path: Path) -> None:
+def _three_sample_runs(runner: CliRunner, tmp_path: Path) -> tuple[Path, Path]:
+    """(store, folder): three GPX runs of data/sample copied to a folder and imported."""
     store = tmp_path / "s"
     folder = tmp_path / "in"
     folder.mkdir()
     for f in sorted((SAMPLE / "runpandas-session").glob("*.gpx.gz"))[:3]:
         shutil.copy(f, folder)
     invoke(runner, store, "import", "--quiet", str(folder))
+    return store, folder
+
+
+def test_store_check_detects_damage_and_rebuild_repairs_keeping_annotations(
+        runner: CliRunner, tmp_path: Path) -> None:
+    store, _folder = _three_sample_runs(runner, tmp_path)
     invoke(runner, store, "annotate", "last", "--knee-pain", "2", "--cramp")
     assert invoke(runner, store, "store", "check").output.strip() == "Store is consistent."
     manifest = json.loads((store / "manifest.json").read_text())
@@ -197,12 +203,7 @@ def test_rebuild_recovers_a_deleted_manifest_and_an_import_never_collects_the_fi
         runner: CliRunner, tmp_path: Path) -> None:
     """A deleted manifest.json: every command says to rebuild (an import refuses and
     deletes nothing), and `store rebuild` gets every run back with its annotation."""
-    store = tmp_path / "s"
-    folder = tmp_path / "in"
-    folder.mkdir()
-    for f in sorted((SAMPLE / "runpandas-session").glob("*.gpx.gz"))[:3]:
-        shutil.copy(f, folder)
-    invoke(runner, store, "import", "--quiet", str(folder))
+    store, folder = _three_sample_runs(runner, tmp_path)
     invoke(runner, store, "annotate", "last", "--knee-pain", "2")
     before = json.loads(invoke(runner, store, "report", "--format", "json").output)["runs"]
     (store / "manifest.json").unlink()

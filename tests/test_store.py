@@ -733,8 +733,9 @@ def test_truncated_table_file_gives_clear_error_and_check_names_it(tmp_path: Pat
         tx.add_runs(make_runs(["r3"]), make_samples("r3", 2))
 
 
-def test_rebuild_recovers_from_a_lost_samples_part_and_a_lost_runs_file(tmp_path: Path) -> None:
-    store = Store(tmp_path)
+def _store_with_three_commits(root: Path) -> Store:
+    """Runs in two samples parts, files, an annotation and a profile: three commits."""
+    store = Store(root)
     add(store, ["r1"])
     add(store, ["r2", "r3"], starts=[T0 + pd.Timedelta(days=3), T0 + pd.Timedelta(days=4)])
     t = pd.Timestamp("2024-06-01", tz="UTC")
@@ -743,6 +744,12 @@ def test_rebuild_recovers_from_a_lost_samples_part_and_a_lost_runs_file(tmp_path
         tx.record_files(pd.DataFrame({"path": ["one.fit", "two.fit"], "sha256": ["h1", "h2"],
                                       "outcome": ["new", "new"], "run_ids": ["r1", "r2,r3"],
                                       "first_seen_utc": [t, t], "last_seen_utc": [t, t]}))
+        tx.set_profile(birth_year=1980)
+    return store
+
+
+def test_rebuild_recovers_from_a_lost_samples_part_and_a_lost_runs_file(tmp_path: Path) -> None:
+    store = _store_with_three_commits(tmp_path)
     manifest = json.loads((tmp_path / MANIFEST).read_text())
     second_part = manifest["samples_parts"][1]["file"]
     (tmp_path / second_part).write_bytes(b"garbage")
@@ -783,21 +790,6 @@ def test_damaged_manifest(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="manifest is damaged"):
         store.runs()
     assert "manifest is damaged" in store.check()[0]
-
-
-def _store_with_three_commits(root: Path) -> Store:
-    """Runs in two samples parts, files, an annotation and a profile: three commits."""
-    store = Store(root)
-    add(store, ["r1"])
-    add(store, ["r2", "r3"], starts=[T0 + pd.Timedelta(days=3), T0 + pd.Timedelta(days=4)])
-    t = pd.Timestamp("2024-06-01", tz="UTC")
-    with store.writer() as tx:
-        tx.set_annotation("r2", knee_pain=4)
-        tx.record_files(pd.DataFrame({"path": ["one.fit", "two.fit"], "sha256": ["h1", "h2"],
-                                      "outcome": ["new", "new"], "run_ids": ["r1", "r2,r3"],
-                                      "first_seen_utc": [t, t], "last_seen_utc": [t, t]}))
-        tx.set_profile(birth_year=1980)
-    return store
 
 
 def _readable(store: Store) -> dict:
