@@ -387,7 +387,7 @@ def _no_runs_text(log: RunLog, since: str | None, until: str | None) -> str:
     """What report prints when it has no run to show: an empty store, or an empty window."""
     if not (since or until):
         return f"No runs in {log.root}. Import some with: runlog import PATH"
-    stored = len(log.runs())
+    stored = len(log.store.runs())  # a count: no assessment needed
     window = (f"from {since} to {until}" if since and until else
               f"since {since}" if since else f"until {until}")
     held = f"{stored} run" + ("" if stored == 1 else "s")

@@ -190,7 +190,8 @@ def iter_xml_events(data: bytes, name: str) -> Iterator[tuple[str, str, list[str
               and entry.domain != etree.ErrorDomains.NAMESPACE]
     if errors:
         reason = _error_reason(errors[0], lines_removed)
-        if root_checked and all(entry.line >= payload.count(b"\n") + 1 for entry in errors):
+        last_line = payload.count(b"\n") + 1
+        if root_checked and all(entry.line >= last_line for entry in errors):
             raise XmlTruncatedError(reason, path=name)
         raise FileReadError(reason, path=name)
     if not root_checked:
