@@ -64,12 +64,28 @@ INTERRUPTED = ("interrupted: the store keeps what earlier commits wrote, nothing
                "run the command again to go on (an import skips the files it already has)")
 
 
+#: click ≥ 8.2 shows the help for a bare `runlog` by raising this UsageError.
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 class RunlogGroup(click.Group):
     """Maps typed RunlogErrors to one line on stderr and a documented exit code."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except _NO_ARGS_IS_HELP:  # bare `runlog`: click's help, as before
+            raise
+        except click.UsageError as err:  # `runlog --bogus`: one line, as a command's own
+            _fail(ctx, InputError(f"{err.format_message()} (see `{ctx.command_path} --help`)"),
+                  EXIT_USAGE)
+            raise  # not reached: _fail exits
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except _NO_ARGS_IS_HELP:  # bare `runlog store`: the group's help, as click shows it
+            raise
         except click.UsageError as err:  # a subcommand's bad option or value, one line too
             command = err.ctx.command_path if err.ctx else ctx.command_path
             _fail(ctx, InputError(f"{err.format_message()} (see `{command} --help`)"),

@@ -126,6 +126,19 @@ def test_usage_errors_exit_2(runner: CliRunner, tmp_path: Path) -> None:
     assert missing.exit_code == EXIT_USAGE
 
 
+
+def test_top_level_mistakes_are_one_line_and_bare_groups_show_their_help(
+        runner: CliRunner) -> None:
+    for args, named in ((["--bogus"], "--bogus"), (["--store"], "--store"),
+                        (["bogus"], "bogus"), (["store", "--bogus"], "--bogus")):
+        result = runner.invoke(cli, args)
+        assert result.exit_code == EXIT_USAGE, args
+        assert result.output.count("\n") == 1 and result.output.startswith("runlog: "), args
+        assert named in result.output and "--help`)" in result.output, args
+    bare = runner.invoke(cli, ["store"])  # click's help for a group given no command
+    assert bare.exit_code == EXIT_USAGE and " store [OPTIONS] COMMAND" in bare.output
+    assert "\n  check " in bare.output and "runlog: " not in bare.output
+
 def test_annotate_and_profile_round_trip(runner: CliRunner, tmp_path: Path) -> None:
     store = tmp_path / "s"
     invoke(runner, store, "import", "--quiet", str(LANDAL_FIT))
