@@ -15,7 +15,8 @@ assessment (:mod:`runlog.chart_cache`) and draws it; without that cache ``chart`
 helper process that loads matplotlib while this one loads pandas (:mod:`runlog.chart_helper`).
 
 The commands that change what the assessment depends on (``annotate``, ``profile`` with
-options, ``weather fetch`` when it filled runs, ``store refresh`` when it recomputed runs) end by
+options, ``weather fetch`` when it filled runs, ``store refresh`` when it recomputed runs,
+``store rebuild`` when the store is consistent again) end by
 recomputing and caching the assessment and the chart's data (:func:`_cache_for_next_read`), so
 the runner's next ``report`` or ``chart`` answers from the cache instead of computing it.
 """
@@ -602,10 +603,13 @@ def chart(ctx: click.Context, out: Path, since: str | None, until: str | None) -
     fmt = check_format(out)
     with _collector_paused(), _loaded_objects_aged():
         if fmt == "png":
-            _cached_png_chart(ctx, out, since, until)
+            empty = _cached_png_chart(ctx, out, since, until)
         else:  # SVG and PDF embed the time they were drawn: always drawn afresh
-            _write_chart(out, _chart_bytes(ctx, fmt, since, until))
+            image, empty = _chart_bytes(ctx, fmt, since, until)
+            _write_chart(out, image)
     click.echo(f"Chart written to {out}")
+    if empty:  # say why, as report does, not only in the image
+        click.echo(f"It is empty: {_no_runs_text(_log(ctx), since, until)}")
 
 
 @contextlib.contextmanager
@@ -625,26 +629,33 @@ def _loaded_objects_aged() -> Iterator[None]:
         gc.unfreeze()
 
 
+#: The derived-cache entries of a drawn PNG chart: one that shows runs, one that shows none.
+PNG_CHART_ENTRIES = {False: "chart", True: "chart-empty"}
+
+
 def _cached_png_chart(ctx: click.Context, out: Path, since: str | None,
-                      until: str | None) -> None:
+                      until: str | None) -> bool:
     """Write the PNG chart from the derived cache when the same chart was drawn on the same
-    store state, code and matplotlib set-up; else draw it and cache the file's bytes."""
+    store state, code and matplotlib set-up; else draw it and cache the file's bytes.
+    True when the chart shows no run."""
     cache = DerivedCache(_store_dir(ctx))
     question = ("chart", str(_store_dir(ctx)), "png", str(since), str(until))
     key = cache.key(*question, environment=[chart_environment()])
-    png = cache.get("chart", key)
-    if png is not None:
-        _write_chart(out, png)
-        return
-    png = _chart_bytes(ctx, "png", since, until)
+    for empty, entry in PNG_CHART_ENTRIES.items():
+        png = cache.get(entry, key)
+        if png is not None:
+            _write_chart(out, png)
+            return empty
+    png, empty = _chart_bytes(ctx, "png", since, until)
     _write_chart(out, png)
     if key is not None and cache.key(*question, environment=[chart_environment()]) == key:
-        cache.put("chart", key, png)
+        cache.put(PNG_CHART_ENTRIES[empty], key, png)
+    return empty
 
 
 def _chart_bytes(ctx: click.Context, fmt: str, since: str | None, until: str | None
-                 ) -> bytes:
-    """The chart file's bytes.
+                 ) -> tuple[bytes, bool]:
+    """The chart file's bytes, and True when it shows no run.
 
     When the chart's data was cached with the assessment (:mod:`runlog.chart_cache`), it is
     cropped to the window and drawn here, without pandas: a helper would only add its own
@@ -657,7 +668,7 @@ def _chart_bytes(ctx: click.Context, fmt: str, since: str | None, until: str | N
 
     cached = chart_data_from_cache(_store_dir(ctx), since, until)
     if cached is not None:  # the chart's data cached with the assessment: no pandas needed
-        return _draw_here(cached, fmt)
+        return _draw_here(cached, fmt), _shows_no_run(cached)
     from runlog.chart_helper import DrawingHelper, worthwhile
 
     helper = DrawingHelper.start() if worthwhile() else None
@@ -675,7 +686,11 @@ def _chart_bytes(ctx: click.Context, fmt: str, since: str | None, until: str | N
             helper.close()
     if image is None:
         image = _draw_here(data, fmt)
-    return image
+    return image, _shows_no_run(data)
+
+
+def _shows_no_run(data: ChartData) -> bool:
+    return not int(data.week_runs.sum())
 
 
 def _draw_here(data: ChartData, fmt: str) -> bytes:
@@ -817,8 +832,11 @@ def store_rebuild(ctx: click.Context, paths: tuple[Path, ...]) -> None:
         result = log.import_paths(sources)
         counts = result.counts()
         click.echo(f"Re-imported {counts['new_runs']} runs from {len(sources)} paths.")
-    click.echo("Store is consistent." if not log.store.check() else
+    problems = log.store.check()
+    click.echo("Store is consistent." if not problems else
                "Problems remain: see `runlog store check`.")
+    if not problems:
+        _cache_for_next_read(log)
 
 
 @cli.command("next")

@@ -13,6 +13,7 @@ import pytest
 from cli_process import cli_command, cli_env, run_cli
 from click.testing import CliRunner
 
+from runlog.chart_cache import chart_data_from_cache
 from runlog.cli import EXIT_ERROR, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, cli
 from runlog.report import FLAG_JSON_FIELDS, RUN_JSON_FIELDS
 
@@ -205,11 +206,32 @@ def test_store_check_detects_damage_and_rebuild_repairs_keeping_annotations(
     rebuilt = invoke(runner, store, "store", "rebuild")
     assert rebuilt.exit_code == EXIT_OK, rebuilt.output
     assert "Re-imported 3 runs" in rebuilt.output
+    # ... and it computed the assessment and the chart's data for the next read
+    assert chart_data_from_cache(store) is not None
     runs = json.loads(invoke(runner, store, "report", "--format", "json").output)["runs"]
     assert len(runs) == 3
     note = json.loads(invoke(runner, store, "annotate", "last", "--rpe", "5",
                              "--format", "json").output)
     assert note["knee_pain"] == 2 and note["cramp"] is True
+
+
+def test_a_chart_with_no_runs_in_its_window_is_written_and_says_why(
+        runner: CliRunner, tmp_path: Path) -> None:
+    store, _folder = _three_sample_runs(runner, tmp_path)
+    out = tmp_path / "chart.png"
+    for _ in range(2):  # drawn, then from the cached PNG: the same words
+        empty = invoke(runner, store, "chart", "-o", str(out), "--since", "2099-01-01")
+        assert empty.exit_code == EXIT_OK and out.stat().st_size > 0
+        assert empty.output.splitlines()[-1] == (
+            f"It is empty: No runs since 2099-01-01 (3 runs in {store} in all).")
+    svg = invoke(runner, store, "chart", "-o", str(tmp_path / "chart.svg"), "--until", "2001-01-01")
+    assert svg.output.splitlines()[-1] == (
+        f"It is empty: No runs until 2001-01-01 (3 runs in {store} in all).")
+    shown = invoke(runner, store, "chart", "-o", str(out))
+    assert shown.exit_code == EXIT_OK and "empty" not in shown.output
+    nothing = invoke(runner, tmp_path / "new", "chart", "-o", str(out))
+    assert nothing.exit_code == EXIT_OK
+    assert "It is empty: No runs in" in nothing.output and "runlog import PATH" in nothing.output
 
 
 def test_rebuild_recovers_a_deleted_manifest_and_an_import_never_collects_the_files(
