@@ -339,7 +339,7 @@ def test_two_report_processes_at_once(store: Path) -> None:
 
 # --- the store and git leave it alone ----------------------------------------------------------
 
-def test_store_check_gc_and_rebuild_leave_the_cache_alone(store: Path) -> None:
+def test_store_check_and_gc_leave_the_cache_alone_and_rebuild_recomputes_it(store: Path) -> None:
     cli_out(store, "report")
     assert "Store is consistent." in cli_out(store, "store", "check")
     state_folders = {p.name for p in (store / CACHE_DIR).iterdir() if p.is_dir()}
@@ -348,9 +348,15 @@ def test_store_check_gc_and_rebuild_leave_the_cache_alone(store: Path) -> None:
     now = {p.name for p in (store / CACHE_DIR).iterdir() if p.is_dir()}
     assert len(now) == 1 and now != state_folders  # the old state's folder was removed
     assert "Store is consistent." in cli_out(store, "store", "check")
+    before = entries(store)
     rebuilt = cli_out(store, "store", "rebuild")
     assert "Store is consistent." in rebuilt
-    assert not entries(store)
+    # cleared, then computed afresh for the next read: the assessment and the chart's data
+    # in one new folder; the old report's text is gone
+    after = entries(store)
+    assert len({p.parent for p in after}) == 1 and not set(after) & set(before)
+    names = sorted(p.name.rsplit("-", 1)[0] for p in after)
+    assert names == ["assessment-flags", "assessment-levels", "chart-history"]
     assert cli_out(store, "report") == cli_out(store, "report")
 
 
