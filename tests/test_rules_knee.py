@@ -183,6 +183,10 @@ def test_knee_pain_window_strictly_before():
     # the run's own pain does not count; day 14 is within [t − 14 d, t); day 15 is not
     assert lv(out) == [0, 1, 1, 0]
     assert "up to 3/10" in out["message"].iloc[1]
+    # RULES.md K4: the 3/10 guide is adapted from Achilles rehabilitation, not knee-validated
+    assert "3/10 or less" in out["message"].iloc[1]
+    assert "Achilles" in out["message"].iloc[1] and "not tested for the knee" in (
+        out["message"].iloc[1])
 
 
 def test_knee_pain_high_above_5_or_next_morning():

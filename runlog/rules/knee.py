@@ -282,7 +282,8 @@ def knee_pain_recent(start_local: pd.Series, knee_pain: pd.Series,
             return (f"Knee pain ({p}) logged in the last 14 days{why}: ease off, and see a "
                     "physiotherapist/doctor if it persists.")
         return (f"Knee pain ({p}) logged in the last 14 days: keep it at 3/10 or less and "
-                "settled by the next day.")
+                "settled by the next day (a pain-monitoring guide from Achilles-tendon "
+                "rehabilitation, not tested for the knee).")
 
     msg = messages(level >= MODERATE, make, top=top, lvl=level, late=late)
     return rule_frame(idx, level.astype(float), top, T.KNEE_PAIN_HIGH, "/10", msg, "")
