@@ -37,8 +37,8 @@ SAFETY_RULES = ("heat", "wind_chill")
 TOP_MESSAGES = 3
 #: Sort key per level for the modifiers in the top-3 lists (they carry no weight) [design].
 MODIFIER_RANK = {"knee_pain_recent": 3, "cramp_history": 1}
-INJURY_HISTORY_MESSAGE = ("A previous knee injury is the most consistent risk factor in runners, "
-                          "so the knee level is one step higher.")
+INJURY_HISTORY_MESSAGE = ("A previous injury is among the most consistent risk factors in "
+                          "runners, so the knee level is one step higher.")
 SEP = " | "
 
 _ANNOTATION_FIELDS = ("electrolytes", "sodium_mg", "fluid_l", "knee_pain", "knee_pain_next_morning",

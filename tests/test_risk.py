@@ -238,7 +238,10 @@ def test_injury_history_only_with_another_knee_flag():
     levels, _ = assess(runs, pd.DataFrame(), {**PROFILE, "knee_injury_history": True},
                        bins_for(runs))
     r = row(levels, "last")
-    assert r["knee_risk"] == "high" and "previous knee injury" in r["modifiers"]
+    assert r["knee_risk"] == "high" and "previous injury" in r["modifiers"]
+    # RULES.md K4: previous injury of any site, "among" the most consistent (not "the")
+    assert "among the most consistent risk factors" in r["modifiers"]
+    assert "knee injury" not in r["modifiers"]
 
 
 def test_levels_are_capped_at_high():
