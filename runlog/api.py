@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from runlog.chart_cache import CACHE_NAME as CHART_HISTORY
+from runlog.days import parse_time_text
 from runlog.derived_cache import DerivedCache, inputs_state
 from runlog.errors import InputError
 from runlog.localtime import check_zone, local_start, parse_day
@@ -360,6 +361,8 @@ class RunLog:
         """
         from runlog.planner import parse_when, plan_next
 
+        if isinstance(when, str) and when.strip():
+            parse_time_text(when, "when")  # exactly 'YYYY-MM-DD HH:MM', never a guess
         start = when if isinstance(when, pd.Timestamp) else parse_when(when)
         return plan_next(self.store.runs(), self.store.annotations(), self.store.profile(),
                          when=start, cadence_bins=self.store.cadence_bins(),

@@ -169,6 +169,26 @@ def cli(ctx: click.Context, store_dir: Path | None, verbose: bool) -> None:
     ctx.obj["log"] = None  # opened by _log() when a command needs it
 
 
+def _day_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--since/--until: exactly YYYY-MM-DD, else one usage line naming the value (exit 2)."""
+    if value is None:
+        return None
+    from runlog.days import parse_day_text
+
+    parse_day_text(value, f"--{param.name}")
+    return value.strip()
+
+
+def _time_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--when: 'YYYY-MM-DD HH:MM', else one usage line naming the value (exit 2)."""
+    if value is None or not value.strip():
+        return None
+    from runlog.days import parse_time_text
+
+    parse_time_text(value, f"--{param.name}")
+    return value.strip()
+
+
 FORMAT_OPTION = click.option("--format", "fmt", type=click.Choice(["table", "json"]),
                              default="table", show_default=True, help="Output format.")
 
@@ -336,8 +356,10 @@ def _cached_output(ctx: click.Context, question: tuple, build: Callable[[], str]
 @cli.command()
 @click.option("--run", "run_ref", metavar="RUN",
               help="Explain one run (id, unique prefix or 'last'): every flag and its source.")
-@click.option("--since", metavar="YYYY-MM-DD", help="First local day to include.")
-@click.option("--until", metavar="YYYY-MM-DD", help="Last local day to include.")
+@click.option("--since", metavar="YYYY-MM-DD", callback=_day_option,
+              help="First local day to include.")
+@click.option("--until", metavar="YYYY-MM-DD", callback=_day_option,
+              help="Last local day to include.")
 @click.option("--weeks", "weekly", is_flag=True,
               help="One line per local week (Monday–Sunday) instead of one per run.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
@@ -387,10 +409,9 @@ def _check_window(since: str | None, until: str | None) -> None:
     """--since after --until selects no day at all: a usage error, not an empty answer."""
     if not (since and until):
         return
-    try:
-        first, last = date.fromisoformat(since[:10]), date.fromisoformat(until[:10])
-    except ValueError:
-        return  # not a date: the command's own parsing says so, in one line
+    from runlog.days import parse_day_text
+
+    first, last = parse_day_text(since, "--since"), parse_day_text(until, "--until")
     if first > last:
         raise InputError(f"--since {since} is after --until {until}: no day is in that range")
 
@@ -590,9 +611,9 @@ def _check_profile(profile: dict) -> None:
 @click.option("-o", "--output", "out", required=True, metavar="FILE",
               type=click.Path(dir_okay=False, path_type=Path),
               help="Chart file; the suffix picks the format: .png, .svg or .pdf.")
-@click.option("--since", metavar="YYYY-MM-DD",
+@click.option("--since", metavar="YYYY-MM-DD", callback=_day_option,
               help="First local day to show [default: the last 52 weeks up to the last run].")
-@click.option("--until", metavar="YYYY-MM-DD", help="Last local day to show.")
+@click.option("--until", metavar="YYYY-MM-DD", callback=_day_option, help="Last local day to show.")
 @click.pass_context
 def chart(ctx: click.Context, out: Path, since: str | None, until: str | None) -> None:
     """Weekly risk chart: km per local week coloured by the week's highest knee/cramp
@@ -720,8 +741,10 @@ def _write_chart(out: Path, image: bytes) -> None:
 @click.option("--what", type=click.Choice(["runs", "flags", "weeks", "samples"]),
               default="runs", show_default=True,
               help="One row per run, per flag, per local week, or per sample of --run.")
-@click.option("--since", metavar="YYYY-MM-DD", help="First local day to include.")
-@click.option("--until", metavar="YYYY-MM-DD", help="Last local day to include.")
+@click.option("--since", metavar="YYYY-MM-DD", callback=_day_option,
+              help="First local day to include.")
+@click.option("--until", metavar="YYYY-MM-DD", callback=_day_option,
+              help="Last local day to include.")
 @click.option("--run", "run_ref", metavar="RUN",
               help="The run for --what samples (id, unique prefix or 'last').")
 @click.option("--drop-positions", is_flag=True,
@@ -750,8 +773,10 @@ def weather() -> None:
 
 
 @weather.command("fetch")
-@click.option("--since", metavar="YYYY-MM-DD", help="First local day to include.")
-@click.option("--until", metavar="YYYY-MM-DD", help="Last local day to include.")
+@click.option("--since", metavar="YYYY-MM-DD", callback=_day_option,
+              help="First local day to include.")
+@click.option("--until", metavar="YYYY-MM-DD", callback=_day_option,
+              help="Last local day to include.")
 @click.pass_context
 def weather_fetch(ctx: click.Context, since: str | None, until: str | None) -> None:
     """Fetch hourly historical weather for runs that lack it (the only command that uses
@@ -840,7 +865,7 @@ def store_rebuild(ctx: click.Context, paths: tuple[Path, ...]) -> None:
 
 
 @cli.command("next")
-@click.option("--when", metavar="'YYYY-MM-DD HH:MM'",
+@click.option("--when", metavar="'YYYY-MM-DD HH:MM'", callback=_time_option,
               help="Planned start, your local time [default: now].")
 @click.option("--distance-km", "--distance", type=click.FloatRange(0, 1000, min_open=True),
               help="A distance you have in mind [km]: the flags and levels it would get.")

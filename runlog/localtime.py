@@ -7,11 +7,13 @@ else UTC. A run keeps its UTC start and this offset.
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 
+from runlog.days import parse_day_text
 from runlog.errors import InputError
 
 
@@ -59,15 +61,19 @@ def resolve_offset(start_utc: pd.Timestamp, file_offset_min: int | None,
     return 0, "utc"
 
 
-def parse_day(text: str | pd.Timestamp | None, *, end: bool = False) -> pd.Timestamp | None:
-    """A local calendar day 'YYYY-MM-DD' (or any ISO date) → naive local timestamp bound
-    (the day's start, or the next day's start with ``end``); InputError when not a date."""
+def parse_day(text: str | date | pd.Timestamp | None, *, end: bool = False
+              ) -> pd.Timestamp | None:
+    """A local calendar day → naive local timestamp bound (the day's start, or the next
+    day's start with ``end``). Text must be exactly 'YYYY-MM-DD' (:mod:`runlog.days`):
+    InputError naming the value for anything else; a date or Timestamp is taken as is."""
     if text is None:
         return None
+    value = parse_day_text(text) if isinstance(text, str) else text
     try:
-        day = pd.Timestamp(text)
-    except (ValueError, TypeError) as err:
-        raise InputError(f"not a date: {text!r} (use YYYY-MM-DD)") from err
+        day = pd.Timestamp(value)
+    except (ValueError, TypeError, OverflowError) as err:  # also years pandas cannot hold
+        raise InputError(f"not a date runlog can use: {text!r} (use YYYY-MM-DD, "
+                         f"{pd.Timestamp.min.year + 1}–{pd.Timestamp.max.year - 1})") from err
     if day.tzinfo is not None:
         day = day.tz_localize(None)
     day = day.normalize()

@@ -368,7 +368,14 @@ def test_main_freezes_the_collector_at_exit(tmp_path: Path,
 @pytest.mark.parametrize("args", [
     ("report", "--since", "notadate"), ("report", "--weeks", "--until", "31-31-2024"),
     ("chart", "-o", "x.png", "--since", "notadate"),
-    ("export", "--what", "weeks", "--since", "notadate")])
+    ("export", "--what", "weeks", "--since", "notadate"),
+    # what pandas read as some day: "June 1" as the year 1 (every run), "1.6.2021" as 6 Jan
+    ("report", "--since", "June 1"), ("report", "--since", "1.6.2021"),
+    ("report", "--until", "02/01/2021"), ("report", "--weeks", "--since", "2021/06/01"),
+    ("chart", "-o", "x.png", "--until", "20210601"),
+    ("export", "--what", "flags", "--since", "June 1", "--until", "2021-12-31"),
+    ("weather", "fetch", "--since", "1.6.2021"),
+    ("next", "--when", "June 1 8:00"), ("next", "--when", "1.6.2021 08:00")])
 def test_a_bad_date_is_one_line_usage_error(runner: CliRunner, tmp_path: Path,
                                             args: tuple[str, ...]) -> None:
     invoke(runner, tmp_path / "s", "import", "--quiet", str(LANDAL_FIT))
@@ -377,6 +384,8 @@ def test_a_bad_date_is_one_line_usage_error(runner: CliRunner, tmp_path: Path,
     assert not (tmp_path / "x.png").exists()
     assert result.exit_code == 2, result.output     # bad input, as for every InputError
     assert result.output.count("\n") == 1 and result.output.startswith("runlog: not a date")
+    bad = args[args.index("June 1") if "June 1" in args else -1]
+    assert repr(bad) in result.output               # the value, named as typed
 
 
 # --- the console script (runlog.cli.run) --------------------------------------------------------
