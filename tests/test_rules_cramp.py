@@ -71,14 +71,29 @@ def harder(last_hrr, n_prev=9, minutes=60.0, last_minutes=None, longer=0, days_s
 
 def test_harder_top_ten_percent():
     assert lv(harder(0.70))[-1] == 1          # above all 9 comparables
-    assert lv(harder(0.675))[-1] == 0         # below the top one: 8/9 = 89 % < 90 %
     out = harder(0.70)
     assert out["message"].iloc[-1].startswith("Your hardest run of this length in 3 months")
     assert out["unit"].iloc[-1] == "% HRR"
+    # 90th percentile of 60…68 % in 1-point steps: 67.2 %; the value is shown against it
+    assert out["threshold"].iloc[-1] == pytest.approx(67.2)
+    assert "(mean 70 % of heart-rate reserve vs 67 %, the 90th percentile of 9 runs" in (
+        out["message"].iloc[-1])
 
 
-def test_harder_ties_are_not_harder():
+def test_harder_at_or_above_the_shown_90th_percentile():
+    """RULES.md C2 '≥ 90th percentile': a value at or above the threshold the flag reports
+    is flagged even when it beats fewer than 90 % of the comparables outright (8/9 here)."""
+    out = harder(0.675)
+    assert out["value"].iloc[-1] > out["threshold"].iloc[-1] == pytest.approx(67.2)
+    assert lv(out)[-1] == 1
+    assert out["message"].iloc[-1].startswith("At or above the 90th percentile")
+    assert "67.5" not in out["message"].iloc[-1] and "vs 67 %" in out["message"].iloc[-1]
+    assert lv(harder(0.672))[-1] == 1         # exactly the percentile (≥)
+    assert lv(harder(0.671))[-1] == 0         # just below it
+    # ties: equal to every comparable is at their 90th percentile but not harder than usual
     assert lv(harder(0.65, hrr_prev=[0.65] * 9))[-1] == 0
+    assert lv(harder(0.651, hrr_prev=[0.65] * 9))[-1] == 1
+    assert lv(harder(0.65, hrr_prev=[0.60] + [0.65] * 8))[-1] == 0
 
 
 def test_harder_needs_5_comparables_45_min_and_length_match():
@@ -102,6 +117,7 @@ def test_harder_high_with_longer_and_pace_fallback():
                               pd.Series([np.nan] * n), v, ok(n), 0)
     assert lv(out)[-1] == 1 and out["note"].iloc[-1] == "No HR — intensity from pace"
     assert "fastest" in out["message"].iloc[-1]
+    assert "grade-adjusted speed 3.40 m/s vs 3.18 m/s" in out["message"].iloc[-1]
 
 
 # --- C3 cramp_history ---------------------------------------------------------------------------

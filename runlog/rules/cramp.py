@@ -174,10 +174,11 @@ def harder_than_usual(start_local: pd.Series, moving_s: pd.Series, hrr_frac: pd.
     """C2: effort in the top 10 % of the last 90 days' runs of similar length (±25 % time).
 
     Effort = mean %HRR when the run has HR (compared with comparables that have HR), else
-    grade-adjusted normalised speed (IF ranks runs the same way). Top 10 % — harder than at
-    least 90 % of ≥ 5 comparables (ties do not count as harder) — and ≥ 45 min → moderate;
-    high when C1 is ≥ moderate [design]. The threshold reported is the comparables' 90th
-    percentile.
+    grade-adjusted normalised speed (IF ranks runs the same way). Top 10 % — effort at or above
+    the 90th percentile (linear) of ≥ 5 comparables, the threshold reported, and above their
+    median (which only ties can bring up to that percentile: equal to usual is not harder) —
+    and ≥ 45 min → moderate; high when C1 is ≥ moderate [design]. The message gives the
+    effort vs that percentile.
 
     Parameters
     ----------
@@ -208,11 +209,13 @@ def harder_than_usual(start_local: pd.Series, moving_s: pd.Series, hrr_frac: pd.
     known = ~np.isnan(other)
     i, other = i[known], other[known]
     count = np.bincount(i, minlength=n)
-    below = np.round(own[i] - other, 9) > 0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rank = np.bincount(i, weights=below, minlength=n) / count   # share of comparables below
     q, top = quantile_and_max(i, other, count, T.HARDER_PERCENTILE)
-    hit = (np.round(rank, 9) >= T.HARDER_PERCENTILE) & (m / 60.0 >= T.HARDER_MIN_MIN)
+    mid, _ = quantile_and_max(i, other, count, 0.5)
+    # RULES.md C2: ≥ the 90th percentile — the very threshold the flag reports. Only ties can
+    # put that percentile on the median; a run no harder than its median comparable is not
+    # harder than usual.
+    hit = ((np.round(own - q, 9) >= 0) & (np.round(own - mid, 9) > 0)
+           & (m / 60.0 >= T.HARDER_MIN_MIN))
     c1 = np.broadcast_to(np.asarray(longer_level, dtype="float64"), (n,))
     level = np.where(hit, np.where(c1 >= MODERATE, HIGH, MODERATE), NONE).astype(float)
     few = count < T.HARDER_MIN_COMPARABLES
@@ -223,14 +226,18 @@ def harder_than_usual(start_local: pd.Series, moving_s: pd.Series, hrr_frac: pd.
                        "assessed"),
                  (~use_hr, "No HR — intensity from pace"), n=n)
 
-    def make(own, top, hr):
+    def make(own, q, top, hr, k):
         word = "hardest" if hr else "fastest"
         lead = (f"Your {word} run of this length in 3 months" if own > top
-                else "Harder than 90 % of your runs of this length in the last 3 months")
-        return (f"{lead} — going above usual effort is one of the few consistent cramp risk "
-                "factors.")
+                else "At or above the 90th percentile of your effort on runs of this length in "
+                "the last 3 months")
+        shown = (f"mean {own * 100:.0f} % of heart-rate reserve vs {q * 100:.0f} %" if hr
+                 else f"grade-adjusted speed {own:.2f} m/s vs {q:.2f} m/s")
+        return (f"{lead} ({shown}, the 90th percentile of {k:.0f} runs within ±25 % of this "
+                "moving time) — going above usual effort is one of the few consistent cramp "
+                "risk factors.")
 
-    msg = messages(level >= MODERATE, make, own=own, top=top, hr=use_hr)
+    msg = messages(level >= MODERATE, make, own=own, q=q, top=top, hr=use_hr, k=count)
     scale = np.where(use_hr, 100.0, 1.0)
     unit = np.where(use_hr, "% HRR", "m/s")
     return rule_frame(idx, level, own * scale, q * scale, unit, msg, note)
