@@ -21,7 +21,7 @@ import pytest
 
 import runlog
 from runlog.errors import InputError
-from runlog.planner import largest_quiet, parse_when, plan_next, render_plan
+from runlog.planner import _km_down, largest_quiet, parse_when, plan_next, render_plan
 from runlog.risk import DISCLAIMER, assess
 
 REPO = Path(__file__).resolve().parents[1]
@@ -120,6 +120,43 @@ def test_steady_month_ceiling_is_ten_percent_over_the_longest(steady) -> None:
         p["ceiling_reason"]["flag_above"])
     assert f"{longest / 1000:.2f} km" in p["ceiling_reason"]["message"]
     assert "not zero" in p["ceiling_reason"]["message"]          # §9: ≤ 10 % is not "safe"
+    assert "(10 % more than your longest run" in p["ceiling_reason"]["message"]
+
+
+# Real ~3 km runs of the sample year (3.00, 3.05, 3.14 km by their GPS tracks).
+THREE_KM = ["5b0091ed-6add-427e-8461-f59025c128dc", "ca16e15a-3479-4666-a255-80f6ec84c15f",
+            "be72d594-e27d-4cf1-a020-23015985a4c2"]
+
+
+def test_short_runs_ceiling_is_the_gps_floor_and_says_it_is_over_ten_percent(
+        tmp_path: Path) -> None:
+    """Longest recent run under 5 km: L1's 0.5 km GPS floor puts the ceiling more than 10 %
+    above it, in Frandsen's higher-rate band — the message must not call that band 'lower'."""
+    starts = every("2021-03-01T09:00:00Z", len(THREE_KM), 3)
+    log = build(tmp_path, THREE_KM, starts)
+    when = starts[-1] + pd.Timedelta(days=2)
+    p = plan(log, when)
+    longest, c = longest_before(log, when), p["ceiling_distance_m"]
+    assert 2900 < longest < 3300
+    assert p["ceiling_reason"]["rule"] == "session_spike"
+    assert c == math.ceil(longest + 500) - 1 and c > longest * 1.1   # the 0.5 km floor
+    assert report_level(log, when, "session_spike", c) == 0
+    assert report_level(log, when, "session_spike", c + 1) >= 1
+    message = p["ceiling_reason"]["message"]
+    assert f"({(c / longest - 1) * 100:.0f} % more than your longest run" in message
+    assert "not zero" not in message and "lower" not in message
+    assert "more than 10 %" in message and "GPS error" in message
+    assert "runs more than 10 % longer" in message and "higher overuse-injury rates" in message
+    # the ceiling is rounded down: the km shown are never more than the ceiling in metres
+    shown = f"{math.floor(c / 10) / 100:.2f} km"
+    assert message.startswith(f"Up to {shown} (")
+    assert f"Longest run without a load flag: {shown}" in render_plan(p)
+
+
+def test_km_limits_are_rounded_down() -> None:
+    assert _km_down(3499) == "3.49 km"       # not "3.50 km", which 3,501 m would flag
+    assert _km_down(3500) == "3.50 km" and _km_down(6908) == "6.90 km" and _km_down(0) == (
+        "0.00 km")
 
 
 def test_ceiling_matches_the_report_one_metre_later(steady) -> None:
@@ -366,7 +403,7 @@ def test_render_plan_and_local_time(steady) -> None:
     assert p["when_utc"] == when.isoformat()
     assert p["when_local"] == local.isoformat()
     text = render_plan(p)
-    assert f"{p['ceiling_distance_m'] / 1000:.2f} km" in text
+    assert f"{math.floor(p['ceiling_distance_m'] / 10) / 100:.2f} km" in text
     assert "Planned 9.00 km" in text and "session_spike" in text
     assert "estimate" in text and DISCLAIMER in text
 
