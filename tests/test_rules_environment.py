@@ -176,4 +176,8 @@ def test_cold_levels():
     assert levels[:4] == [1, 0, 0, 1]
     assert np.isnan(levels[4]) and "No temperature" in out["note"].iloc[4]
     assert "Evidence that cold causes cramps is weak" in out["message"].iloc[0]
+    # measured vs compared: the run's temperature and duration, and the rule's conditions
+    assert out["message"].iloc[0].startswith("Cold run (~5 °C, estimates) for 45 min (flagged "
+                                             "from 45 min at ≤ 5 °C air or ≤ 0 °C wind chill)")
+    assert "(~8 °C, wind chill ~0 °C, estimates) for 50 min" in out["message"].iloc[3]
     assert max(x for x in levels if not np.isnan(x)) <= 1

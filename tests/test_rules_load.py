@@ -162,6 +162,9 @@ def test_restart_gap_boundary():
     out = L.restart(*series([0, 2, 4, 18], [8.0, 10.0, 12.0, 10.0]))
     assert levels(out)[3] == 1 and out["value"].iloc[3] == 14
     assert "walk–run is fine" in out["message"].iloc[3]
+    # measured vs compared: this run's km vs the median of the 30 days before the break
+    assert "(10.0 km vs 10.0 km, the median run of the 30 days before the break)" in (
+        out["message"].iloc[3])
 
 
 def test_restart_short_first_run_is_fine():
@@ -170,11 +173,14 @@ def test_restart_short_first_run_is_fine():
 
 
 def test_restart_high_after_28_days_and_longest():
-    out = L.restart(*series([0, 2, 4, 32], [8.0, 10.0, 12.0, 12.0]))
+    out = L.restart(*series([0, 2, 4, 32], [8.0, 10.0, 12.0, 12.5]))
     assert levels(out)[3] == 2
+    assert "(12.5 km vs 12.0 km, the longest run of the 30 days before the break)" in (
+        out["message"].iloc[3])
     out = L.restart(*series([0, 2, 4, 31], [8.0, 10.0, 12.0, 12.0]))   # 27 days → moderate
     assert levels(out)[3] == 1
     assert "First run after" in out["message"].iloc[3]
+    assert "(12.0 km vs 10.0 km, the median run" in out["message"].iloc[3]
 
 
 def test_restart_only_first_run_after_gap_and_ignores_poor_quality():

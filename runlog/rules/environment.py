@@ -303,7 +303,12 @@ def cold(temp_air_c, wind_chill_c, duration_min) -> pd.DataFrame:
     level[np.isnan(t) | np.isnan(dur)] = np.nan
     note = notes((np.isnan(t), "No temperature — cold not assessed"),
                  (np.isnan(dur), "No duration — cold not assessed"), n=len(t))
-    msg = messages(level == MODERATE,
-                   lambda t: (f"Cold run (~{t:.0f} °C, an estimate): a longer easy start and "
-                              "warm layers help. Evidence that cold causes cramps is weak."), t=t)
+    def make(t, wc, dur):
+        chill = f", wind chill ~{round(float(wc)):d} °C" if wc == wc else ""   # never "-0"
+        return (f"Cold run (~{round(float(t)):d} °C{chill}, estimates) for {dur:.0f} min "
+                f"(flagged from {T.COLD_MIN_DURATION_MIN:.0f} min at ≤ {T.COLD_AIR_C:.0f} °C "
+                f"air or ≤ {T.COLD_WIND_CHILL_C:.0f} °C wind chill): a longer easy start and "
+                "warm layers help. Evidence that cold causes cramps is weak.")
+
+    msg = messages(level == MODERATE, make, t=t, wc=wc, dur=dur)
     return rule_frame(idx, level, t, T.COLD_AIR_C, "°C", msg, note)

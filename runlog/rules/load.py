@@ -382,13 +382,15 @@ def restart(start_local: pd.Series, distance_m: pd.Series, quality_ok: pd.Series
     level[~good | np.isnan(d_km)] = np.nan
     note = notes((~good, QUALITY_NOTE), n=len(d_km))
 
-    def make(gap, lvl):
+    def make(gap, lvl, d, med, top):
         off = f"{gap / 7:.0f} weeks" if gap >= 21 else f"{gap:.0f} days"
         how = "as long as your longest before" if lvl == HIGH else "as long as your usual runs"
-        return (f"First run after {off} off and {how}. Fitness returns faster than tendons and "
-                "bones — build back over a few weeks; walk–run is fine.")
+        ref, what = (top, "longest") if lvl == HIGH else (med, "median")
+        return (f"First run after {off} off and {how} ({d:.1f} km vs {ref:.1f} km, the "
+                f"{what} run of the 30 days before the break). Fitness returns faster than "
+                "tendons and bones — build back over a few weeks; walk–run is fine.")
 
-    msg = messages(level >= MODERATE, make, gap=gap, lvl=level)
+    msg = messages(level >= MODERATE, make, gap=gap, lvl=level, d=d_km, med=med, top=top)
     return rule_frame(pd.Series(start_local).index, level, gap, T.RESTART_GAP_DAYS, "days", msg,
                       note)
 
