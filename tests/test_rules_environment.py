@@ -165,6 +165,17 @@ def test_wind_chill_rule_thresholds():
     assert levels[4] == 0                    # warm: no wind needed
     assert np.isnan(levels[5])
     assert "with your running speed" in out["message"].iloc[1]
+    assert "valid range" not in out["message"].iloc[1]
+
+
+def test_wind_chill_calm_wind_is_flagged_as_outside_the_valid_range():
+    """Wind under 4.8 km/h is evaluated at 4.8 km/h (the formula's lowest valid wind): the
+    message says so rather than passing the number off as a formula result."""
+    out = E.wind_chill(pd.Series([-20.0, -20.0]), pd.Series([2.0, 4.8]), pd.Series([3.0] * 2))
+    assert out["value"].iloc[0] == pytest.approx(E.wind_chill_index(-20.0, 4.8))
+    assert ("wind 2.0 km/h is under the formula's valid range (≥ 4.8 km/h), so it was taken "
+            "as 4.8 km/h") in out["message"].iloc[0]
+    assert "valid range" not in out["message"].iloc[1]
 
 
 # --- cold ---------------------------------------------------------------------------------------

@@ -242,7 +242,9 @@ def wind_chill(temp_air_c, wind_speed_kmh, running_speed_mps) -> pd.DataFrame:
     """D1: wind chill safety note; shown with wind alone and wind + running speed.
 
     Level on the weather's wind chill (wind alone): ≤ −28 °C moderate (skin can freeze in
-    10–30 min), ≤ −40 °C high (5–10 min). Not assessed without wind when T ≤ 10 °C.
+    10–30 min), ≤ −40 °C high (5–10 min). Not assessed without wind when T ≤ 10 °C. Calm wind
+    (< 4.8 km/h, outside the formula's valid range) is evaluated at 4.8 km/h [design]; the
+    message says so.
 
     Parameters
     ----------
@@ -269,13 +271,16 @@ def wind_chill(temp_air_c, wind_speed_kmh, running_speed_mps) -> pd.DataFrame:
     note = notes((np.isnan(t), "No temperature — wind chill not assessed"),
                  (cold & np.isnan(v), "No wind — wind chill not assessed"), n=len(t))
 
-    def make(w, m, lvl):
+    def make(w, m, lvl, v):
         what = {HIGH: " — exposed skin can freeze within 5–10 min; cover up or cut it short",
                 MODERATE: " — exposed skin can freeze within 10–30 min; cover up"}.get(lvl, "")
+        low = (f"; wind {v:.1f} km/h is under the formula's valid range (≥ "
+               f"{T.WIND_CHILL_MIN_V_KMH:g} km/h), so it was taken as {T.WIND_CHILL_MIN_V_KMH:g}"
+               " km/h" if v < T.WIND_CHILL_MIN_V_KMH else "")
         return (f"Wind chill about {w:.0f} °C ({m:.0f} °C with your running speed; "
-                f"an estimate){what}.")
+                f"an estimate{low}){what}.")
 
-    msg = messages(~np.isnan(level) & (wct <= 0), make, w=wct, m=moving, lvl=level)
+    msg = messages(~np.isnan(level) & (wct <= 0), make, w=wct, m=moving, lvl=level, v=v)
     thr = np.where(wct <= T.WIND_CHILL_HIGH_C, T.WIND_CHILL_HIGH_C, T.WIND_CHILL_MODERATE_C)
     return rule_frame(idx, level, wct, thr, "°C", msg, note)
 
