@@ -321,11 +321,22 @@ class RunLog:
 
     def original_paths(self) -> list[str]:
         """The files and archives on disk that runs were imported from, where still present."""
+        return self.original_files()[0]
+
+    def original_files(self) -> tuple[list[str], list[str]]:
+        """(present, missing): the files and archives on disk that runs were imported from,
+        as the files table names them, split by whether they are there now. Stores written
+        before runlog recorded absolute paths hold them as typed, relative to the folder the
+        import ran in: from another folder they count as missing."""
+        from runlog.importer import NEW, REPLACED
+
         files = self.store.files()
         if files.empty:
-            return []
-        on_disk = files.loc[files["outcome"] == "new", "path"].str.split("!").str[0]
-        return sorted(p for p in set(on_disk) if Path(p).exists())
+            return [], []
+        sources = files.loc[files["outcome"].isin([NEW, REPLACED]), "path"]
+        on_disk = set(sources.str.split("!").str[0])
+        present = sorted(p for p in on_disk if Path(p).exists())
+        return present, sorted(on_disk.difference(present))
 
     # --- weather ------------------------------------------------------------------------
     def fetch_weather(self, since: str | None = None, until: str | None = None,

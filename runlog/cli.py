@@ -816,8 +816,17 @@ def store_check(ctx: click.Context) -> None:
         return
     for line in problems:
         click.echo(f"- {line}")
-    click.echo("Repair with: runlog store rebuild")
+    if all(ANNOTATIONS_WAITING in line for line in problems):  # rebuild alone cannot help
+        click.echo("Bring those runs back from their original files: runlog store rebuild "
+                   "PATH... (the files or folders that hold them)")
+    else:
+        click.echo("Repair with: runlog store rebuild [PATH...] (PATH: the files or folders "
+                   "of the originals, if they moved)")
     ctx.exit(EXIT_ERROR)
+
+
+#: How `Store.check` words annotations whose runs are gone (kept until the runs come back).
+ANNOTATIONS_WAITING = "annotations of runs not in the store"
 
 
 @store.command("refresh")
@@ -844,12 +853,19 @@ def store_refresh(ctx: click.Context) -> None:
 @click.pass_context
 def store_rebuild(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     """Make a damaged store consistent again, keeping every annotation, then re-import
-    the runs it lost from their original files (or from PATHS, if given)."""
+    the runs it lost from their original files (or from PATHS, if given: the files or
+    folders that hold them, when they have moved).
+
+    Exits 1 when runs could not be brought back (their original files were not found) or
+    problems remain, and says what to do next.
+    """
     log = _log(ctx.find_root())
     # A lost or damaged manifest first: the files table it lists says where runs came from.
     recovered = log.store.recover_manifest()
     # Where the runs came from, read before the rebuild forgets the files of lost runs.
-    sources = [str(p) for p in paths] or log.original_paths()
+    originals = _imported_contents(log)
+    present, missing = log.original_files()
+    sources = [str(p) for p in paths] or present
     for line in [*recovered, *log.store.rebuild()]:
         click.echo(f"- {line}")
     log.derived.clear()  # derived results are recomputed from the repaired store
@@ -857,11 +873,55 @@ def store_rebuild(ctx: click.Context, paths: tuple[Path, ...]) -> None:
         result = log.import_paths(sources)
         counts = result.counts()
         click.echo(f"Re-imported {counts['new_runs']} runs from {len(sources)} paths.")
+    back = set(_imported_contents(log))
+    lost = sorted({path for sha, path in originals.items() if sha not in back})
+    if lost:
+        where = "not among PATHS" if paths else "not found"
+        relative = ("; relative paths are from the folder an older runlog imported in"
+                    if any(not os.path.isabs(p) for p in lost) else "")
+        click.echo(f"- {_count(len(lost), 'original file')} of removed runs {where}, so their "
+                   f"runs are not back: {_first_few(lost)}{relative}")
+    elif missing and not paths:
+        click.echo(f"- {_count(len(missing), 'original file')} not found (no run needed "
+                   f"them back): {_first_few(missing)}")
     problems = log.store.check()
-    click.echo("Store is consistent." if not problems else
-               "Problems remain: see `runlog store check`.")
+    if not problems and not lost:
+        click.echo("Store is consistent.")
+        _cache_for_next_read(log)
+        return
+    for line in problems:
+        click.echo(f"- {line}")
+    click.echo(("Problems remain. " if problems else "The store is consistent, but runs are "
+                "missing. ")
+               + ("Give the files or folders that hold the originals: "
+                  "runlog store rebuild PATH..." if lost else
+                  "Rebuilding again will not change them; move the store aside and import "
+                  "your original files into a new one: runlog --store NEW import PATH..."))
     if not problems:
         _cache_for_next_read(log)
+    ctx.exit(EXIT_ERROR)
+
+
+def _imported_contents(log: RunLog) -> dict[str, str]:
+    """sha256 → the file on disk (an archive's member: the archive) of every file a stored
+    run came from, as the files table says; empty when that table cannot be read."""
+    from runlog.importer import NEW, REPLACED
+
+    try:
+        files = log.store.files()
+    except RunlogError:
+        return {}
+    rows = files[files["outcome"].isin([NEW, REPLACED]) & files["sha256"].notna()]
+    return dict(zip(rows["sha256"], rows["path"].str.split("!").str[0], strict=True))
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
+
+
+def _first_few(items: list[str], shown: int = 3) -> str:
+    more = len(items) - shown
+    return ", ".join(items[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 @cli.command("next")

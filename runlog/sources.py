@@ -208,13 +208,16 @@ def discover(paths: Iterable[str | os.PathLike]) -> Iterator[SourceFile | Ignore
     Folders are walked recursively in sorted order without following directory symlinks;
     files of other types are yielded as :class:`Ignored` so the import can count them.
     A path that does not exist raises FileReadError (a usage mistake, reported at once).
+    Every path yielded is absolute, as the store records it.
     """
     seen: set[str] = set()  # a path given twice (or a file and its folder) is read once
     said: set[tuple[str, str]] = set()  # ... and what is ignored is said once
     for raw in paths:
-        path = Path(raw)
-        if not path.exists():
-            raise FileReadError("no such file or folder", path=str(path))
+        if not Path(raw).exists():
+            raise FileReadError("no such file or folder", path=str(raw))
+        # Absolute (symlinks kept, '..' folded): the files table and each run's source_file
+        # then name the original wherever runlog runs next (`runlog store rebuild`).
+        path = Path(os.path.abspath(raw))
         found = (_walk_folder(path, seen) if path.is_dir() else
                  _from_disk_file(path, strava={}, explicit=True, seen=seen))
         for item in found:

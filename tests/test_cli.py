@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from datetime import date
@@ -213,6 +214,75 @@ def test_store_check_detects_damage_and_rebuild_repairs_keeping_annotations(
     note = json.loads(invoke(runner, store, "annotate", "last", "--rpe", "5",
                              "--format", "json").output)
     assert note["knee_pain"] == 2 and note["cramp"] is True
+
+
+def _lose_samples(store: Path) -> None:
+    """Damage by hand: every samples part gone, so a rebuild removes every run."""
+    for part in store.glob("samples-*.parquet"):
+        part.unlink()
+
+
+def test_rebuild_from_another_folder_finds_the_originals_or_names_the_missing_ones(
+        runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Paths typed relative are stored absolute, so a rebuild run anywhere finds them; when
+    they have moved, it says which, exits 1 and says to give their folder (no loop)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for f in sorted((SAMPLE / "runpandas-session").glob("*.gpx.gz"))[:3]:
+        shutil.copy(f, folder)
+    monkeypatch.chdir(tmp_path)
+    store = tmp_path / "s"
+    invoke(runner, store, "import", "--quiet", "in")
+    invoke(runner, store, "annotate", "last", "--knee-pain", "2")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    _lose_samples(store)
+    rebuilt = invoke(runner, store, "store", "rebuild")
+    assert rebuilt.exit_code == EXIT_OK and "Re-imported 3 runs" in rebuilt.output, \
+        rebuilt.output
+    _lose_samples(store)
+    folder.rename(tmp_path / "moved")
+    lost = invoke(runner, store, "store", "rebuild")
+    assert lost.exit_code == EXIT_ERROR, lost.output
+    assert f"3 original files of removed runs not found, so their runs are not back: {folder}" \
+        in lost.output
+    assert lost.output.splitlines()[-1].endswith("runlog store rebuild PATH...")
+    check = invoke(runner, store, "store", "check")  # no loop back to a plain rebuild
+    assert check.exit_code == EXIT_ERROR and "runlog store rebuild PATH..." in check.output
+    back = invoke(runner, store, "store", "rebuild", "../moved")
+    assert back.exit_code == EXIT_OK and "Re-imported 3 runs" in back.output, back.output
+    assert json.loads(invoke(runner, store, "annotate", "last", "--rpe", "5",
+                             "--format", "json").output)["knee_pain"] == 2
+
+
+def test_a_store_with_relative_paths_re_imports_safely_and_rebuild_names_them(
+        runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store written before paths were stored absolute: the same files are recognised by
+    content (no second run), and a rebuild elsewhere names them instead of saying nothing."""
+    import dataclasses
+
+    import runlog
+    from runlog.sources import SourceFile, discover
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for f in sorted((SAMPLE / "runpandas-session").glob("*.gpx.gz"))[:3]:
+        shutil.copy(f, folder)
+    monkeypatch.chdir(tmp_path)
+    store = tmp_path / "s"
+    as_typed = [dataclasses.replace(s, display=os.path.relpath(s.display))
+                for s in discover(["in"]) if isinstance(s, SourceFile)]
+    runlog.open_store(store).import_sources(as_typed)  # what an older runlog stored
+    again = invoke(runner, store, "import", "in")
+    assert again.exit_code == EXIT_OK and "0 new (0 runs), 3 duplicate" in again.output
+    assert len(runlog.open_store(store).store.runs()) == 3
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    _lose_samples(store)
+    lost = invoke(runner, store, "store", "rebuild")
+    assert lost.exit_code == EXIT_ERROR
+    assert "3 original files of removed runs not found" in lost.output
+    assert "relative paths are from the folder an older runlog imported in" in lost.output
 
 
 def test_a_chart_with_no_runs_in_its_window_is_written_and_says_why(

@@ -59,6 +59,15 @@ def test_folder_recursive_sorted_and_others_ignored(tmp_path: Path) -> None:
     assert len(ignored) == 1 and "photo.jpg" in ignored[0].display
 
 
+def test_paths_come_out_absolute_as_the_store_records_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "in").mkdir()
+    shutil.copy(SAMPLE_FIT, tmp_path / "in" / "run.fit")
+    monkeypatch.chdir(tmp_path)
+    found = sources(["in", "in/../in/run.fit"])  # the same file twice: read once
+    assert [f.display for f in found] == [str(tmp_path / "in" / "run.fit")]
+
+
 def test_gz_is_decompressed_transparently() -> None:
     (src,) = sources([SAMPLE_GPX_GZ])
     data = src.read_bytes()
