@@ -271,12 +271,13 @@ def import_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str, quiet: boo
     counts = result.counts()
     # new runs, and stored runs a more complete recording replaced: both are listed
     changed = [*result.new_run_ids, *result.replaced_run_ids]
+    weather_unreachable = False
     if with_weather and changed:
         filled, messages = log.fetch_weather(run_ids=changed)
+        weather_unreachable = _unreachable(filled) is not None and not len(filled)
         if fmt == "table":
-            click.echo(f"Weather for {len(filled)} new runs; {len(messages)} without.")
-            for line in messages:
-                click.echo(f"  {line}")
+            for line in _weather_lines(filled, messages, "new runs"):
+                click.echo(line)
     # The risk assessment covers the whole history; skip it when nothing new came in.
     new_runs = log.runs() if changed else log.store.runs().iloc[0:0]
     new_runs = new_runs[new_runs["run_id"].isin(changed)]
@@ -306,6 +307,31 @@ def import_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str, quiet: boo
             _disclaimer()
     if counts[FAILED]:
         ctx.exit(EXIT_SOME_FAILED)
+    if weather_unreachable:  # the runs went in; the weather asked for could not be had
+        ctx.exit(EXIT_ERROR)
+
+
+def _unreachable(filled) -> dict | None:
+    """{"reason", "run_ids"} when the weather service could not be reached, else None."""
+    from runlog.weather import UNREACHABLE
+
+    return filled.attrs.get(UNREACHABLE)
+
+
+def _weather_lines(filled, messages: list[str], runs: str = "runs") -> list[str]:
+    """What `weather fetch` (and `import --weather`) print: a count, then why runs have no
+    weather; runs left without because the service was unreachable share one line."""
+    offline = _unreachable(filled)
+    lines: list[str] = []
+    if offline:
+        ids = offline["run_ids"]
+        shown = {f"{run_id}: " for run_id in ids}
+        messages = [m for m in messages if not any(m.startswith(p) for p in shown)]
+        lines.append(f"  offline: no weather fetched for {_count(len(ids), 'run')}: "
+                     f"{offline['reason']}")
+    without = len(messages) + (len(offline["run_ids"]) if offline else 0)
+    lines[:0] = [f"Weather for {len(filled)} {runs}; {without} without."]
+    return lines + [f"  {line}" for line in messages]
 
 
 def _refresh(log: RunLog, quiet: bool) -> None:
@@ -769,7 +795,8 @@ def export(ctx: click.Context, out: str, what: str, since: str | None, until: st
 
 @cli.group()
 def weather() -> None:
-    """Historical weather for your runs (the only network use in runlog)."""
+    """Historical weather for your runs (with `runlog import --weather`, runlog's only
+    network use)."""
 
 
 @weather.command("fetch")
@@ -779,12 +806,13 @@ def weather() -> None:
               help="Last local day to include.")
 @click.pass_context
 def weather_fetch(ctx: click.Context, since: str | None, until: str | None) -> None:
-    """Fetch hourly historical weather for runs that lack it (the only command that uses
-    the network).
+    """Fetch hourly historical weather for runs that lack it (network; `runlog import
+    --weather` does the same for the runs it adds).
 
     Sends each run's place (rounded to 0.1°, about 11 km) and dates to the Open-Meteo
     archive; answers are cached in the store, so nothing is fetched twice. Offline, runlog
-    keeps working and says which runs lack weather. Your own annotation always wins.
+    keeps working and says which runs lack weather; when the service could not be reached
+    and no run got weather, the command exits 1. Your own annotation always wins.
     Weather data by Open-Meteo.com (CC BY 4.0).
 
     When runs got weather, the risk assessment and the chart's data are then recomputed and
@@ -794,11 +822,12 @@ def weather_fetch(ctx: click.Context, since: str | None, until: str | None) -> N
     _check_window(since, until)
     log = _log(ctx.find_root())
     filled, messages = log.fetch_weather(since, until)
-    click.echo(f"Weather for {len(filled)} runs; {len(messages)} without.")
-    for line in messages:
-        click.echo(f"  {line}")
+    for line in _weather_lines(filled, messages):
+        click.echo(line)
     if len(filled):
         _cache_for_next_read(log)
+    elif _unreachable(filled) is not None:  # nothing fetched: the network, not the runs
+        ctx.exit(EXIT_ERROR)
 
 
 @cli.group()

@@ -661,7 +661,9 @@ def weather_for_runs(runs: pd.DataFrame, client: WeatherClient
     (shortwave's preceding-hour means placed at mid-hour) — ``weather_source``
     (``"open-meteo archive"``) and ``weather_fetched_utc`` (when the service answered).
     ``messages`` says, one line per run, why a run has no (or only partial) weather: indoor,
-    no position, too recent, before 1940, offline, service error.
+    no position, too recent, before 1940, offline, service error. When the service could not
+    be reached, ``weather.attrs[UNREACHABLE]`` gives the reason once and the runs it left
+    without weather.
 
     One request per place (rounded to 0.1°) and contiguous date range; cached answers are
     reused; after the service turns out to be unreachable only the cache is consulted.
@@ -696,7 +698,8 @@ def weather_for_runs(runs: pd.DataFrame, client: WeatherClient
     todo = todo[~too_old & ~too_new]
 
     rows: list[pd.DataFrame] = []
-    unavailable: str | None = None
+    unavailable: str | None = None  # why the service could not be reached (no place, no date)
+    unreached: list[Any] = []       # the runs left without weather because of it
     for (lat, lon), batch_start, batch_end, members in _batches(todo):
         try:
             if unavailable is None:
@@ -705,12 +708,17 @@ def weather_for_runs(runs: pd.DataFrame, client: WeatherClient
                 hourly = client.cached_hourly(lat, lon, batch_start, batch_end)
                 if hourly is None:
                     for idx in members:
-                        note(idx, f"no weather: not fetched — {unavailable}")
+                        note(idx, f"no weather: not fetched, the weather service was "
+                                  f"unreachable ({unavailable})")
+                    unreached.extend(members)
                     continue
         except WeatherUnavailable as exc:
-            unavailable = exc.reason
+            # exc.reason names this request's place and dates; later runs are elsewhere
+            cause = exc.__cause__
+            unavailable = cause.reason if isinstance(cause, WeatherError) else exc.reason
             for idx in members:
                 note(idx, f"no weather: {exc.reason}")
+            unreached.extend(members)
             continue
         except WeatherError as exc:
             for idx in members:
@@ -737,7 +745,15 @@ def weather_for_runs(runs: pd.DataFrame, client: WeatherClient
     else:
         weather = empty
     ordered = [messages[i] for i in plan.index if i in messages]
+    if unavailable is not None:  # for a caller that says it once (runlog weather fetch)
+        weather.attrs[UNREACHABLE] = {"reason": unavailable,
+                                      "run_ids": plan.loc[unreached, "run_id"].tolist()}
     return weather, ordered
+
+
+#: ``weather.attrs`` key set by :func:`weather_for_runs` when the service could not be
+#: reached: ``{"reason": one line without place or date, "run_ids": runs left without}``.
+UNREACHABLE = "unreachable"
 
 
 def _batches(todo: pd.DataFrame):

@@ -333,9 +333,26 @@ def test_weather_offline_keeps_working(runner: CliRunner, tmp_path: Path, monkey
     store = tmp_path / "s"
     invoke(runner, store, "import", "--quiet", str(LANDAL_FIT))
     result = invoke(runner, store, "weather", "fetch")
-    assert result.exit_code == EXIT_OK
-    assert "Weather for 0 runs; 1 without." in result.output
+    assert result.exit_code == EXIT_ERROR  # nothing could be fetched: the network
+    lines = result.output.splitlines()
+    assert len(lines) == 2 and lines[0] == "Weather for 0 runs; 1 without."
+    assert lines[1].startswith("  offline: no weather fetched for 1 run: cannot reach the "
+                               "weather service (offline?): ")
     assert invoke(runner, store, "report").exit_code == EXIT_OK
+
+
+def test_import_with_weather_offline_imports_and_exits_1(runner: CliRunner, tmp_path: Path,
+                                                         monkeypatch) -> None:
+    import runlog.weather as weather
+
+    monkeypatch.setattr(weather, "ARCHIVE_URL", "http://127.0.0.1:9/v1/archive")
+    store = tmp_path / "s"
+    result = invoke(runner, store, "import", "--weather", *map(str, (SAMPLE / "fit").glob("*")))
+    assert result.exit_code == EXIT_ERROR, result.output
+    assert "3 files: 3 new (3 runs)" in result.output
+    assert "Weather for 0 new runs; 3 without.\n  offline: no weather fetched for 3 runs: " \
+           "cannot reach the weather service (offline?)" in result.output
+    assert " -8.9" not in result.output and "c5b3031df05e: no weather" not in result.output
 
 
 def test_next_answers_from_the_history(runner: CliRunner, tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from runlog.weather import (
     ARCHIVE_URL,
     MAX_PAUSE_S,
     STORE_COLUMNS,
+    UNREACHABLE,
     WEATHER_COLUMNS,
     WEATHER_SOURCE,
     WeatherClient,
@@ -645,6 +646,18 @@ def test_offline_returns_what_the_cache_has_and_names_the_rest(archive, tmp_path
     assert len(messages) == 2
     assert all("offline" in m for m in messages)
     assert {m.split(":")[0] for m in messages} == {"paris", "rome"}
+    # each run's line names its own place or none: never the first request's
+    places = {"paris": "48.9, 2.4 for 2024-06-02", "rome": "41.9, 12.5 for 2024-06-03"}
+    tried, untried = sorted(messages, key=lambda m: "not fetched" in m)
+    run = tried.split(":")[0]
+    assert places[run] in tried  # the one request made: its own place and day
+    other = untried.split(":")[0]
+    assert untried.startswith(f"{other}: no weather: not fetched, the weather service was "
+                              "unreachable (cannot reach the weather service (offline?)")
+    assert places[run] not in untried and places[other] not in untried
+    unreachable = weather.attrs[UNREACHABLE]
+    assert sorted(unreachable["run_ids"]) == ["paris", "rome"]
+    assert unreachable["reason"].startswith("cannot reach the weather service (offline?)")
 
 
 def test_service_timeout_leaves_runs_without_weather(archive, tmp_path, sleeps):
