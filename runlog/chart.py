@@ -22,8 +22,10 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from runlog.chart_spec import (  # noqa: F401  (the chart's constants, also public here)
+    ACWR_BAND_LABEL,
     ACWR_COLOUR,
     ACWR_LABEL,
+    ACWR_NOT_SHOWN,
     ACWR_TICK_STEP,
     BAND_COLOUR,
     BAR_WIDTH_DAYS,

@@ -32,8 +32,10 @@ from matplotlib.transforms import blended_transform_factory
 
 from runlog.chart_helper import REPLY_OK
 from runlog.chart_spec import (
+    ACWR_BAND_LABEL,
     ACWR_COLOUR,
     ACWR_LABEL,
+    ACWR_NOT_SHOWN,
     ACWR_TICK_STEP,
     BAND_COLOUR,
     BAR_WIDTH_DAYS,
@@ -146,7 +148,7 @@ def _draw_acwr(ax, ax2, data: ChartData) -> None:
     band = ax.fill_between([0, 1], ACWR_SWEET_LOW, ACWR_SWEET_HIGH, color=BAND_COLOUR,
                            alpha=0.2, linewidth=0, zorder=0,
                            transform=blended_transform_factory(ax.transAxes, ax2.transData),
-                           label=f"ACWR {ACWR_SWEET_LOW}–{ACWR_SWEET_HIGH}: {ACWR_LABEL}")
+                           label=f"ACWR {ACWR_SWEET_LOW}–{ACWR_SWEET_HIGH}: {ACWR_BAND_LABEL}")
     band.set_gid("acwr-band")
     x = mdates.date2num(data.week_start) + WEEK_DAYS - 0.5
     y = data.week_acwr
@@ -157,9 +159,9 @@ def _draw_acwr(ax, ax2, data: ChartData) -> None:
     top = np.nanmax(y) if np.isfinite(y).any() else ACWR_SWEET_HIGH
     ax2.set_ylim(0, max(2.0, float(top) * 1.15))
     ax2.yaxis.set_major_locator(MultipleLocator(ACWR_TICK_STEP))
-    ax2.set_ylabel("ACWR [ratio]: training trend, not an injury predictor")
+    ax2.set_ylabel(f"ACWR [ratio]: {ACWR_LABEL}")
     if not np.isfinite(y).any():
-        ax2.text(0.5, 0.97, "ACWR not shown: under 28 days of history",
+        ax2.text(0.5, 0.97, ACWR_NOT_SHOWN,
                  transform=ax2.transAxes, ha="center", va="top", fontsize=8, color=ACWR_COLOUR)
 
 

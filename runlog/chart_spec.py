@@ -52,6 +52,12 @@ DEFAULT_CHART_WEEKS = 52
 #: At most this many rule ids in one marker's annotation.
 MAX_RULES_SHOWN = 2
 ACWR_LABEL = "training trend, not an injury predictor"
+#: The shaded 0.8–1.3 band: Gabbett's "sweet spot" comes from team sports and is not proven
+#: for runners (RULES.md L3, §9), so its label must not read as a target.
+ACWR_BAND_LABEL = "team sports (Gabbett 2016), unproven in runners: not a target"
+#: Shown when no week has an ACWR: each NaN has one of these two causes (runlog.weekly).
+ACWR_NOT_SHOWN = ("ACWR not shown: under 28 days of history, or no running in the 3 weeks "
+                  "before the last 7 days")
 DISCLAIMER = ("Not medical advice: colours are relative flags from population studies, "
               "not your probability of injury or cramp.")
 

@@ -503,6 +503,8 @@ def render_explanation(info: dict) -> str:
             lines.append(f"  {f['rule']} [{f['risk']}] level {f['level']}: "
                          f"{_number(f.get('value'))} vs {_number(f.get('threshold'))} {unit}"
                          f" — {f['source']}")
+            if f.get("message"):  # what the flag means for the runner, under its numbers
+                lines.append(f"      {f['message']}")
     if info["info"]:
         lines.append("Information:")
         lines += [f"  - {i['message']}" for i in info["info"]]

@@ -16,7 +16,9 @@ from test_weekly import sample_log
 
 import runlog
 from runlog.chart import (
+    ACWR_BAND_LABEL,
     ACWR_LABEL,
+    ACWR_NOT_SHOWN,
     ACWR_TICK_STEP,
     BAR_WIDTH_DAYS,
     LEVEL_COLOURS,
@@ -181,11 +183,17 @@ def test_acwr_line_and_band(png, data) -> None:
     # Plotted at each week's Sunday (noon).
     np.testing.assert_allclose(line.get_xdata(), mdates.date2num(weeks["week_start"]) + 6.5)
     band = _by_gid(fig, "acwr-band")["acwr-band"]
-    assert ACWR_LABEL in band.get_label()
+    # RULES.md §9: the 0.8–1.3 "sweet spot" is a team-sport range, not a target for runners
+    assert band.get_label() == f"ACWR 0.8–1.3: {ACWR_BAND_LABEL}"
+    assert ACWR_BAND_LABEL == "team sports (Gabbett 2016), unproven in runners: not a target"
     ys = band.get_paths()[0].vertices[:, 1]
     assert ys.min() == pytest.approx(ACWR_SWEET_LOW) and ys.max() == pytest.approx(ACWR_SWEET_HIGH)
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert any("training trend, not an injury predictor" in t for t in labels)
+    assert any("unproven in runners: not a target" in t for t in labels)
+    assert not any("sweet spot" in t or "target zone" in t for t in labels)
+    assert fig.axes[1].get_ylabel() == f"ACWR [ratio]: {ACWR_LABEL}"
+    assert ACWR_LABEL == "training trend, not an injury predictor"
+    assert not any(t.get_text().startswith("ACWR not shown") for t in fig.axes[1].texts)
     assert any("high-risk run" in t for t in labels)
     assert "ACWR [ratio]" in fig.axes[1].get_ylabel()
     # ACWR ticks every 0.5 from 0 to the top of the axis (≥ 2)
@@ -194,6 +202,22 @@ def test_acwr_line_and_band(png, data) -> None:
     np.testing.assert_allclose(shown, np.arange(len(shown)) * ACWR_TICK_STEP)
     assert ACWR_TICK_STEP == 0.5 and shown[-1] > top - ACWR_TICK_STEP and top >= 2
     assert "[km]" in fig.axes[0].get_ylabel()
+
+
+def test_acwr_note_is_true_when_the_history_is_long_but_the_runner_was_away(
+        log: runlog.RunLog, tmp_path: Path) -> None:
+    """The sample's last run comes after ten months off: its week has no ACWR although the
+    history is years long — the note must not say 'under 28 days of history' alone."""
+    runs, flags = log.runs(), log.flags()
+    weeks = weekly_table(runs, flags, since="2022-05-23")
+    assert len(weeks) == 1 and np.isnan(weeks["acwr"]).all()
+    first = runs["start_local"].min()
+    assert weeks["week_start"].iloc[0] - first > pd.Timedelta(days=365)   # not a short history
+    fig = render_chart(weeks, runs, flags, tmp_path / "away.png")
+    notes = [t.get_text() for t in fig.axes[1].texts if t.get_text().startswith("ACWR")]
+    assert notes == [ACWR_NOT_SHOWN]
+    assert "under 28 days of history" in ACWR_NOT_SHOWN
+    assert "no running in the 3 weeks before the last 7 days" in ACWR_NOT_SHOWN
 
 
 def test_title_has_the_period(png) -> None:

@@ -216,6 +216,19 @@ def test_store_check_detects_damage_and_rebuild_repairs_keeping_annotations(
     assert note["knee_pain"] == 2 and note["cramp"] is True
 
 
+def test_report_run_shows_every_flags_message_under_its_numbers(runner: CliRunner,
+                                                                tmp_path: Path) -> None:
+    store, _folder = _three_sample_runs(runner, tmp_path)
+    info = json.loads(invoke(runner, store, "report", "--run", "last", "--format",
+                             "json").output)
+    text = invoke(runner, store, "report", "--run", "last").output.splitlines()
+    assert info["flags"]
+    for flag in info["flags"]:
+        at = next(i for i, line in enumerate(text)
+                  if line.startswith(f"  {flag['rule']} [{flag['risk']}] level "))
+        assert flag["message"] and text[at + 1] == f"      {flag['message']}"
+
+
 def _lose_samples(store: Path) -> None:
     """Damage by hand: every samples part gone, so a rebuild removes every run."""
     for part in store.glob("samples-*.parquet"):
