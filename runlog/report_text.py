@@ -14,7 +14,8 @@ from typing import Any
 DISCLAIMER = (
     "runlog is not medical advice, diagnosis or treatment. Knee and cramp levels are relative "
     "flags built from population studies, not your probability of injury or cramp; no rule is "
-    "validated as a predictor inside this app. Sweat, sodium, WBGT and device temperatures are "
+    "validated as a predictor inside this app, and its weights and cut-offs are uncalibrated "
+    "heuristics. Sweat, sodium, WBGT and device temperatures are "
     "estimates with wide error. Confusion, collapse or chest pain: stop and get emergency help."
 )
 

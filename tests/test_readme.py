@@ -37,3 +37,12 @@ def test_every_json_field_and_csv_column_is_documented() -> None:
 def test_every_rule_id_is_named() -> None:
     for rule_id in REGISTRY:
         assert f"`{rule_id}`" in README, rule_id
+
+
+def test_the_disclaimer_says_weights_and_cut_offs_are_uncalibrated() -> None:
+    """RULES.md §8.6, as runlog's DISCLAIMER says it."""
+    from runlog.report_text import DISCLAIMER
+
+    intro = README.split("**Not medical advice.**", 1)[1].split("\n\n", 1)[0]
+    assert "weights and cut-offs are uncalibrated\nheuristics" in intro
+    assert "weights and cut-offs are uncalibrated heuristics" in DISCLAIMER

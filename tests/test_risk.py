@@ -413,6 +413,7 @@ def test_explain():
                                                 "sodium_no_electrolytes"}
     assert out["disclaimer"] == DISCLAIMER
     assert "not medical advice" in DISCLAIMER and "not your probability" in DISCLAIMER
+    assert "weights and cut-offs are uncalibrated heuristics" in DISCLAIMER   # RULES.md §8.6
     assert isinstance(out["not_assessed"], list) and isinstance(out["knee_top"], list)
     assert any(i["rule"] == "acwr" for i in out["info"])
     with pytest.raises(Exception, match="no assessed run"):
