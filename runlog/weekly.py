@@ -34,6 +34,9 @@ M_PER_KM = 1000.0
 PCT = 100.0
 #: Flags at or above this level count in ``flag_count`` (1 = moderate).
 FLAG_COUNT_MIN_LEVEL = 1
+#: Flag rows of these risks are shown for information (tips, the ACWR trend), never
+#: warnings: ``flag_count`` leaves them out.
+UNCOUNTED_RISKS = ("info",)
 
 #: Columns of :func:`weekly_table`, name → description with unit (README/export list these).
 WEEK_COLUMNS: dict[str, str] = {
@@ -50,7 +53,9 @@ WEEK_COLUMNS: dict[str, str] = {
     "knee_level": "highest knee level of the week's runs: low | moderate | high",
     "cramp_level": "highest cramp level of the week's runs: low | moderate | high",
     "risk_level": "the higher of knee_level and cramp_level",
-    "flag_count": "flags at level ≥ 1 (moderate or high) on the week's runs",
+    "flag_count": "warnings on the week's runs: knee, cramp and safety rules at level ≥ 1 "
+                  "(moderate or high), each rule once per run; information tips "
+                  "(abrupt_finish, acwr, heat_index) not counted",
     "high_risk_runs": "runs whose knee or cramp level is high",
 }
 
@@ -197,11 +202,18 @@ def weekly_table(runs: pd.DataFrame, flags: pd.DataFrame, *,
 
 
 def _flag_counts(flags: pd.DataFrame) -> pd.Series:
-    """Flags at level ≥ 1 per run_id."""
+    """Warnings per run_id: rules at level ≥ 1 that feed the knee or cramp level or are a
+    heat/cold safety note, each rule once (one feeding both levels has two flag rows); tips
+    and numbers shown for information (risk 'info': abrupt_finish, acwr, heat_index) are
+    not warnings and do not count."""
     if flags is None or flags.empty or "level" not in flags.columns:
         return pd.Series(dtype="int64")
     lvl = pd.to_numeric(flags["level"], errors="coerce").astype("float64")
-    return flags.loc[(lvl >= FLAG_COUNT_MIN_LEVEL).to_numpy(dtype=bool), "run_id"].value_counts()
+    warning = (lvl >= FLAG_COUNT_MIN_LEVEL).to_numpy(dtype=bool)
+    if "risk" in flags.columns:
+        warning = warning & ~flags["risk"].isin(UNCOUNTED_RISKS).to_numpy(dtype=bool)
+    counted = flags.loc[warning, ["run_id", "rule"] if "rule" in flags.columns else ["run_id"]]
+    return counted.drop_duplicates()["run_id"].value_counts()
 
 
 def _weekly_acwr(start_local: pd.Series, distance_m: pd.Series,
