@@ -25,7 +25,7 @@ from runlog.rules import load as L
 from runlog.rules import sweat as S
 from runlog.rules import thresholds as T
 from runlog.rules import warmup as W
-from runlog.rules.base import HIGH, MODERATE, level_array, str_array
+from runlog.rules.base import GRADE_MEANINGS, HIGH, MODERATE, level_array, str_array
 
 RISK_NAMES = ("low", "moderate", "high")
 LEVEL_COLUMNS = ["run_id", "knee_score", "cramp_score", "knee_risk", "cramp_risk", "knee_top",
@@ -40,6 +40,8 @@ MODIFIER_RANK = {"knee_pain_recent": 3, "cramp_history": 1}
 INJURY_HISTORY_MESSAGE = ("A previous injury is among the most consistent risk factors in "
                           "runners, so the knee level is one step higher.")
 SEP = " | "
+#: The grade letters of ``report --run``, in a runner's words (RULES.md "Grade → weight").
+EVIDENCE_KEY = " · ".join(f"{k} {v}" for k, v in GRADE_MEANINGS.items())
 
 _ANNOTATION_FIELDS = ("electrolytes", "sodium_mg", "fluid_l", "knee_pain", "knee_pain_next_morning",
                       "cramp", "shoes", "shoe_type", "rpe", "air_temp_c", "humidity_pct",
@@ -481,6 +483,12 @@ def _number(x) -> str:
     return f"{x:.0f}" if abs(x) >= 10 else f"{x:.2g}" if abs(x) < 1 else f"{x:.1f}"
 
 
+def _evidence(flag: dict) -> str:
+    """A flag's evidence grade: its own ``grade`` field, else its rule's (RuleInfo.grade)."""
+    return flag.get("grade") or (REGISTRY[flag["rule"]].grade if flag["rule"] in REGISTRY
+                                 else "–")
+
+
 def render_explanation(info: dict) -> str:
     """Plain text of :func:`explain`'s dict for the terminal (``runlog report --run``)."""
     def risk(name: str, level: str | None, score: float | None) -> str:
@@ -497,14 +505,15 @@ def render_explanation(info: dict) -> str:
         lines.append(f"Heat/cold safety: {RISK_NAMES[info['safety_level']]}")
         lines += [f"  - {m}" for m in info["safety"]]
     if info["flags"]:
-        lines.append("Flags (rule, risk, level, value vs threshold, source):")
+        lines.append("Flags (rule, risk, level, value vs threshold, source, evidence grade):")
         for f in info["flags"]:
             unit = f.get("unit") or ""
             lines.append(f"  {f['rule']} [{f['risk']}] level {f['level']}: "
                          f"{_number(f.get('value'))} vs {_number(f.get('threshold'))} {unit}"
-                         f" — {f['source']}")
+                         f" — {f['source']} (evidence grade {_evidence(f)})")
             if f.get("message"):  # what the flag means for the runner, under its numbers
                 lines.append(f"      {f['message']}")
+        lines.append(f"  Evidence grades (RULES.md): {EVIDENCE_KEY}.")
     if info["info"]:
         lines.append("Information:")
         lines += [f"  - {i['message']}" for i in info["info"]]

@@ -46,3 +46,12 @@ def test_the_disclaimer_says_weights_and_cut_offs_are_uncalibrated() -> None:
     intro = README.split("**Not medical advice.**", 1)[1].split("\n\n", 1)[0]
     assert "weights and cut-offs are uncalibrated\nheuristics" in intro
     assert "weights and cut-offs are uncalibrated heuristics" in DISCLAIMER
+
+
+def test_the_rules_table_gives_every_rules_evidence_grade() -> None:
+    section = README.split("### The rules", 1)[1].split("\n## ", 1)[0]
+    for rule_id, info in REGISTRY.items():
+        row = next(line for line in section.splitlines() if line.startswith(f"| `{rule_id}` |"))
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[1] == info.section and cells[3] == info.grade, rule_id
+        assert cells[4] == info.source, rule_id

@@ -420,6 +420,17 @@ def test_explain():
         explain(levels, flags, "nope")
     text = render_explanation(out)
     assert "Cramp risk: moderate (score 5)" in text and DISCLAIMER in text
+    # each flag shows its rule's evidence grade beside its source (RULES.md grades)
+    from runlog.rules import REGISTRY
+    lines = text.splitlines()
+    for f in out["flags"]:
+        line = next(x for x in lines if x.startswith(f"  {f['rule']} [{f['risk']}] level "))
+        assert line.endswith(f" — {f['source']} (evidence grade {REGISTRY[f['rule']].grade})")
+    assert any(x.startswith("  longer_than_usual [cramp]") and x.endswith("(evidence grade B)")
+               for x in lines)
+    assert any(x.startswith("  heat [cramp]") and x.endswith("(evidence grade C)") for x in lines)
+    assert ("  Evidence grades (RULES.md): A large prospective cohort or official formula · "
+            "B smaller cohort") in text
 
 
 def test_messages_never_give_fixed_fluid_volumes():

@@ -65,3 +65,28 @@ def test_registry_loads_on_first_use_and_thresholds_need_no_pandas() -> None:
             "try:\n    r.NOT_THERE\nexcept AttributeError:\n    pass\n"
             "else:\n    raise AssertionError('no AttributeError')\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_every_rule_has_its_rules_md_evidence_grade() -> None:
+    """RuleInfo.grade for every rule, exactly as RULES.md grades it (A/B/C/I; two parts
+    graded apart in K2 and K3; H1 and D1 'shown' = I; K4 has no grade there)."""
+    from runlog.rules import REGISTRY, RULE_IDS
+    from runlog.rules.base import RuleInfo
+
+    assert {r: REGISTRY[r].grade for r in RULE_IDS} == {
+        "session_spike": "A", "weekly_jump": "B", "acwr": "I", "restart": "C",
+        "new_runner": "B", "no_warmup": "C", "abrupt_finish": "I", "heat_index": "I",
+        "heat": "C", "wind_chill": "I", "cold": "C", "fluid_deficit": "C",
+        "sodium_no_electrolytes": "C", "low_cadence": "B", "descent_spike": "B knee, C cramp",
+        "shoes": "C footwear type, I mileage", "knee_pain_recent": "not graded",
+        "longer_than_usual": "B", "harder_than_usual": "B", "cramp_history": "A"}
+    # the weight follows the grade (RULES.md: A 3, B 2, C 1) for every scored rule
+    weight = {"A": 3, "B": 2, "C": 1}
+    for rule_id in ("session_spike", "weekly_jump", "restart", "new_runner", "low_cadence",
+                    "longer_than_usual", "harder_than_usual", "heat", "cold", "fluid_deficit",
+                    "sodium_no_electrolytes"):
+        info = REGISTRY[rule_id]
+        assert list(info.feeds.values()) == [weight[info.grade]], rule_id
+    # a module may pass its grade; otherwise the table fills it
+    assert RuleInfo("heat", "H2", {}, "cramp", "s", grade="B").grade == "B"
+    assert RuleInfo("heat", "H2", {}, "cramp", "s").grade == "C"

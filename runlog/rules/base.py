@@ -24,7 +24,7 @@ none. A rule must also work when no run at all is good.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -34,12 +34,36 @@ NONE, MODERATE, HIGH = 0, 1, 2
 RESULT_COLUMNS = ["level", "value", "threshold", "unit", "message", "note"]
 
 
+#: Evidence grade of each rule exactly as RULES.md gives it: A large prospective cohort with
+#: effect size, or official formula/consensus threshold; B smaller or borderline cohort, or
+#: consistent lab biomechanics; C expert opinion, mechanism only, conflicting, or seed
+#: article only; I shown, never scored. Two grades where RULES.md grades two parts; H1 and
+#: D1 are "shown" in its table (= I); K4, a modifier, has none there.
+EVIDENCE_GRADES: dict[str, str] = {
+    "session_spike": "A", "weekly_jump": "B", "acwr": "I", "restart": "C", "new_runner": "B",
+    "no_warmup": "C", "abrupt_finish": "I", "heat_index": "I", "heat": "C",
+    "wind_chill": "I", "cold": "C", "fluid_deficit": "C", "sodium_no_electrolytes": "C",
+    "low_cadence": "B", "descent_spike": "B knee, C cramp",
+    "shoes": "C footwear type, I mileage", "knee_pain_recent": "not graded",
+    "longer_than_usual": "B", "harder_than_usual": "B", "cramp_history": "A",
+}
+#: What each grade letter means, in a runner's words (RULES.md "Grade → weight").
+GRADE_MEANINGS: dict[str, str] = {
+    "A": "large prospective cohort or official formula",
+    "B": "smaller cohort or consistent lab biomechanics",
+    "C": "expert opinion, mechanism only or conflicting evidence",
+    "I": "shown, never scored",
+}
+
+
 @dataclass(frozen=True)
 class RuleInfo:
     """Static facts about a rule, from RULES.md's table.
 
     ``feeds`` maps each risk the rule scores into ("knee", "cramp") to its weight w (grade
     A 3, B 2, C 1); display-only rules have an empty ``feeds`` and ``kind`` "info" or "safety".
+    ``grade`` is the rule's evidence grade as RULES.md gives it (see :data:`EVIDENCE_GRADES`,
+    which fills it when a module does not pass it).
     """
 
     rule_id: str
@@ -48,6 +72,11 @@ class RuleInfo:
     kind: str            # "knee" | "cramp" | "knee+cramp" | "safety" | "info" | "modifier"
     source: str          # short citation shown with the flag
     max_level: int = HIGH
+    grade: str = field(default="")   # evidence grade: "A", "B", "C", "I", or two of them
+
+    def __post_init__(self) -> None:
+        if not self.grade:
+            object.__setattr__(self, "grade", EVIDENCE_GRADES[self.rule_id])
 
 
 #: The dtype pandas infers for Python strings (pandas 3: ``str``, backed by Arrow).
