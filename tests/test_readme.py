@@ -55,3 +55,13 @@ def test_the_rules_table_gives_every_rules_evidence_grade() -> None:
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert cells[1] == info.section and cells[3] == info.grade, rule_id
         assert cells[4] == info.source, rule_id
+
+
+def test_the_rules_section_documents_the_deliberate_deviations() -> None:
+    section = README.split("### The rules", 1)[1].split("\n## ", 1)[0]
+    deviations = section.split("Deliberate deviations from the science brief", 1)[1]
+    for rule_id, words in [("heat_index", "100 % humidity"), ("wind_chill", "4.8 km/h"),
+                           ("restart", "local calendar days"), ("acwr", "EWMA"),
+                           ("harder_than_usual", "median")]:
+        item = next(x for x in deviations.split("\n- ") if x.startswith(f"`{rule_id}`"))
+        assert words in item, rule_id
