@@ -457,6 +457,7 @@ def compute_run_metrics(activity: Activity, *, hr_max_bpm: float | None = None,
 
 
 def run_metrics(activity: Activity, *, hr_max_bpm: float | None = None,
+                hr_max_source: str = "profile",
                 ) -> tuple[dict, SampleColumns, dict[str, np.ndarray]]:
     """Metrics of one run, its cleaned samples and its cadence-per-speed bins.
 
@@ -468,9 +469,12 @@ def run_metrics(activity: Activity, *, hr_max_bpm: float | None = None,
     activity : Activity
         One run as a reader returned it.
     hr_max_bpm : float, optional
-        The runner's HRmax [bpm] (profile, or the rules' best 30-s HR of the last 180 days).
-        Without it every %HRmax metric is missing: ``208 − 0.7·age`` needs the age, which this
-        layer does not know; the rules decide the fallback.
+        The HRmax [bpm] the %HRmax verdicts (``main_hr_pct_max``, ``warmup_present``,
+        ``hard_start``) are taken with; without it they use no HR. The store replaces them
+        with those of the HRmax each run resolves to (:mod:`runlog.hrmax`: profile > best
+        30 s of 180 days > age formula), from the HRmax-free numbers computed here.
+    hr_max_source : str
+        ``hr_max_source`` recorded with ``hr_max_bpm`` (profile | history_30s | age_formula).
 
     Returns
     -------
@@ -497,6 +501,7 @@ def run_metrics(activity: Activity, *, hr_max_bpm: float | None = None,
              quality_notes=" ".join(q.notes),
              quality_ok=bool(q.ok), metrics_version=METRICS_VERSION,
              hr_max_used_bpm=float(hr_max_bpm) if hr_max_bpm else np.nan,
+             hr_max_source=hr_max_source if hr_max_bpm else None,
              # Climbing stays unknown (NaN) unless the file has altitude: 0 would be a claim.
              elapsed_s=0.0, moving_s=0.0, distance_m=0.0)
     if n < 2:
@@ -591,7 +596,6 @@ def run_metrics(activity: Activity, *, hr_max_bpm: float | None = None,
         m["v_ngp_mps"] = float(_nanmean(roll ** NGP_POWER) ** (1 / NGP_POWER))
 
     # --- heart rate ----------------------------------------------------------------------------
-    hr_max_used = m["hr_max_used_bpm"]
     if np.isfinite(g_hr).any():
         m["avg_hr_bpm"] = float(_nanmean(g_hr[mv])) if n_mv and np.isfinite(
             g_hr[mv]).any() else np.nan
@@ -599,7 +603,6 @@ def run_metrics(activity: Activity, *, hr_max_bpm: float | None = None,
         m["best_30s_hr_bpm"] = _best_window_mean(g_hr)
         if len(main) and np.isfinite(g_hr[main]).any():
             m["main_hr_bpm"] = float(_nanmean(g_hr[main]))
-            m["main_hr_pct_max"] = m["main_hr_bpm"] / hr_max_used
     cad_mv = g_cad[mv]
     cad_ok = np.isfinite(cad_mv) & (cad_mv > 0)
     if cad_ok.any():
@@ -610,11 +613,16 @@ def run_metrics(activity: Activity, *, hr_max_bpm: float | None = None,
 
     # --- warm-up, hard start, finish (RULES.md W1/W2) -----------------------------------------
     if has_speed and np.isfinite(v_main) and v_main > 0:
-        m.update(_warmup(vg_mv, g_hr[mv], v_main, hr_max_used, moving_s))
+        m.update(_warmup(vg_mv, g_hr[mv], v_main, moving_s))
         if n_mv >= FINISH_WINDOW_S * 2:
             ratio = _nanmedian(vg_mv[-FINISH_WINDOW_S:]) / v_main
             m["finish_speed_ratio"] = ratio
             m["abrupt_finish"] = bool(ratio > ABRUPT_FINISH_RATIO)
+
+    verdicts = hr_verdicts(*(np.array([m[c]], dtype="float64") for c in (
+        "hr_max_used_bpm", "avg_hr_bpm", "main_hr_bpm", "warmup_easy_speed_ratio",
+        "warmup_hr_p80_bpm", "start_speed_ratio", "start_hr_bpm")))
+    m.update({c: v[0] for c, v in verdicts.items()})
 
     # --- cadence bins ----------------------------------------------------------------------------
     if not (cad_ok.any() and has_speed):
@@ -651,35 +659,122 @@ def _group_medians(keys: np.ndarray, values: np.ndarray,
     return sorted_keys[starts].astype("float64"), counts, (lower + upper) / 2.0
 
 
-def _warmup(vg: np.ndarray, hr: np.ndarray, v_main: float, hr_max: float,
-            moving_s: float) -> dict:
-    """W1 over the moving seconds ``vg`` (v_GAP [m/s]) and ``hr`` [bpm] on the 1-s grid."""
+def _warmup(vg: np.ndarray, hr: np.ndarray, v_main: float, moving_s: float) -> dict:
+    """The HRmax-free numbers of W1's detector and hard start over the moving seconds ``vg``
+    (v_GAP [m/s]) and ``hr`` [bpm] on the 1-s grid; :func:`hr_verdicts` turns them into
+    ``warmup_present`` and ``hard_start`` for a given HRmax.
+
+    * ``warmup_easy_speed_ratio``: the lowest median v_GAP / v_main of the trailing 5-min
+      windows ending in the first 12 min (≤ 0.90 passes the pace test).
+    * ``warmup_hr_p80_bpm``: over the windows passing the pace test, the lowest HR that ≥ 80 %
+      of a window's valid HR samples are at or below (its ⌈0.8·n⌉-th smallest value); NaN
+      when no such window has HR. "≥ 80 % of samples ≤ 76 % HRmax" holds for some pace-easy
+      window exactly when this is ≤ 0.76·HRmax (:func:`_lowest_window_quantile`).
+    * ``start_speed_ratio``: median v_GAP of minutes 3–5 / v_main; ``start_hr_bpm``: their
+      mean HR.
+    """
     out: dict = {}
     n = len(vg)
-    hr_known = np.isfinite(hr_max) and hr_max > 0 and np.isfinite(hr).any()
     if moving_s >= WARMUP_MIN_RUN_S and n >= WARMUP_SEARCH_S:
-        med = rolling_median(vg[:WARMUP_SEARCH_S], WARMUP_MIN_S)
-        ratio = med / v_main
-        pace_ok = ratio <= WARMUP_SPEED_RATIO
-        if hr_known:
+        ratio = rolling_median(vg[:WARMUP_SEARCH_S], WARMUP_MIN_S) / v_main
+        finite = np.isfinite(ratio)
+        if finite.any():
+            out["warmup_easy_speed_ratio"] = float(ratio[finite].min())
+            # trailing windows ending at WARMUP_MIN_S − 1 … (only they have a pace median)
+            ends = np.flatnonzero(ratio <= WARMUP_SPEED_RATIO)
             h = hr[:WARMUP_SEARCH_S]
-            easy = np.where(np.isfinite(h), h <= WARMUP_HR_FRAC_MAX * hr_max, np.nan)
-            share = rolling_mean(easy, WARMUP_MIN_S, 1)
-            both = pace_ok & (share >= WARMUP_HR_SHARE)
-        else:
-            share = np.full(len(ratio), np.nan)
-            both = pace_ok
-        candidates = np.flatnonzero(both) if both.any() else np.flatnonzero(np.isfinite(ratio))
-        if len(candidates):
-            best = candidates[np.argmin(ratio[candidates])]     # (candidates are never NaN)
-            out["warmup_present"] = bool(both.any())
-            out["warmup_easy_speed_ratio"] = float(ratio[best])
-            out["warmup_hr_easy_fraction"] = float(share[best])
+            if len(ends) and np.isfinite(h).any():
+                p80 = _lowest_window_quantile(h, ends, WARMUP_MIN_S, WARMUP_HR_SHARE)
+                if np.isfinite(p80):
+                    out["warmup_hr_p80_bpm"] = p80
     if n >= HARD_START_TO_S:
         seg = slice(HARD_START_FROM_S, HARD_START_TO_S)
-        fast = bool(_nanmedian(vg[seg]) >= v_main)
-        if hr_known and np.isfinite(hr[seg]).any():
-            out["hard_start"] = bool(fast and _nanmean(hr[seg]) > HARD_START_HR_FRAC * hr_max)
-        elif not fast:
-            out["hard_start"] = False
+        out["start_speed_ratio"] = _nanmedian(vg[seg]) / v_main
+        if np.isfinite(hr[seg]).any():
+            out["start_hr_bpm"] = float(_nanmean(hr[seg]))
     return out
+
+
+def _lowest_window_quantile(x: np.ndarray, ends: np.ndarray, window: int,
+                            share: float) -> float:
+    """Lowest value X of ``x`` such that, in one of the trailing ``window``-sample windows
+    ending at ``ends``, at least ``share`` of the window's non-NaN values are ≤ X (NaN when
+    those windows hold no value).
+
+    A binary search over the distinct values: for a candidate X the windows' counts of
+    values ≤ X are one cumulative sum, so the search costs ~log2(distinct) array passes
+    (heart rates: ~7), not a sort of every window.
+    """
+    valid = np.isfinite(x)
+    starts = ends - window + 1
+    count_valid = _window_sums(valid, starts, ends)
+    has = count_valid > 0
+    if not has.any():
+        return float("nan")
+    starts, ends, count_valid = starts[has], ends[has], count_valid[has]
+    # smallest k with k / count ≥ share (rounded: 0.8·5 must give 4, not 4.000…1)
+    need = np.ceil(np.round(count_valid * share, 9))
+    values = np.unique(x[valid])
+    lo, hi = 0, len(values) - 1          # values[hi] always passes: every value is ≤ it
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if (_window_sums(valid & (x <= values[mid]), starts, ends) >= need).any():
+            hi = mid
+        else:
+            lo = mid + 1
+    return float(values[lo])
+
+
+def _window_sums(flags: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Number of True ``flags`` in each window [start, end] (inclusive indices)."""
+    total = np.concatenate(([0], np.cumsum(flags)))
+    return total[ends + 1] - total[starts]
+
+
+def hr_verdicts(hr_max_bpm, avg_hr_bpm, main_hr_bpm, warmup_easy_speed_ratio,
+                warmup_hr_p80_bpm, start_speed_ratio, start_hr_bpm,
+                ) -> dict[str, np.ndarray]:
+    """The HRmax-dependent metrics of runs from their HRmax-free numbers (arrays, one per run).
+
+    * ``main_hr_pct_max`` = main-part mean HR / HRmax [fraction].
+    * ``warmup_present`` (RULES.md W1 detector): missing without a warm-up window
+      (``warmup_easy_speed_ratio`` NaN: run < 15 min or no pace); with HR and HRmax, some
+      pace-easy 5-min window has ≥ 80 % of its HR samples ≤ 76 % HRmax, i.e.
+      ``warmup_hr_p80_bpm`` ≤ 0.76·HRmax; otherwise the pace test alone (ratio ≤ 0.90).
+    * ``hard_start``: minutes 3–5 at ≥ v_main (``start_speed_ratio`` ≥ 1) and, with HR there
+      and HRmax, mean HR > 85 % HRmax; False when not fast; missing when fast but HR or HRmax
+      is unknown, or the run is under 5 moving minutes.
+
+    Returns float arrays for ``main_hr_pct_max`` and object arrays (True/False/``pd.NA``) for
+    the two verdicts.
+    """
+    h = np.asarray(hr_max_bpm, dtype="float64")
+    h = np.where(np.isfinite(h) & (h > 0), h, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pct = np.asarray(main_hr_bpm, dtype="float64") / h
+    hr_known = np.isfinite(h) & np.isfinite(np.asarray(avg_hr_bpm, dtype="float64"))
+    ratio = np.asarray(warmup_easy_speed_ratio, dtype="float64")
+    p80 = np.asarray(warmup_hr_p80_bpm, dtype="float64")
+    with np.errstate(invalid="ignore"):
+        by_hr = p80 <= WARMUP_HR_FRAC_MAX * h          # (NaN compares False)
+    warm = np.where(hr_known, by_hr, ratio <= WARMUP_SPEED_RATIO).astype(object)
+    warm[np.isnan(ratio)] = pd.NA
+    s_ratio = np.asarray(start_speed_ratio, dtype="float64")
+    s_hr = np.asarray(start_hr_bpm, dtype="float64")
+    fast = s_ratio >= 1.0
+    with_hr = hr_known & np.isfinite(s_hr)
+    with np.errstate(invalid="ignore"):
+        hard_by_hr = fast & (s_hr > HARD_START_HR_FRAC * h)
+    hard = np.full(len(s_ratio), pd.NA, dtype=object)
+    hard[~fast] = False
+    hard[with_hr] = hard_by_hr[with_hr]
+    hard[np.isnan(s_ratio)] = pd.NA
+    return {"main_hr_pct_max": pct, "warmup_present": _plain_bools(warm),
+            "hard_start": _plain_bools(hard)}
+
+
+
+
+def _plain_bools(values: np.ndarray) -> np.ndarray:
+    """numpy bools as Python bools (True/False/pd.NA), as the metrics rows hold them."""
+    return np.array([x if x is pd.NA else bool(x) for x in values], dtype=object)

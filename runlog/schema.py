@@ -8,7 +8,7 @@ and the README's JSON/CSV field lists follow it.
 from __future__ import annotations
 
 #: Bumped whenever metrics change; stored runs with an older version are recomputed.
-METRICS_VERSION = 3
+METRICS_VERSION = 4
 #: Bumped whenever the on-disk layout changes; the store upgrades older stores in place.
 STORE_SCHEMA_VERSION = 1
 #: The store manifest's ``format`` value: a manifest without it is not a runlog store.
@@ -69,14 +69,21 @@ RUN_METRIC_COLUMNS: dict[str, str] = {
     "avg_cadence_spm": "mean cadence while moving [steps/min]",
     "temp_c": "device temperature, median [°C] (see temp_source)",
     "temp_source": "device | weather | runner | missing",
-    "warmup_present": "True/False: an easy ≥ 5 min stretch in the first 12 min; missing if unknown",
-    "warmup_easy_speed_ratio": "median v_GAP of the best warm-up window / v_main",
-    "warmup_hr_easy_fraction": "fraction of warm-up samples ≤ 76 % HRmax (missing without HR)",
+    "warmup_present": "True/False: an easy ≥ 5 min stretch in the first 12 min (pace and, with "
+                      "HR and HRmax, ≥ 80 % of its HR ≤ 76 % HRmax); missing if unknown",
+    "warmup_easy_speed_ratio": "lowest median v_GAP of a 5-min window in the first 12 min / "
+                               "v_main",
+    "warmup_hr_p80_bpm": "lowest HR that ≥ 80 % of a pace-easy warm-up window's HR samples stay "
+                         "at or below [bpm] (missing without HR there)",
+    "start_speed_ratio": "median v_GAP of minutes 3–5 / v_main",
+    "start_hr_bpm": "mean HR of minutes 3–5 [bpm]",
     "hard_start": "True when minutes 3–5 are at ≥ v_main and HR > 85 % HRmax",
     "finish_speed_ratio": "median v_GAP of the last 5 min / v_main",
     "abrupt_finish": "True when finish_speed_ratio > 0.85 (no easy jog-out)",
     "main_hr_pct_max": "main_hr_bpm / HRmax used [fraction]",
-    "hr_max_used_bpm": "the HRmax the HR metrics were computed with [bpm]",
+    "hr_max_used_bpm": "the HRmax the %HRmax metrics were computed with [bpm] (runlog.hrmax)",
+    "hr_max_source": "profile | history_30s (best 30-s HR of the last 180 days) | age_formula "
+                     "(208 − 0.7·age) | missing",
     "has_gps": "positions present",
     "has_hr": "heart rate present",
     "has_cadence": "cadence present",

@@ -129,9 +129,11 @@ _EXPLICIT_RUN_DTYPES: dict[str, str] = {
     "descent_m": FLOAT, "steep_descent_min": FLOAT, "altitude_source": STR, "avg_hr_bpm": FLOAT,
     "max_hr_bpm": FLOAT, "best_30s_hr_bpm": FLOAT, "main_hr_bpm": FLOAT,
     "avg_cadence_spm": FLOAT, "temp_c": FLOAT, "temp_source": STR, "warmup_present": BOOL,
-    "warmup_easy_speed_ratio": FLOAT, "warmup_hr_easy_fraction": FLOAT, "hard_start": BOOL,
+    "warmup_easy_speed_ratio": FLOAT, "warmup_hr_p80_bpm": FLOAT, "start_speed_ratio": FLOAT,
+    "start_hr_bpm": FLOAT, "hard_start": BOOL,
     "finish_speed_ratio": FLOAT, "abrupt_finish": BOOL, "main_hr_pct_max": FLOAT,
-    "hr_max_used_bpm": FLOAT, "has_gps": BOOL, "has_hr": BOOL, "has_cadence": BOOL,
+    "hr_max_used_bpm": FLOAT, "hr_max_source": STR, "has_gps": BOOL, "has_hr": BOOL,
+    "has_cadence": BOOL,
     "quality_issues": STR, "quality_notes": STR, "quality_ok": BOOL, "metrics_version": INT,
 }
 SAMPLE_DTYPES: dict[str, str] = {"run_id": STR, "timestamp": UTC,
@@ -1418,9 +1420,48 @@ class StoreWriter:
         return bool(self._tables or self._arrow or self._profile is not None or
                     any(t.num_rows for t in self._new_samples) or self._dropped_sample_ids)
 
+    def _resolve_hr_max(self) -> None:
+        """Give every run the HRmax it resolves to now, and the %HRmax verdicts that follow
+        (:func:`runlog.hrmax.resolve_runs`), when this commit changes the runs or the profile:
+        a run's HRmax may come from other runs' best 30-s HR, so adding, replacing or removing
+        runs, or a profile change, can change it. Only rows whose values change are touched."""
+        if not ("runs" in self._tables or "runs" in self._arrow or self._profile is not None):
+            return
+        from runlog import hrmax
+
+        profile = self._profile if self._profile is not None else self._base.get("profile")
+        loaded_here = "runs" not in self._tables and "runs" not in self._arrow
+        arrow = self._current_arrow("runs") if "runs" not in self._tables else None
+        if arrow is not None:
+            present = [c for c in (*hrmax.INPUT_COLUMNS, *hrmax.OUTPUT_COLUMNS)
+                       if c in arrow.column_names]
+            frame = conform(arrow.select(present).to_pandas(), "runs")[present]
+        else:
+            frame = self._current("runs")
+        resolved = hrmax.resolve_runs(frame, profile or {})
+        changed = np.zeros(len(frame), dtype=bool)
+        for col in hrmax.OUTPUT_COLUMNS:
+            new = _as_dtype(pd.Series(resolved[col].to_numpy(), index=frame.index),
+                            RUN_DTYPES[col])
+            old = frame[col]
+            same = (old == new).fillna(False).to_numpy(dtype=bool) | (old.isna() & new.isna())
+            changed |= ~same
+        if not changed.any():
+            if loaded_here:         # (a profile change that changes no run rewrites no runs)
+                self._tables.pop("runs", None)
+                self._arrow.pop("runs", None)
+            return
+        update = resolved.loc[changed, list(hrmax.OUTPUT_COLUMNS)].copy()
+        update.insert(0, "run_id", frame.loc[changed, "run_id"].to_numpy())
+        if arrow is not None:
+            self._arrow["runs"] = _set_columns(arrow, changed, update)
+        else:
+            self.update_runs(update)
+
     def _commit(self) -> None:
         if not self._changed():
             return
+        self._resolve_hr_max()
         generation = int(self._base["generation"]) + 1
         manifest = {**self._base, "generation": generation,
                     "schema_version": STORE_SCHEMA_VERSION,
@@ -1573,6 +1614,20 @@ class StoreWriter:
             if ours and name not in keep:
                 with contextlib.suppress(OSError):
                     (self.root / name).unlink()
+
+
+def _set_columns(table: pa.Table, rows: np.ndarray, update: pd.DataFrame) -> pa.Table:
+    """``table`` with the ``update`` frame's columns (but run_id) written into the ``rows``
+    (a boolean mask, in the table's order) — the Arrow path's :meth:`StoreWriter.update_runs`."""
+    for col in update.columns:
+        if col == "run_id":
+            continue
+        i = table.schema.get_field_index(col)
+        field = table.schema.field(i)
+        values = _as_dtype(table.column(col).to_pandas(), RUN_DTYPES[col]).copy()
+        values.loc[rows] = _as_dtype(update[col], RUN_DTYPES[col]).to_numpy()
+        table = table.set_column(i, field, pa.Array.from_pandas(values, type=field.type))
+    return table
 
 
 def _is_in(column: pa.ChunkedArray, values: Iterable[str]) -> pa.ChunkedArray:

@@ -17,6 +17,7 @@ from runlog.activity import Activity, empty_samples
 from runlog.metrics import (
     _group_medians,
     _hr_on_grid,
+    _lowest_window_quantile,
     _nanmean,
     _nanmedian,
     ascent_descent_m,
@@ -284,9 +285,50 @@ def test_warmup_needs_easy_heart_rate_when_known():
     easy_hr = np.r_[np.linspace(120, 140, 420), np.linspace(160, 175, 1380)].round()
     hard_hr = np.r_[np.linspace(150, 165, 420), np.linspace(165, 175, 1380)].round()
     m, _, _ = compute_run_metrics(activity(run_frame(v, hr_bpm=easy_hr)), hr_max_bpm=190)
-    assert m["warmup_present"] is True and m["warmup_hr_easy_fraction"] >= 0.8
+    assert m["warmup_present"] is True and m["warmup_hr_p80_bpm"] <= 0.76 * 190
     m, _, _ = compute_run_metrics(activity(run_frame(v, hr_bpm=hard_hr)), hr_max_bpm=190)
-    assert m["warmup_present"] is False and m["warmup_hr_easy_fraction"] < 0.8
+    assert m["warmup_present"] is False and m["warmup_hr_p80_bpm"] > 0.76 * 190
+    # the HRmax-free number decides for any HRmax: a high enough one makes it easy
+    p80 = m["warmup_hr_p80_bpm"]
+    m, _, _ = compute_run_metrics(activity(run_frame(v, hr_bpm=hard_hr)),
+                                  hr_max_bpm=p80 / 0.76 + 0.5)
+    assert m["warmup_present"] is True and m["hr_max_source"] == "profile"
+
+
+def test_warmup_hr_p80_is_the_window_share_boundary():
+    """Each 10 s of an easy start: 8 values at 120–127 bpm, 2 at 150–151. In every 5-min
+    window exactly 80 % are ≤ 127, so the p80 is 127: warm-up by HR iff 127 ≤ 0.76·HRmax."""
+    v = _profile(0.80, 420)
+    i = np.arange(420)
+    head = np.where(i % 10 < 8, 120.0 + i % 8, 150.0 + i % 2)
+    hr = np.r_[head, np.linspace(160, 175, 1380)].round()
+    m, _, _ = compute_run_metrics(activity(run_frame(v, hr_bpm=hr)))
+    assert m["warmup_hr_p80_bpm"] == 127.0
+    # no HRmax: the pace alone decides, and the HRmax-free number stays
+    assert m["warmup_present"] is True and np.isnan(m["main_hr_pct_max"])
+    assert m["hr_max_source"] is None
+    at_edge = 127.0 / 0.76
+    m, _, _ = compute_run_metrics(activity(run_frame(v, hr_bpm=hr)), hr_max_bpm=at_edge + 0.01)
+    assert m["warmup_present"] is True
+    m, _, _ = compute_run_metrics(activity(run_frame(v, hr_bpm=hr)), hr_max_bpm=at_edge - 0.01)
+    assert m["warmup_present"] is False
+
+
+def test_lowest_window_quantile_matches_sorting():
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        x = rng.integers(100, 180, 60).astype(float)
+        x[rng.random(60) < 0.3] = np.nan
+        ends = np.flatnonzero(rng.random(60) < 0.5)
+        ends = ends[ends >= 9]
+        expected = np.inf
+        for e in ends:
+            w = np.sort(x[e - 9:e + 1])
+            w = w[np.isfinite(w)]
+            if len(w):
+                expected = min(expected, w[int(np.ceil(round(0.8 * len(w), 9))) - 1])
+        got = _lowest_window_quantile(x, ends, 10, 0.8)
+        assert (np.isnan(got) and expected == np.inf) or got == expected
 
 
 def test_warmup_unknown_for_short_runs_or_without_speed():
