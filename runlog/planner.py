@@ -362,7 +362,7 @@ def _reason(probe: _Probe, rule_id: str, ceiling_m: int, pace_s_m: float) -> dic
     if np.isfinite(pace_s_m):
         text += f" At your median recent pace that is about {_duration(pace_s_m * ceiling_m)}."
     return {"rule": rule_id, "section": info.section, "message": text,
-            "flag_above": str(above["message"]), "source": info.source}
+            "flag_above": str(above["message"]), "source": info.source, "grade": info.grade}
 
 
 def _restart_block(probe: _Probe) -> dict:
@@ -500,7 +500,8 @@ def plan_next(runs: pd.DataFrame, annotations: pd.DataFrame, profile: dict, *,
     -------
     dict with ``when_local``, ``when_utc``, ``history_runs``, ``ceiling_distance_m`` (whole
     metres, None when no distance rule assesses the run), ``ceiling_reason`` (rule, section,
-    message, flag_above = the report's message one metre above, source), ``ceilings`` (per
+    message, flag_above = the report's message one metre above, source, grade = its
+    evidence grade), ``ceilings`` (per
     rule), ``week_distance_left_m`` and ``week``, ``restart`` (restart, gap_days,
     flag_from_m, high_from_m, message), ``holds`` (rule, level, message, source),
     ``time_ceiling`` (C1; moving_s, pace_s_per_km, distance_m_estimate), ``typical_run``,
@@ -627,7 +628,8 @@ def render_plan(plan: dict) -> str:
     if ceiling is not None:
         lines.append(f"Longest run without a load flag: {_km_down(ceiling)}")
         lines.append(f"  {plan['ceiling_reason']['message']}")
-        lines.append(f"  Source: {plan['ceiling_reason']['source']}")
+        lines.append(f"  Source: {plan['ceiling_reason']['source']} (evidence grade "
+                     f"{plan['ceiling_reason']['grade']})")
     else:
         lines.append("Longest run without a load flag: no ceiling from your history")
     history = plan["history_runs"] > 0

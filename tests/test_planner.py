@@ -406,6 +406,8 @@ def test_render_plan_and_local_time(steady) -> None:
     assert f"{math.floor(p['ceiling_distance_m'] / 10) / 100:.2f} km" in text
     assert "Planned 9.00 km" in text and "session_spike" in text
     assert "estimate" in text and DISCLAIMER in text
+    assert p["ceiling_reason"]["grade"] == "A"                     # L1, RULES.md grade A
+    assert f"Source: {p['ceiling_reason']['source']} (evidence grade A)" in text
 
 
 def test_largest_quiet_on_a_step() -> None:
