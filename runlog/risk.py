@@ -102,6 +102,7 @@ def evaluate_rules(frame: pd.DataFrame, profile: dict,
     v_ngp = _col(frame, "v_ngp_mps").fillna(_col(frame, "v_main_gap_mps"))
     mass = _col(frame, "mass_before_kg").fillna(_num(profile, "mass_kg"))
     bmi = L.body_mass_index(_num(profile, "mass_kg"), _num(profile, "height_cm"))
+    # the HRmax each run resolved to (runlog.hrmax: profile > best 30 s of 180 d > age)
     hr_max = _col(frame, "hr_max_used_bpm").fillna(_num(profile, "hr_max_bpm"))
     hr_rest = _num(profile, "hr_rest_bpm")
     hr_rest = T.HR_REST_DEFAULT_BPM if np.isnan(hr_rest) else hr_rest
@@ -128,10 +129,15 @@ def evaluate_rules(frame: pd.DataFrame, profile: dict,
     out["restart"] = L.restart(t, dist, q)
     out["new_runner"] = L.new_runner(t, dist, q, bmi)
     if_ = W.intensity_factor(t, v_ngp, moving, q)
+    # rows of metrics version < 4 knew the profile's HRmax only
+    hr_source = _col(frame, "hr_max_source", "object").fillna("profile")
     out["no_warmup"] = W.no_warmup(t, elapsed, _col(frame, "warmup_present", "object"),
                                    _col(frame, "main_hr_pct_max"), if_,
                                    _col(frame, "hard_start", "object"),
-                                   _col(frame, "warmed_up_before", "object"), q)
+                                   _col(frame, "warmed_up_before", "object"), q,
+                                   has_hr=_col(frame, "has_hr", "object"),
+                                   hr_max_bpm=_col(frame, "hr_max_used_bpm"),
+                                   hr_max_source=hr_source)
     out["abrupt_finish"] = W.abrupt_finish(_col(frame, "abrupt_finish", "object"),
                                            _col(frame, "finish_speed_ratio"), q)
     out["heat_index"] = E.heat_index(temp, rh, source)
@@ -155,7 +161,8 @@ def evaluate_rules(frame: pd.DataFrame, profile: dict,
     out["longer_than_usual"] = C.longer_than_usual(t, moving, q)
     out["harder_than_usual"] = C.harder_than_usual(t, moving, hrr, v_ngp, q,
                                                    out["longer_than_usual"]["level"]
-                                                   .astype("float64"))
+                                                   .astype("float64"), hr_max_bpm=hr_max,
+                                                   hr_max_source=hr_source)
     out["cramp_history"] = C.cramp_history(t, moving, _col(frame, "cramp", "object"), q,
                                            bool(profile.get("cramp_prone") or False))
     for frame_ in out.values():

@@ -80,6 +80,17 @@ def test_harder_top_ten_percent():
         out["message"].iloc[-1])
 
 
+def test_harder_message_names_the_hrmax_behind_the_hrr():
+    n = 10
+    out = C.harder_than_usual(times(np.arange(n) * 3), pd.Series([3600.0] * n),
+                              pd.Series([*np.linspace(0.60, 0.68, 9), 0.70]),
+                              pd.Series([3.0] * n), ok(n), 0,
+                              hr_max_bpm=pd.Series([183.4] * n),
+                              hr_max_source=pd.Series(["age_formula"] * n))
+    assert lv(out)[-1] == 1
+    assert "; HRmax 183 bpm (estimated: 208 − 0.7 × age (Tanaka 2001))" in out["message"].iloc[-1]
+
+
 def test_harder_at_or_above_the_shown_90th_percentile():
     """RULES.md C2 '≥ 90th percentile': a value at or above the threshold the flag reports
     is flagged even when it beats fewer than 90 % of the comparables outright (8/9 here)."""

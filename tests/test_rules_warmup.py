@@ -100,3 +100,38 @@ def test_no_assessable_run_is_not_assessed_without_error(n):
     assert thr.isna().all()
     out = W.abrupt_finish(pd.Series([True] * n), pd.Series([0.95] * n), pd.Series([False] * n))
     assert out["level"].isna().all() and (out["message"] == "").all()
+
+
+def test_vigorous_is_hr_or_if_and_message_gives_the_numbers():
+    """RULES.md W1: mean HR ≥ 77 % HRmax OR IF ≥ 0.85 — an easy HR does not hide a fast IF."""
+    out = call(hr=0.70, if_=0.88)
+    assert lv(out) == [1]
+    assert "IF 0.88 ≥ 0.85" in out["message"].iloc[0]
+    assert out["unit"].iloc[0] == "% of threshold pace" and out["value"].iloc[0] == 88.0
+    assert lv(call(hr=0.70, if_=0.84)) == [0]
+
+
+def test_hr_message_names_the_hrmax_and_whether_it_is_an_estimate():
+    t = pd.Series([DAY0])
+
+    def s(x):
+        return pd.Series([x], dtype=object)
+    out = W.no_warmup(t, pd.Series([3600.0]), s(False), pd.Series([0.81]), pd.Series([np.nan]),
+                      s(False), s(None), s(True), has_hr=s(True),
+                      hr_max_bpm=pd.Series([188.0]), hr_max_source=s("history_30s"))
+    msg = out["message"].iloc[0]
+    assert lv(out) == [1]
+    assert ("mean HR 81 % of HRmax ≥ 77 %, HRmax 188 bpm (estimated: your best 30 s in the "
+            "last 180 days)") in msg
+    assert out["value"].iloc[0] == pytest.approx(81.0)
+
+
+def test_note_says_no_hrmax_when_hr_was_recorded():
+    t = pd.Series([DAY0])
+
+    def s(x):
+        return pd.Series([x], dtype=object)
+    args = (t, pd.Series([3600.0]), s(False), pd.Series([np.nan]), pd.Series([0.9]),
+            s(False), s(None), s(True))
+    assert W.no_warmup(*args, has_hr=s(True))["note"].iloc[0] == "No HRmax — intensity from pace"
+    assert W.no_warmup(*args, has_hr=s(False))["note"].iloc[0] == "No HR — intensity from pace"

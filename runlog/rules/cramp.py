@@ -170,7 +170,8 @@ def quantile_and_max(group: np.ndarray, x: np.ndarray, count: np.ndarray, q: flo
 
 def harder_than_usual(start_local: pd.Series, moving_s: pd.Series, hrr_frac: pd.Series,
                       speed_mps: pd.Series, quality_ok: pd.Series,
-                      longer_level=0) -> pd.DataFrame:
+                      longer_level=0, *, hr_max_bpm: pd.Series | None = None,
+                      hr_max_source: pd.Series | None = None) -> pd.DataFrame:
     """C2: effort in the top 10 % of the last 90 days' runs of similar length (±25 % time).
 
     Effort = mean %HRR when the run has HR (compared with comparables that have HR), else
@@ -188,6 +189,8 @@ def harder_than_usual(start_local: pd.Series, moving_s: pd.Series, hrr_frac: pd.
     speed_mps : v_NGP (or v_main GAP) [m/s]
     quality_ok : False for runs too damaged to assess or to count
     longer_level : C1 level per run (0/1/2, NaN)
+    hr_max_bpm, hr_max_source : the HRmax the %HRR was taken with [bpm] and its source
+        (runs ``hr_max_used_bpm``/``hr_max_source``), named in an HR message
 
     References
     ----------
@@ -226,18 +229,29 @@ def harder_than_usual(start_local: pd.Series, moving_s: pd.Series, hrr_frac: pd.
                        "assessed"),
                  (~use_hr, "No HR — intensity from pace"), n=n)
 
-    def make(own, q, top, hr, k):
+    from runlog.hrmax import hr_max_phrase
+
+    h_max = (np.broadcast_to(np.asarray(hr_max_bpm, dtype="float64"), (n,))
+             if hr_max_bpm is not None else np.full(n, np.nan))
+    h_src = (np.asarray(pd.Series(hr_max_source, dtype=object).where(
+        pd.Series(hr_max_source, dtype=object).notna(), None), dtype=object)
+        if hr_max_source is not None else np.full(n, None, dtype=object))
+
+    def make(own, q, top, hr, k, hr_max, source):
         word = "hardest" if hr else "fastest"
         lead = (f"Your {word} run of this length in 3 months" if own > top
                 else "At or above the 90th percentile of your effort on runs of this length in "
                 "the last 3 months")
+        phrase = hr_max_phrase(hr_max, source) if hr else ""
         shown = (f"mean {own * 100:.0f} % of heart-rate reserve vs {q * 100:.0f} %" if hr
                  else f"grade-adjusted speed {own:.2f} m/s vs {q:.2f} m/s")
+        shown += f"; {phrase}" if phrase else ""
         return (f"{lead} ({shown}, the 90th percentile of {k:.0f} runs within ±25 % of this "
                 "moving time) — going above usual effort is one of the few consistent cramp "
                 "risk factors.")
 
-    msg = messages(level >= MODERATE, make, own=own, q=q, top=top, hr=use_hr, k=count)
+    msg = messages(level >= MODERATE, make, own=own, q=q, top=top, hr=use_hr, k=count,
+                   hr_max=h_max, source=h_src)
     scale = np.where(use_hr, 100.0, 1.0)
     unit = np.where(use_hr, "% HRR", "m/s")
     return rule_frame(idx, level, own * scale, q * scale, unit, msg, note)
