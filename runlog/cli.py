@@ -291,10 +291,11 @@ def import_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str, quiet: boo
         }
         click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
     else:
-        ignored = f", {counts['ignored']} other files ignored" if counts["ignored"] else ""
+        ignored = (f", {_count(counts['ignored'], 'other file')} ignored"
+                   if counts["ignored"] else "")
         replaced = f", {counts['replaced']} replaced" if counts["replaced"] else ""
-        click.echo(f"\n{len(result.outcomes)} files: {counts['new']} new "
-                   f"({counts['new_runs']} run{'' if counts['new_runs'] == 1 else 's'})"
+        click.echo(f"\n{_count(len(result.outcomes), 'file')}: {counts['new']} new "
+                   f"({_count(counts['new_runs'], 'run')})"
                    f"{replaced}, {counts['duplicate']} duplicate, "
                    f"{counts['skipped']} skipped, {counts['failed']} failed{ignored}. "
                    f"Store: {log.root}")

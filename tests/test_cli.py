@@ -55,7 +55,7 @@ def test_import_prints_one_line_per_file_summary_and_table(runner: CliRunner,
     assert result.exit_code == EXIT_OK, result.output
     lines = result.output.splitlines()
     assert lines[0].startswith("new       ") and lines[0].endswith(": 1 run")
-    assert any(line.startswith("1 files: 1 new (1 run), 0 duplicate, 0 skipped, 0 failed")
+    assert any(line.startswith("1 file: 1 new (1 run), 0 duplicate, 0 skipped, 0 failed")
                for line in lines)
     assert "2022-05-29 17:53" in result.output  # local time (UTC+2), not UTC
     assert "3.32" in result.output
@@ -635,5 +635,10 @@ def test_import_names_what_it_ignored_for_a_reason_the_runner_should_know(
     lines = result.output.splitlines()
     assert f"ignored   {folder / 'gone.fit'}: broken symbolic link" in lines
     assert not any("photo.jpg" in line for line in lines)  # counted only
-    assert any(line.startswith("1 files: 1 new (1 run), 0 duplicate") and
+    assert any(line.startswith("1 file: 1 new (1 run), 0 duplicate") and
                "2 other files ignored" in line for line in lines)
+    (folder / "gone.fit").unlink()
+    again = invoke(runner, tmp_path / "s", "import", str(folder)).output.splitlines()
+    assert any(line.startswith("1 file: 0 new (0 runs), 1 duplicate") and
+               line.endswith(f"0 failed, 1 other file ignored. Store: {tmp_path / 's'}")
+               for line in again), again

@@ -459,13 +459,13 @@ def test_cli_names_the_replaced_run_and_counts_it(tmp_path: Path) -> None:
     runner = CliRunner()
     store = str(tmp_path / "s")
     first = runner.invoke(cli, ["--store", store, "import", str(part)])
-    assert "1 files: 1 new (1 run), 0 duplicate" in first.output
+    assert "1 file: 1 new (1 run), 0 duplicate" in first.output
     result = runner.invoke(cli, ["--store", store, "import", str(whole)])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].startswith(f"replaced  {whole}: more complete than the stored copy of run ")
     assert lines[0].endswith(f" from {part} (9.01 vs 1.54 km)")
-    assert "1 files: 0 new (0 runs), 1 replaced, 0 duplicate, 0 skipped, 0 failed" in \
+    assert "1 file: 0 new (0 runs), 1 replaced, 0 duplicate, 0 skipped, 0 failed" in \
         result.output
     assert "  9.01" in result.output.split("------")[-1]  # the run's new row is listed
 
