@@ -1,8 +1,10 @@
 """The command line: a thin click layer over :mod:`runlog.api`.
 
 Exit codes (also in ``runlog --help`` and the README):
-0 all good · 1 runlog error (store busy or damaged, unknown run, ...) · 2 usage error
-(bad option or value) · 3 import finished but some files (or all) failed; the others went in.
+0 all good · 1 runlog error (store busy or damaged, unknown run, ...; no weather fetched
+because the service was unreachable; store rebuild left problems or lost runs) · 2 usage
+error (bad option or value) · 3 import finished but some files (or all) failed; the others
+went in.
 
 Start-up matters (``runlog report`` should answer within a second): this module imports only
 click and the standard library; pandas, the store, the importer and matplotlib load inside the
@@ -52,7 +54,8 @@ PROGRESS_MIN_FILES = 20
 EXIT_CODES_HELP = """\b
 Exit codes:
   0  all good
-  1  runlog error (store busy or damaged, unknown run, ...)
+  1  runlog error (store busy or damaged, unknown run, ...); no weather could
+     be fetched (service unreachable); store rebuild could not repair all
   2  usage error (bad option or value)
   3  import finished, but some files (or all) failed; the others went in
 

@@ -94,8 +94,10 @@ SAMPLE_CSV_COLUMNS: dict[str, str] = {
     "lat_deg": "latitude [°] (empty when positions are dropped)",
     "lon_deg": "longitude [°] (empty when positions are dropped)",
     "altitude_m": "altitude [m]",
-    "distance_m": "cumulative distance [m]",
-    "speed_mps": "speed [m/s]",
+    "distance_m": "cumulative distance as the device recorded it [m] (empty when the file "
+                  "did not record it, e.g. most GPX; not cleaned: the run's distance_km is)",
+    "speed_mps": "speed as the device recorded it [m/s] (empty when the file did not record "
+                 "it)",
     "hr_bpm": "heart rate [bpm]",
     "cadence_spm": "cadence, both feet [steps/min]",
     "temp_c": "device temperature [°C]",

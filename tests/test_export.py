@@ -184,3 +184,20 @@ def test_week_records_are_strict_json(log: runlog.RunLog) -> None:
     assert empty["runs"] == 0 and empty["distance_km"] is None and empty["knee_level"] is None
     assert rows[2]["distance_km"] == pytest.approx(18.245, abs=1e-3)
     assert '"runs": 2' in text
+
+
+def test_samples_distance_and_speed_are_the_recorded_channels(log: runlog.RunLog) -> None:
+    """As documented: what the file recorded, empty when it did not (these GPX runs), never
+    filled in; a FIT run's recorded distance comes through as it was recorded."""
+    runs = log.runs()
+    for fmt, recorded in (("gpx", False), ("fit", True)):
+        run = runs[runs["source_format"] == fmt].iloc[-1]
+        samples = log.samples(run["run_id"])
+        out = export_samples(samples, run["tz_offset_min"])
+        assert out["distance_m"].notna().any() == recorded == samples["distance_m"].notna().any()
+        if recorded:
+            np.testing.assert_allclose(out["distance_m"].astype("float64"),
+                                       samples["distance_m"], atol=0.05)
+    for column in ("distance_m", "speed_mps"):
+        assert "as the device recorded it" in SAMPLE_CSV_COLUMNS[column]
+        assert "empty when the file did not record it" in SAMPLE_CSV_COLUMNS[column]
