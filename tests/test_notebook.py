@@ -99,3 +99,18 @@ def test_markdown_says_what_runlog_is_not() -> None:
                     .replace("*", "").split())
     assert "not medical advice" in text
     assert "training trend, not an injury predictor" in text
+
+
+def test_the_explained_run_is_said_to_be_the_highest_level_there_is(executed) -> None:
+    """The sample has no high run: the notebook explains its highest-level run and says
+    which level that is, never that it is a high-risk run."""
+    nb, _ = executed
+    text = "".join(out.get("text", "") for _, out in _outputs(nb)
+                   if out.get("output_type") == "stream")
+    assert "Highest level in the log: moderate (" in text and "; no run is high" in text
+    markdown = " ".join(" ".join(c.source for c in nb.cells if c.cell_type == "markdown")
+                        .split())
+    assert "no run reaches *high*" in markdown
+    readme = " ".join((REPO / "README.md").read_text().split())
+    assert "explains one high-risk run" not in readme
+    assert "explains the run with the highest knee or cramp level" in readme
