@@ -286,6 +286,7 @@ class RunLog:
         info["quality_issues"] = [x for x in str(row.get("quality_issues") or "").split(";") if x]
         notes = row.get("quality_notes")
         info["quality_notes"] = "" if pd.isna(notes) else str(notes)
+        info["hr_max"] = _hr_max_info(row)
         return info
 
     def samples(self, run: str) -> pd.DataFrame:
@@ -407,3 +408,19 @@ class RunLog:
                 if len(moved):
                     tx.update_runs(moved)
             return profile
+
+
+def _hr_max_info(row: pd.Series) -> dict:
+    """The HRmax a run's %HRmax and %HRR figures were taken with: bpm, source (profile |
+    history_30s | age_formula, None when unknown), the phrase the report shows, and whether
+    the run recorded HR."""
+    from runlog.hrmax import hr_max_phrase
+
+    bpm = pd.to_numeric(pd.Series([row.get("hr_max_used_bpm")]), errors="coerce").iloc[0]
+    source = row.get("hr_max_source")
+    source = None if source is None or pd.isna(source) else str(source)
+    known = bool(pd.notna(bpm))
+    has_hr = row.get("has_hr")
+    return {"bpm": float(bpm) if known else None, "source": source if known else None,
+            "text": hr_max_phrase(float(bpm), source) if known else "",
+            "has_hr": bool(has_hr) if has_hr is not None and not pd.isna(has_hr) else False}

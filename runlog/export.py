@@ -42,6 +42,9 @@ RUN_CSV_COLUMNS: dict[str, str] = {
     "pace_s_per_km": "moving pace [s/km]",
     "avg_hr_bpm": "average heart rate while moving [bpm]",
     "max_hr_bpm": "maximum heart rate [bpm]",
+    "hr_max_bpm": "HRmax the %HRmax/%HRR tests used [bpm] (empty = none known)",
+    "hr_max_source": "profile | history_30s (estimate: best 30-s HR of the last 180 days) | "
+                     "age_formula (estimate: 208 − 0.7·age)",
     "avg_cadence_spm": "average cadence while moving [steps/min]",
     "ascent_m": "smoothed ascent [m]",
     "descent_m": "smoothed descent [m]",
@@ -181,6 +184,8 @@ def export_runs(runs: pd.DataFrame, flags: pd.DataFrame | None = None) -> pd.Dat
         "pace_s_per_km": pace.round(SECONDS_DECIMALS),
         "avg_hr_bpm": _num(runs, "avg_hr_bpm").round(RATE_DECIMALS),
         "max_hr_bpm": _num(runs, "max_hr_bpm").round(RATE_DECIMALS),
+        "hr_max_bpm": _num(runs, "hr_max_used_bpm").round(RATE_DECIMALS),
+        "hr_max_source": _text(runs, "hr_max_source"),
         "avg_cadence_spm": _num(runs, "avg_cadence_spm").round(RATE_DECIMALS),
         "ascent_m": _num(runs, "ascent_m").round(RATE_DECIMALS),
         "descent_m": _num(runs, "descent_m").round(RATE_DECIMALS),

@@ -527,6 +527,13 @@ def render_explanation(info: dict) -> str:
     if info["not_assessed"]:
         lines.append("Not assessed / data gaps:")
         lines += [f"  - {n}" for n in info["not_assessed"]]
+    # which HRmax the %HRmax / %HRR figures used, and whether it is an estimate (RunLog.explain)
+    hr_max = info.get("hr_max") or {}
+    if hr_max.get("text"):
+        lines.append(f"Heart rate: {hr_max['text']}")
+    elif hr_max.get("has_hr"):
+        lines.append("Heart rate: recorded, but no HRmax is known (no profile value, no "
+                     "best 30 s in the last 180 days, no birth year) — HR tests not used")
     # what the data-quality checks and the file's reader found (RunLog.explain adds it)
     if info.get("quality_issues") or info.get("quality_notes"):
         lines.append("Data quality: " + (", ".join(info.get("quality_issues") or []) or "ok"))

@@ -126,3 +126,30 @@ def test_an_implausible_change_of_body_mass_is_refused_and_nothing_is_saved(
         log.annotate("last", mass_after_kg=80.0)
     assert log.store.generation() == generation
     assert log.annotate("last", mass_after_kg=68.6)["mass_after_kg"] == 68.6  # 2 %: fine
+
+
+def test_report_run_names_the_hrmax_and_whether_it_is_estimated(tmp_path: Path) -> None:
+    """RULES.md §0: without a profile HRmax the best 30-s HR of the last 180 days is used, and
+    the explanation, the JSON and the CSV say it is an estimate; the profile's value wins."""
+    from runlog.export import export_runs
+    from runlog.report import runs_json
+    from runlog.risk import render_explanation
+
+    repo = Path(__file__).resolve().parents[1]
+    log = runlog.open_store(tmp_path / "s")
+    log.import_paths([str(repo / "data" / "sample" / "fit")])
+    runs = log.runs()
+    with_hr = runs.loc[runs["avg_hr_bpm"].notna(), "run_id"].iloc[-1]
+    info = log.explain(with_hr)
+    assert info["hr_max"]["source"] == "history_30s"
+    assert info["hr_max"]["text"].endswith("(estimated: your best 30 s in the last 180 days)")
+    assert f"Heart rate: {info['hr_max']['text']}" in render_explanation(info)
+    row = runs[runs["run_id"] == with_hr]
+    assert export_runs(row, log.flags())["hr_max_source"].tolist() == ["history_30s"]
+    assert runs_json(row, log.flags().iloc[0:0])[0]["hr_max_bpm"] == pytest.approx(
+        info["hr_max"]["bpm"], abs=0.05)
+
+    log.set_profile(hr_max_bpm=191)
+    info = log.explain(with_hr)
+    assert info["hr_max"] == {"bpm": 191.0, "source": "profile", "has_hr": True,
+                              "text": "HRmax 191 bpm (from your profile)"}
