@@ -55,15 +55,17 @@ PLANNED_ID = "planned"
 CEILING_RULES = ("session_spike", "restart", "new_runner")
 #: Fields copied as the median of the typical recent runs.
 MEDIAN_FIELDS = ("v_main_gap_mps", "v_ngp_mps", "avg_hr_bpm", "max_hr_bpm", "best_30s_hr_bpm",
-                 "main_hr_bpm", "avg_cadence_spm", "main_hr_pct_max", "hr_max_used_bpm")
+                 "main_hr_bpm", "avg_cadence_spm", "main_hr_pct_max")
 #: Fields scaled with distance (median per metre of the typical runs × planned distance).
 PER_METRE_FIELDS = ("ascent_m", "descent_m", "steep_descent_min")
 #: True/False fields copied as the most common value of the typical runs. How the planned run
 #: starts and finishes (warm-up, hard start, jog-out: W1/W2) is the runner's choice, so those
 #: stay unknown and W1/W2 are not assessed for it.
 MODE_FIELDS = ("has_gps", "has_hr", "has_cadence")
-#: Fields copied from the latest run.
-LATEST_FIELDS = ("gear", "device", "sub_sport", "altitude_source")
+#: Fields copied from the latest run (its HRmax and that HRmax's source: the profile's, or the
+#: estimate of the 180 days up to it, which the planned run's would be — runlog.hrmax).
+LATEST_FIELDS = ("gear", "device", "sub_sport", "altitude_source", "hr_max_used_bpm",
+                 "hr_max_source")
 #: Runner-given weather for ``--weather``: annotation field → unit.
 WEATHER_FIELDS = {"air_temp_c": "°C", "humidity_pct": "%", "wind_kmh": "km/h"}
 #: Upper search bounds for the bisections: 1000 km, 10 days of moving time.

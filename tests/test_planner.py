@@ -424,3 +424,17 @@ def test_parse_when() -> None:
     assert parse_when("2021-03-28T09:00Z") == pd.Timestamp("2021-03-28 09:00", tz="UTC")
     with pytest.raises(InputError, match="YYYY-MM-DD HH:MM"):
         parse_when("tomorrow-ish")
+
+
+def test_the_planned_run_takes_the_latest_runs_hrmax_and_its_source() -> None:
+    """The planned run is judged with the HRmax its date would resolve to (the latest run's:
+    same profile, same 180 days), and says whether that is an estimate."""
+    from runlog.planner import hypothetical_run
+
+    t = pd.Timestamp("2024-05-01 06:00", tz="UTC")
+    runs = pd.DataFrame({"run_id": ["a", "b"], "start_utc": [t, t + pd.Timedelta(days=3)],
+                         "distance_m": [5000.0, 6000.0], "moving_s": [1800.0, 2100.0],
+                         "hr_max_used_bpm": [176.0, 192.0],
+                         "hr_max_source": ["history_30s", "history_30s"]})
+    row = hypothetical_run(runs, runs, t + pd.Timedelta(days=5), 0, 7000.0)
+    assert row["hr_max_used_bpm"] == 192.0 and row["hr_max_source"] == "history_30s"
