@@ -223,6 +223,7 @@ def process_file(source: SourceFile, data: bytes, sha256: str, profile: dict,
         outcome.outcome, outcome.reason, outcome.offset = FAILED, err.reason, err.offset
         return outcome, []
 
+    # provisional: each commit gives every run the HRmax it resolves to (runlog.hrmax)
     hr_max = profile.get("hr_max_bpm")
     runs: list[ParsedRun] = []
     skipped_reasons: list[str] = []
