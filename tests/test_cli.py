@@ -249,6 +249,9 @@ def test_rebuild_from_another_folder_finds_the_originals_or_names_the_missing_on
     invoke(runner, store, "annotate", "last", "--knee-pain", "2")
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")
+    again = invoke(runner, store, "import", "../in").output.splitlines()[:3]
+    assert all(": already imported: unchanged since the last import (run " in line
+               for line in again), again
     _lose_samples(store)
     rebuilt = invoke(runner, store, "store", "rebuild")
     assert rebuilt.exit_code == EXIT_OK and "Re-imported 3 runs" in rebuilt.output, \
