@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from runlog.errors import InputError
+from runlog.rules import rule_grade
 from runlog.weekly import WEEK_COLUMNS
 
 M_PER_KM = 1000.0
@@ -81,6 +82,9 @@ FLAG_CSV_COLUMNS: dict[str, str] = {
     "message": "one sentence for the runner",
     "note": "why not assessed, if so",
     "source": "published source (short citation)",
+    "grade": "the rule's evidence grade in RULES.md: A, B, C or I (shown, never scored); "
+             "two parts graded apart name each ('B knee, C cramp'); 'not graded' for "
+             "knee_pain_recent",
 }
 
 WEEK_CSV_COLUMNS: dict[str, str] = {
@@ -243,6 +247,7 @@ def export_flags(flags: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
         out[col] = _num(out, col)
     for col in ("unit", "message", "note", "source"):
         out[col] = _text(out, col)
+    out["grade"] = out["rule"].map(rule_grade).astype("string")
     return out[list(FLAG_CSV_COLUMNS)].reset_index(drop=True)
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 
 from runlog import report_text
 from runlog.report_text import RUN_OPTIONAL_COLUMNS, render_columns, run_table_cells
+from runlog.rules import rule_grade
 
 #: JSON fields of each run in ``runlog report --format json`` (stable; listed in the README).
 RUN_JSON_FIELDS: dict[str, str] = {
@@ -33,9 +34,10 @@ RUN_JSON_FIELDS: dict[str, str] = {
     "quality_issues": "data-quality codes, empty list when clean",
     "knee_risk": "low | moderate | high",
     "cramp_risk": "low | moderate | high",
-    "flags": "list of {rule, risk, level, value, threshold, unit, message, source}",
+    "flags": "list of {rule, risk, level, value, threshold, unit, message, source, grade}",
 }
-FLAG_JSON_FIELDS = ("rule", "risk", "level", "value", "threshold", "unit", "message", "source")
+FLAG_JSON_FIELDS = ("rule", "risk", "level", "value", "threshold", "unit", "message", "source",
+                    "grade")
 
 
 def _clean(value: Any) -> Any:
@@ -82,7 +84,8 @@ def runs_json(runs: pd.DataFrame, flags: pd.DataFrame) -> list[dict]:
     for i, row in runs.iterrows():  # one object per run: per-run, not per-sample
         grp = by_run.get(row["run_id"])
         flag_list = [] if grp is None else [
-            {k: _clean(f[k]) for k in FLAG_JSON_FIELDS} for _, f in grp.iterrows()]
+            {k: _clean(f[k]) if k != "grade" else rule_grade(f["rule"])
+             for k in FLAG_JSON_FIELDS} for _, f in grp.iterrows()]
         issues = row.get("quality_issues")
         out.append({
             "run_id": row["run_id"],

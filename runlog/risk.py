@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from runlog.errors import RunNotFoundError
 from runlog.localtime import local_start
 from runlog.report_text import DISCLAIMER  # kept with the runs table's texts (no pandas)
-from runlog.rules import REGISTRY, RULE_IDS
+from runlog.rules import REGISTRY, RULE_IDS, rule_grade
 from runlog.rules import cramp as C
 from runlog.rules import environment as E
 from runlog.rules import knee as K
@@ -433,10 +433,14 @@ def _missing(x) -> bool:
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
+    """JSON-ready rows of a flags frame, each with its rule's evidence ``grade`` added."""
     out = []
     for rec in frame.to_dict("records"):
-        out.append({k: (None if _missing(v) else (v.item() if hasattr(v, "item") else v))
-                    for k, v in rec.items()})
+        row = {k: (None if _missing(v) else (v.item() if hasattr(v, "item") else v))
+               for k, v in rec.items()}
+        if "rule" in row:
+            row["grade"] = rule_grade(row["rule"])
+        out.append(row)
     return out
 
 

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from runlog.chart_cache import chart_data_from_cache
 from runlog.cli import EXIT_ERROR, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, cli
 from runlog.report import FLAG_JSON_FIELDS, RUN_JSON_FIELDS
+from runlog.rules import REGISTRY
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"
@@ -97,6 +98,7 @@ def test_import_json_has_documented_fields(runner: CliRunner, tmp_path: Path) ->
     assert run["distance_km"] == pytest.approx(3.323, abs=0.03)
     for flag in run["flags"]:
         assert set(flag) == set(FLAG_JSON_FIELDS)
+        assert flag["grade"] == REGISTRY[flag["rule"]].grade != ""
 
 
 def test_report_json_and_explain_one_run(runner: CliRunner, tmp_path: Path) -> None:
@@ -108,6 +110,11 @@ def test_report_json_and_explain_one_run(runner: CliRunner, tmp_path: Path) -> N
     assert one.exit_code == EXIT_OK
     assert runs[0]["run_id"] in one.output
     assert "not medical advice" in one.output.lower()
+    full = json.loads(invoke(runner, tmp_path / "s", "report", "--run", "last",
+                             "--format", "json").output)
+    for part in ("flags", "info", "all_flags"):
+        assert all(f["grade"] == REGISTRY[f["rule"]].grade for f in full[part]), part
+    assert {f["rule"] for f in full["all_flags"]} == set(REGISTRY)
 
 
 def test_unknown_run_is_one_line_error_exit_1(runner: CliRunner, tmp_path: Path) -> None:

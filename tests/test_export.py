@@ -91,6 +91,11 @@ def test_flags_csv_round_trip(log: runlog.RunLog, tmp_path: Path) -> None:
     assert back["start_local"].str.match(ISO_WITH_OFFSET).all()
     # Not assessed stays empty, never 0.
     assert flags["level"].isna().sum() == back["level"].isna().sum() > 0
+    # Each row carries its rule's evidence grade as RULES.md gives it.
+    grades = dict(zip(back["rule"], back["grade"], strict=True))
+    assert grades["session_spike"] == "A" and grades["no_warmup"] == "C"
+    assert grades["acwr"] == "I" and grades["descent_spike"] == "B knee, C cramp"
+    assert back["grade"].notna().all()
 
 
 def test_weeks_csv_matches_the_weekly_table(log: runlog.RunLog, tmp_path: Path) -> None:

@@ -34,6 +34,14 @@ def _registry() -> dict[str, RuleInfo]:
     return {rule_id: every[rule_id] for rule_id in RULE_IDS}
 
 
+def rule_grade(rule_id: object) -> str | None:
+    """The evidence grade RULES.md gives ``rule_id`` (:attr:`RuleInfo.grade`: "A", "B", "C",
+    "I", two graded parts, or "not graded"); None for an id that is not a rule."""
+    registry = globals().get("REGISTRY") or __getattr__("REGISTRY")
+    info = registry.get(str(rule_id))
+    return None if info is None else info.grade
+
+
 def __getattr__(name: str) -> Any:
     # Lazy: built once, then an ordinary module attribute.
     if name == "REGISTRY":
@@ -46,4 +54,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'runlog.rules' has no attribute {name!r}")
 
 
-__all__ = ["REGISTRY", "RULE_IDS", "RuleInfo"]
+__all__ = ["REGISTRY", "RULE_IDS", "RuleInfo", "rule_grade"]
