@@ -9,6 +9,7 @@ exactly as they were. A run whose original file is gone keeps its old metrics an
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,6 +35,23 @@ def stale_runs(runs: pd.DataFrame) -> pd.DataFrame:
     return runs[version < METRICS_VERSION]
 
 
+def _not_found(disk_path: str) -> str:
+    """Why a run's original file cannot be read again, in the runner's words."""
+    if Path(disk_path).is_absolute():
+        return f"original file {disk_path} is gone"
+    # Stores written before paths were recorded absolute: relative to that import's folder.
+    return (f"original file {disk_path} not found from {Path.cwd()} (older runlog versions "
+            f"recorded it relative to the folder the import ran in: run this there, or "
+            f"import the file again)")
+
+
+def _absolute_display(display: str) -> str:
+    """A stored ``source_file`` as :func:`runlog.sources.discover` names it today: the file on
+    disk made absolute (older stores hold paths as typed), then any ``!member`` of an archive."""
+    disk, bang, member = display.partition("!")
+    return os.path.abspath(disk) + bang + member
+
+
 def refresh_metrics(store: Store, on_run: Callable[[str], None] | None = None,
                     ) -> tuple[int, list[str]]:
     """Recompute stale runs from their original files; returns (count, problems)."""
@@ -47,16 +65,24 @@ def refresh_metrics(store: Store, on_run: Callable[[str], None] | None = None,
     disk_paths = stale["source_file"].str.split("!").str[0]
     for disk_path, group in stale.groupby(disk_paths, sort=True):
         if not Path(disk_path).exists():
-            problems.extend(f"{rid}: original file {disk_path} is gone; old metrics kept"
+            problems.extend(f"{rid}: {_not_found(disk_path)}; old metrics kept"
                             for rid in group["run_id"])
             continue
         wanted = dict(zip(group["run_id"], group["source_file"], strict=True))
-        for row, samples, bins in _recompute(disk_path, set(wanted.values()), profile,
-                                             problems):
+        found: set[str] = set()
+        reported: set[str] = set()  # displays _recompute already named in a problem
+        displays = {_absolute_display(d) for d in wanted.values()}
+        for row, samples, bins in _recompute(disk_path, displays, profile, problems,
+                                             reported):
             if row["run_id"] in wanted:
+                found.add(row["run_id"])
                 pending.append((row, samples, bins))
                 if on_run:
                     on_run(row["run_id"])
+        # never silent: a run its file no longer gives keeps its metrics, and says so
+        problems.extend(f"{rid}: {wanted[rid]} no longer gives this run; old metrics kept"
+                        for rid in wanted if rid not in found
+                        and _absolute_display(wanted[rid]) not in reported)
         if len(pending) >= REFRESH_BATCH_RUNS:
             done += _commit(store, pending)
             pending = []
@@ -65,7 +91,10 @@ def refresh_metrics(store: Store, on_run: Callable[[str], None] | None = None,
     return done, problems
 
 
-def _recompute(disk_path: str, displays: set[str], profile: dict, problems: list[str]):
+def _recompute(disk_path: str, displays: set[str], profile: dict, problems: list[str],
+               reported: set[str]):
+    """Parse again the files of ``disk_path`` named in ``displays``; yields their runs.
+    A file that fails is added to ``problems`` and its display to ``reported``."""
     from runlog.importer import process_file
     from runlog.sources import SourceFile, discover
 
@@ -76,12 +105,14 @@ def _recompute(disk_path: str, displays: set[str], profile: dict, problems: list
             data = source.read_bytes()
         except FileReadError as err:
             problems.append(err.one_line())
+            reported.add(source.display)
             continue
         outcome, results = process_file(source, data, hashlib.sha256(data).hexdigest(),
                                         profile)
         if not results:
             problems.append(f"{source.display}: now {outcome.outcome}: {outcome.reason}; "
                             "old metrics kept")
+            reported.add(source.display)
         yield from results
 
 

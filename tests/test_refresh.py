@@ -72,3 +72,42 @@ def test_report_says_when_runs_are_stale(tmp_path: Path) -> None:
     age_runs(log)
     report = CliRunner().invoke(cli, ["--store", str(tmp_path / "s"), "report"])
     assert "1 runs were computed by an older runlog" in report.output
+
+
+def test_refresh_of_a_relative_path_says_where_it_looked_and_works_from_there(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stores of older runlogs recorded paths as typed: relative to the import's folder."""
+    src = (Path(__file__).resolve().parents[1] / "data" / "sample" / "fit"
+           / "workoutizer-run_with_coordinates.fit")
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "run.fit").write_bytes(src.read_bytes())
+    log = runlog.open_store(tmp_path / "s")
+    log.import_paths([tmp_path / "in" / "run.fit"])
+    age_runs(log)
+    with log.store.writer() as tx:
+        tx.update_runs(log.store.runs()[["run_id"]].assign(source_file="in/run.fit"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    count, problems = log.refresh_metrics()
+    assert count == 0 and len(problems) == 1
+    assert f"in/run.fit not found from {elsewhere}" in problems[0]
+    assert "relative to the folder the import ran in" in problems[0]
+    monkeypatch.chdir(tmp_path)
+    assert log.refresh_metrics() == (1, [])
+
+
+def test_refresh_says_when_the_file_no_longer_gives_the_run(tmp_path: Path) -> None:
+    """The path now holds another recording: the run keeps its metrics and is named."""
+    fit = Path(__file__).resolve().parents[1] / "data" / "sample" / "fit"
+    path = tmp_path / "run.fit"
+    path.write_bytes((fit / "workoutizer-run_with_coordinates.fit").read_bytes())
+    log = runlog.open_store(tmp_path / "s")
+    log.import_paths([path])
+    age_runs(log)
+    path.write_bytes((fit / "geo-activity-playground-Laufen_Landal_Park.fit").read_bytes())
+    count, problems = log.refresh_metrics()
+    run_id = log.store.runs()["run_id"].iloc[0]
+    assert count == 0
+    assert problems == [f"{run_id}: {path} no longer gives this run; old metrics kept"]
+    assert log.store.runs()["elapsed_s"].iloc[0] == 1.0
