@@ -1422,41 +1422,44 @@ class StoreWriter:
 
     def _resolve_hr_max(self) -> None:
         """Give every run the HRmax it resolves to now, and the %HRmax verdicts that follow
-        (:func:`runlog.hrmax.resolve_runs`), when this commit changes the runs or the profile:
-        a run's HRmax may come from other runs' best 30-s HR, so adding, replacing or removing
-        runs, or a profile change, can change it. Only rows whose values change are touched."""
+        (:mod:`runlog.hrmax`), when this commit changes the runs or the profile: a run's
+        HRmax may come from other runs' best 30-s HR, so adding, replacing or removing runs,
+        or a profile change, can change it. Only when some run's values change are the five
+        columns rewritten; on Arrow tables this reads and writes plain arrays (no DataFrame:
+        it runs on every import commit)."""
         if not ("runs" in self._tables or "runs" in self._arrow or self._profile is not None):
             return
         from runlog import hrmax
 
-        profile = self._profile if self._profile is not None else self._base.get("profile")
+        profile = (self._profile if self._profile is not None else self._base.get("profile")) or {}
         loaded_here = "runs" not in self._tables and "runs" not in self._arrow
         arrow = self._current_arrow("runs") if "runs" not in self._tables else None
-        if arrow is not None:
-            present = [c for c in (*hrmax.INPUT_COLUMNS, *hrmax.OUTPUT_COLUMNS)
-                       if c in arrow.column_names]
-            frame = conform(arrow.select(present).to_pandas(), "runs")[present]
-        else:
+        if arrow is None:  # a frame (or an older store's extra columns): the pandas path
             frame = self._current("runs")
-        resolved = hrmax.resolve_runs(frame, profile or {})
-        changed = np.zeros(len(frame), dtype=bool)
+            resolved = hrmax.resolve_runs(frame, profile)
+            stored = {c: frame[c].to_numpy() for c in hrmax.OUTPUT_COLUMNS}
+            outputs = {c: resolved[c].to_numpy() for c in hrmax.OUTPUT_COLUMNS}
+        else:
+            stored, outputs = _hr_max_outputs(arrow, profile)
+        changed = np.zeros(len(next(iter(stored.values()))), dtype=bool)
         for col in hrmax.OUTPUT_COLUMNS:
-            new = _as_dtype(pd.Series(resolved[col].to_numpy(), index=frame.index),
-                            RUN_DTYPES[col])
-            old = frame[col]
-            same = (old == new).fillna(False).to_numpy(dtype=bool) | (old.isna() & new.isna())
-            changed |= ~same
+            changed |= ~_same_values(stored[col], outputs[col])
         if not changed.any():
             if loaded_here:         # (a profile change that changes no run rewrites no runs)
                 self._tables.pop("runs", None)
                 self._arrow.pop("runs", None)
             return
-        update = resolved.loc[changed, list(hrmax.OUTPUT_COLUMNS)].copy()
-        update.insert(0, "run_id", frame.loc[changed, "run_id"].to_numpy())
-        if arrow is not None:
-            self._arrow["runs"] = _set_columns(arrow, changed, update)
-        else:
+        if arrow is None:
+            update = pd.DataFrame({c: outputs[c][changed] for c in hrmax.OUTPUT_COLUMNS})
+            update.insert(0, "run_id", frame.loc[changed, "run_id"].to_numpy())
             self.update_runs(update)
+            return
+        for col in hrmax.OUTPUT_COLUMNS:  # unchanged rows get their own values back
+            i = arrow.schema.get_field_index(col)
+            field = arrow.schema.field(i)
+            arrow = arrow.set_column(i, field, pa.array(outputs[col], type=field.type,
+                                                        from_pandas=True))
+        self._arrow["runs"] = arrow
 
     def _commit(self) -> None:
         if not self._changed():
@@ -1616,18 +1619,41 @@ class StoreWriter:
                     (self.root / name).unlink()
 
 
-def _set_columns(table: pa.Table, rows: np.ndarray, update: pd.DataFrame) -> pa.Table:
-    """``table`` with the ``update`` frame's columns (but run_id) written into the ``rows``
-    (a boolean mask, in the table's order) — the Arrow path's :meth:`StoreWriter.update_runs`."""
-    for col in update.columns:
-        if col == "run_id":
-            continue
-        i = table.schema.get_field_index(col)
-        field = table.schema.field(i)
-        values = _as_dtype(table.column(col).to_pandas(), RUN_DTYPES[col]).copy()
-        values.loc[rows] = _as_dtype(update[col], RUN_DTYPES[col]).to_numpy()
-        table = table.set_column(i, field, pa.Array.from_pandas(values, type=field.type))
-    return table
+def _hr_max_outputs(runs: pa.Table, profile: dict
+                    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(stored, resolved) :data:`runlog.hrmax.OUTPUT_COLUMNS` of an Arrow runs table, as
+    numpy arrays (floats with NaN; objects with None for missing)."""
+    from runlog import hrmax
+
+    def floats(name: str) -> np.ndarray:
+        return pc.cast(runs.column(name), pa.float64()).to_numpy(zero_copy_only=False)
+
+    untrusted = "|".join(hrmax.UNTRUSTED_HR_ISSUES)
+    dropout = pc.match_substring_regex(runs.column("quality_issues"),
+                                       f"(^|;)({untrusted})(;|$)")
+    trusted = pc.and_(pc.fill_null(runs.column("quality_ok"), False),
+                      pc.invert(pc.fill_null(dropout, False)))
+    value, source = hrmax.hr_max_arrays(
+        runs.column("start_utc").to_numpy(zero_copy_only=False), floats("tz_offset_min"),
+        floats("best_30s_hr_bpm"), trusted.to_numpy(zero_copy_only=False), profile)
+    stored = {c: runs.column(c).to_numpy(zero_copy_only=False) for c in hrmax.OUTPUT_COLUMNS}
+    stored["hr_max_used_bpm"] = floats("hr_max_used_bpm")
+    stored["main_hr_pct_max"] = floats("main_hr_pct_max")
+    outputs = hrmax.resolved_outputs(value, source,
+                                     [floats(c) for c in hrmax.HR_INPUT_COLUMNS],
+                                     floats("metrics_version"), stored)
+    return stored, outputs
+
+
+def _same_values(old: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """Elementwise: equal, or both missing (NaN, None, pd.NA, NaT)."""
+    old_missing, new_missing = pd.isna(old), pd.isna(new)
+    both = old_missing & new_missing
+    either = old_missing | new_missing
+    equal = np.zeros(len(old), dtype=bool)
+    present = ~either
+    equal[present] = np.asarray(old[present] == new[present], dtype=bool)
+    return both | equal
 
 
 def _is_in(column: pa.ChunkedArray, values: Iterable[str]) -> pa.ChunkedArray:

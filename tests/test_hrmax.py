@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from runlog import hrmax
 from runlog.schema import METRICS_VERSION
@@ -140,3 +142,28 @@ def test_profile_change_that_changes_no_run_rewrites_no_runs_table(tmp_path: Pat
     with store.writer() as tx:
         tx.set_profile(sex="female")
     assert store._manifest()["tables"]["runs"] == before
+
+
+def _rolling_reference(hours: np.ndarray, best: np.ndarray) -> np.ndarray:
+    """pandas' time-based rolling max over [t − 180 d, t], shared by runs of the same start."""
+    t = pd.Series(T0 + pd.to_timedelta(hours, unit="h"))
+    order = np.argsort(t.to_numpy(), kind="stable")
+    series = pd.Series(best[order], index=pd.DatetimeIndex(t.iloc[order]))
+    rolled = series.rolling(f"{hrmax.HISTORY_DAYS}D", closed="both", min_periods=1).max()
+    rolled = rolled.groupby(level=0).transform("max")
+    out = np.full(len(t), np.nan)
+    out[order] = rolled.to_numpy()
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@example([(0, 200.0), (24 * hrmax.HISTORY_DAYS, 150.0), (24 * hrmax.HISTORY_DAYS, 160.0)])
+@given(st.lists(st.tuples(st.integers(0, 24 * 800), st.one_of(
+    st.just(float("nan")), st.floats(120, 215))), min_size=1, max_size=60))
+def test_history_max_equals_a_rolling_max_over_180_days(runs: list[tuple[int, float]]) -> None:
+    """Hours apart from 0 to 800 days, repeated instants and missing best 30 s included."""
+    hours = np.array([h for h, _ in runs], dtype="float64")
+    best = np.array([b for _, b in runs])
+    start = (T0 + pd.to_timedelta(hours, unit="h")).to_numpy()
+    got = hrmax.history_hr_max_bpm(pd.Series(start), best, np.ones(len(best), dtype=bool))
+    np.testing.assert_array_equal(got, _rolling_reference(hours, best))
