@@ -188,13 +188,19 @@ def test_weeks_chart_and_export_commands(runner: CliRunner, tmp_path: Path) -> N
     assert len(csv_out.output.splitlines()) == 7
 
 
-def _three_sample_runs(runner: CliRunner, tmp_path: Path) -> tuple[Path, Path]:
-    """(store, folder): three GPX runs of data/sample copied to a folder and imported."""
-    store = tmp_path / "s"
+def _three_sample_files(tmp_path: Path) -> Path:
+    """The folder ``tmp_path/in`` holding copies of three GPX runs of data/sample."""
     folder = tmp_path / "in"
     folder.mkdir()
     for f in sorted((SAMPLE / "runpandas-session").glob("*.gpx.gz"))[:3]:
         shutil.copy(f, folder)
+    return folder
+
+
+def _three_sample_runs(runner: CliRunner, tmp_path: Path) -> tuple[Path, Path]:
+    """(store, folder): three GPX runs of data/sample copied to a folder and imported."""
+    store = tmp_path / "s"
+    folder = _three_sample_files(tmp_path)
     invoke(runner, store, "import", "--quiet", str(folder))
     return store, folder
 
@@ -246,10 +252,7 @@ def test_rebuild_from_another_folder_finds_the_originals_or_names_the_missing_on
         runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Paths typed relative are stored absolute, so a rebuild run anywhere finds them; when
     they have moved, it says which, exits 1 and says to give their folder (no loop)."""
-    folder = tmp_path / "in"
-    folder.mkdir()
-    for f in sorted((SAMPLE / "runpandas-session").glob("*.gpx.gz"))[:3]:
-        shutil.copy(f, folder)
+    folder = _three_sample_files(tmp_path)
     monkeypatch.chdir(tmp_path)
     store = tmp_path / "s"
     invoke(runner, store, "import", "--quiet", "in")
@@ -287,10 +290,7 @@ def test_a_store_with_relative_paths_re_imports_safely_and_rebuild_names_them(
     import runlog
     from runlog.sources import SourceFile, discover
 
-    folder = tmp_path / "in"
-    folder.mkdir()
-    for f in sorted((SAMPLE / "runpandas-session").glob("*.gpx.gz"))[:3]:
-        shutil.copy(f, folder)
+    _three_sample_files(tmp_path)  # in/
     monkeypatch.chdir(tmp_path)
     store = tmp_path / "s"
     as_typed = [dataclasses.replace(s, display=os.path.relpath(s.display))
