@@ -41,6 +41,7 @@ import click
 from runlog.derived_cache import DerivedCache, chart_environment
 from runlog.errors import InputError, RunlogError
 from runlog.paths import default_store_path
+from runlog.schema import PROFILE_FIELDS
 
 if TYPE_CHECKING:
     from runlog.api import RunLog
@@ -573,6 +574,10 @@ def _jsonable(value):
     return value.item() if hasattr(value, "item") else value
 
 
+#: ``runlog profile --clear`` names: every profile field, as its option is spelt.
+CLEARABLE_PROFILE_FIELDS = tuple(name.replace("_", "-") for name in PROFILE_FIELDS)
+
+
 @cli.command()
 @click.option("--mass-kg", type=_range(20, 300), help="Body mass [kg].")
 @click.option("--height-cm", type=_range(100, 250), help="Height [cm].")
@@ -590,10 +595,14 @@ def _jsonable(value):
               help="A place whose positions never leave runlog in exports (repeatable; "
                    "adds to the zones you have).")
 @click.option("--clear-privacy-zones", is_flag=True, help="Remove every privacy zone.")
+@click.option("--clear", "cleared", multiple=True, type=click.Choice(CLEARABLE_PROFILE_FIELDS),
+              metavar="FIELD", help="Forget a value you set (repeatable), e.g. --clear "
+                                    "hr-max-bpm: HRmax is then estimated from your runs. "
+                                    f"FIELD: {', '.join(CLEARABLE_PROFILE_FIELDS)}.")
 @FORMAT_OPTION
 @click.pass_context
 def profile(ctx: click.Context, fmt: str, privacy_zones: tuple[str, ...],
-            clear_privacy_zones: bool, **fields) -> None:
+            clear_privacy_zones: bool, cleared: tuple[str, ...], **fields) -> None:
     """Show or set the runner's profile (used by the rules). No options: show it.
 
     After a change the risk assessment and the chart's data are recomputed and cached
@@ -604,6 +613,10 @@ def profile(ctx: click.Context, fmt: str, privacy_zones: tuple[str, ...],
 
     log = _log(ctx)
     given = {k: v for k, v in fields.items() if v is not None}
+    forget = {name.replace("-", "_") for name in cleared}
+    if forget & set(given):
+        both = ", ".join(f"--{k.replace('_', '-')}" for k in sorted(forget & set(given)))
+        raise click.UsageError(f"{both} is both set and cleared")
     if privacy_zones or clear_privacy_zones:
         kept = [] if clear_privacy_zones else list(log.profile().get("privacy_zones", []))
         zones = kept + [parse_zone(z) for z in privacy_zones]
@@ -612,7 +625,11 @@ def profile(ctx: click.Context, fmt: str, privacy_zones: tuple[str, ...],
         from runlog.localtime import check_zone
 
         check_zone(given["default_tz"])
-    _check_profile({**log.profile(), **given})
+    _check_profile({k: v for k, v in {**log.profile(), **given}.items() if k not in forget})
+    if forget:
+        import pandas as pd
+
+        given.update(dict.fromkeys(forget, pd.NA))  # the store's "clear this field"
     data = log.set_profile(**given) if given else log.profile()
     if fmt == "json":
         click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))

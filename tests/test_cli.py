@@ -167,6 +167,28 @@ def test_annotate_and_profile_round_trip(runner: CliRunner, tmp_path: Path) -> N
     assert "default_tz: Europe/Berlin" in shown.output
 
 
+def test_profile_clear_forgets_a_value_and_hr_max_goes_back_to_the_estimate(
+        runner: CliRunner, tmp_path: Path) -> None:
+    store = tmp_path / "s"
+    invoke(runner, store, "import", "--quiet", str(LANDAL_FIT))
+
+    def sources() -> set[str]:
+        runs = json.loads(invoke(runner, store, "report", "--format", "json").output)["runs"]
+        return {r["hr_max_source"] for r in runs}
+
+    invoke(runner, store, "profile", "--hr-max-bpm", "185", "--mass-kg", "70")
+    assert sources() == {"profile"}
+    cleared = json.loads(invoke(runner, store, "profile", "--clear", "hr-max-bpm",
+                                "--format", "json").output)
+    assert cleared == {"mass_kg": 70}
+    assert sources() == {"history_30s"}
+    both = runner.invoke(cli, ["--store", str(store), "profile", "--clear", "mass-kg",
+                               "--mass-kg", "60"])
+    assert both.exit_code == EXIT_USAGE and "--mass-kg is both set and cleared" in both.output
+    assert json.loads(invoke(runner, store, "profile", "--format", "json").output) == {
+        "mass_kg": 70}
+
+
 def test_weeks_chart_and_export_commands(runner: CliRunner, tmp_path: Path) -> None:
     store = tmp_path / "s"
     session = sorted((SAMPLE / "runpandas-session").glob("*.gpx.gz"))[:6]
