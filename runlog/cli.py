@@ -860,6 +860,8 @@ def store() -> None:
 @click.pass_context
 def store_check(ctx: click.Context) -> None:
     """List problems in the store (missing or unreadable files, orphaned rows)."""
+    from runlog.store import ANNOTATIONS_WAITING
+
     problems = _log(ctx.find_root()).store.check()
     if not problems:
         click.echo("Store is consistent.")
@@ -875,8 +877,6 @@ def store_check(ctx: click.Context) -> None:
     ctx.exit(EXIT_ERROR)
 
 
-#: How `Store.check` words annotations whose runs are gone (kept until the runs come back).
-ANNOTATIONS_WAITING = "annotations of runs not in the store"
 
 
 @store.command("refresh")

@@ -897,14 +897,14 @@ class Store:
                 problems.append("the runs table lists some run_id more than once")
             parts_ok = not any("samples part" in p for p in problems)
             if parts_ok:
-                _problem(problems, run_ids - sample_ids, "runs without samples")
-                _problem(problems, sample_ids - run_ids, "samples of runs not in the store")
+                _problem(problems, run_ids - sample_ids, "without samples")
+                _problem(problems, sample_ids - run_ids, "not in the store with samples")
             if "cadence_bins" in frames:
                 _problem(problems, set(frames["cadence_bins"]["run_id"]) - run_ids,
-                         "cadence bins of runs not in the store")
+                         "not in the store with cadence bins")
             if "annotations" in frames:
                 _problem(problems, set(frames["annotations"]["run_id"]) - run_ids,
-                         "annotations of runs not in the store (kept)")
+                         ANNOTATIONS_WAITING + " (kept)")
         return problems
 
     def rebuild(self, timeout_s: float = 10.0) -> list[str]:
@@ -921,10 +921,15 @@ class Store:
         return actions
 
 
+#: How :meth:`Store.check` words annotations whose runs are gone (kept until they come back).
+ANNOTATIONS_WAITING = "not in the store with annotations"
+
+
 def _problem(problems: list[str], ids: set[str], what: str) -> None:
+    """'3 runs without samples: a, b, c' (the first ten ids)."""
     if ids:
         shown = ", ".join(sorted(ids)[:10]) + (" ..." if len(ids) > 10 else "")
-        problems.append(f"{len(ids)} {what}: {shown}")
+        problems.append(f"{len(ids)} run{'' if len(ids) == 1 else 's'} {what}: {shown}")
 
 
 def _first_bad_part(root: Path, names: list[str]) -> str | None:
@@ -1374,7 +1379,8 @@ class StoreWriter:
         without_samples = run_ids - sample_ids
         if without_samples:
             self._drop_runs(without_samples)
-            actions.append(f"removed {len(without_samples)} runs without samples")
+            n = len(without_samples)
+            actions.append(f"removed {n} run{'' if n == 1 else 's'} without samples")
         orphans = sample_ids - run_ids
         if orphans:
             self._dropped_sample_ids |= orphans

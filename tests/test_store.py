@@ -358,7 +358,7 @@ def test_annotations_survive_remove_and_re_add(tmp_path: Path) -> None:
     assert set(store.samples()["run_id"]) == {"r2"}
     ann = store.annotations()
     assert ann["run_id"].tolist() == ["r1"] and ann.loc[0, "shoes"] == "Pegasus"
-    assert store.check() == ["1 annotations of runs not in the store (kept): r1"]
+    assert store.check() == ["1 run not in the store with annotations (kept): r1"]
     add(store, ["r1"])
     assert store.annotations().loc[0, "cramp"]
     assert store.check() == []
@@ -759,7 +759,7 @@ def test_rebuild_recovers_from_a_lost_samples_part_and_a_lost_runs_file(tmp_path
     assert store.runs()["run_id"].tolist() == ["r1"]
     assert store.files()["path"].tolist() == ["one.fit"]  # two.fit will be read again
     assert store.annotations()["run_id"].tolist() == ["r2"]  # kept
-    assert store.check() == ["1 annotations of runs not in the store (kept): r2"]
+    assert store.check() == ["1 run not in the store with annotations (kept): r2"]
 
     runs_file = json.loads((tmp_path / MANIFEST).read_text())["tables"]["runs"]
     (tmp_path / runs_file).unlink()
@@ -769,7 +769,7 @@ def test_rebuild_recovers_from_a_lost_samples_part_and_a_lost_runs_file(tmp_path
     assert actions[0].startswith(f"runs table file {runs_file} was unreadable")
     assert "removed samples of 1 runs not in the store" in actions
     assert store.runs().empty and store.samples().empty and store.files().empty
-    assert store.check() == ["1 annotations of runs not in the store (kept): r2"]
+    assert store.check() == ["1 run not in the store with annotations (kept): r2"]
     assert store.rebuild() == []  # nothing left to do
 
 
