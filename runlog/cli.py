@@ -488,7 +488,7 @@ def _report_runs(log: RunLog, since: str | None, until: str | None, fmt: str) ->
 def _report_weeks(log: RunLog, since: str | None, until: str | None, fmt: str) -> str:
     from runlog.export import export_weeks, records
     from runlog.report import render_table
-    from runlog.weekly import weeks_table
+    from runlog.weekly import FOLD_EMPTY_WEEKS, fold_empty_weeks, weeks_table
 
     weeks = log.weeks(since, until)
     if fmt == "json":
@@ -496,8 +496,11 @@ def _report_weeks(log: RunLog, since: str | None, until: str | None, fmt: str) -
                           ensure_ascii=False)
     if weeks.empty:
         return _no_runs_text(log, since, until)
-    return "\n".join([render_table(weeks_table(weeks)),
-                      "\n– = no runs that week. ACWR: training trend, not an injury predictor.",
+    header, rule, *rows = render_table(weeks_table(weeks)).splitlines()
+    return "\n".join([header, rule, *fold_empty_weeks(weeks, rows),
+                      f"\n– = no runs that week ({FOLD_EMPTY_WEEKS} or more such weeks without "
+                      "an ACWR are folded into one ⋮ line). ACWR: training trend, not an "
+                      "injury predictor.",
                       _disclaimer_text()])
 
 

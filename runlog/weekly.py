@@ -247,6 +247,33 @@ def _empty() -> pd.DataFrame:
     return out
 
 
+#: ``runlog report --weeks`` (text) folds this many or more consecutive weeks with no run and
+#: no ACWR into one line; JSON and CSV keep every week.
+FOLD_EMPTY_WEEKS = 4
+
+
+def fold_empty_weeks(weeks: pd.DataFrame, table_lines: list[str],
+                     min_weeks: int = FOLD_EMPTY_WEEKS) -> list[str]:
+    """The rows of a rendered :func:`weeks_table` (``table_lines``: one per week, in order)
+    with each stretch of ``min_weeks`` or more weeks without runs and without an ACWR
+    replaced by one line saying how many weeks and which."""
+    empty = ((weeks["runs"] == 0) & weeks["acwr"].isna()).to_numpy()
+    starts = weeks["week_start"].dt.strftime("%Y-%m-%d").to_numpy()
+    out: list[str] = []
+    i = 0
+    while i < len(table_lines):
+        j = i
+        while j < len(empty) and empty[j]:
+            j += 1
+        if j - i >= min_weeks:
+            out.append(f"⋮ {j - i} weeks without runs: {starts[i]} to {starts[j - 1]}")
+            i = j
+        else:
+            out.append(table_lines[i])
+            i += 1
+    return out
+
+
 def weeks_table(weeks: pd.DataFrame) -> pd.DataFrame:
     """The terminal table of ``runlog report --weeks``: strings, '–' for no data."""
     if weeks.empty:

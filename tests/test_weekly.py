@@ -13,7 +13,13 @@ import pytest
 
 import runlog
 from runlog.report import render_table
-from runlog.weekly import WEEK_COLUMNS, weekly_table, weeks_table
+from runlog.weekly import (
+    FOLD_EMPTY_WEEKS,
+    WEEK_COLUMNS,
+    fold_empty_weeks,
+    weekly_table,
+    weeks_table,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"
@@ -306,3 +312,29 @@ def test_store_holding_only_a_run_too_short_to_assess(tmp_path: Path) -> None:
         assert info["knee_risk"] is None and info["flags"] == []
     log.chart(tmp_path / "chart.png")
     assert (tmp_path / "chart.png").stat().st_size > 0
+
+
+def test_text_table_folds_long_stretches_of_empty_weeks(weeks: pd.DataFrame) -> None:
+    """Four or more weeks with no run and no ACWR become one line; shorter gaps, and weeks
+    with an ACWR, stay rows; every other row is unchanged, in order."""
+    rows = render_table(weeks_table(weeks)).splitlines()[2:]  # below the header and rule
+    folded = fold_empty_weeks(weeks, rows)
+    empty = ((weeks["runs"] == 0) & weeks["acwr"].isna()).tolist()
+    # the stretches, computed plainly
+    stretches, i = [], 0
+    while i < len(empty):
+        j = i
+        while j < len(empty) and empty[j]:
+            j += 1
+        if j - i >= FOLD_EMPTY_WEEKS:
+            stretches.append((i, j))
+        i = max(j, i + 1)
+    assert stretches, "the fixture has a long gap"
+    assert len(folded) == len(rows) - sum(j - i - 1 for i, j in stretches)
+    starts = weeks["week_start"].dt.strftime("%Y-%m-%d").tolist()
+    for i, j in stretches:
+        line = f"⋮ {j - i} weeks without runs: {starts[i]} to {starts[j - 1]}"
+        assert line in folded
+    kept = [r for r in folded if not r.startswith("⋮")]
+    assert kept == [r for k, r in enumerate(rows)
+                    if not any(i <= k < j for i, j in stretches)]
