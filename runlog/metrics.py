@@ -773,8 +773,6 @@ def hr_verdicts(hr_max_bpm, avg_hr_bpm, main_hr_bpm, warmup_easy_speed_ratio,
             "hard_start": _plain_bools(hard)}
 
 
-
-
 def _plain_bools(values: np.ndarray) -> np.ndarray:
     """numpy bools as Python bools (True/False/pd.NA), as the metrics rows hold them."""
     return np.array([x if x is pd.NA else bool(x) for x in values], dtype=object)

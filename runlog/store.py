@@ -163,7 +163,6 @@ SORT_KEYS: dict[str, list[str]] = {"runs": ["start_utc", "run_id"],
 _CLOSED_TABLES = {"files", "annotations", "cadence_bins", "samples"}
 
 
-
 def _with_schema_columns(explicit: dict[str, str], *contracts: dict[str, str]) -> dict[str, str]:
     """Dtypes of every column the schema contracts list (in their order), explicit ones first
     chosen, others inferred from the name, so a column added to runlog.schema is stored too."""
