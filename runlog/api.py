@@ -18,10 +18,10 @@ import pandas as pd
 from runlog.chart_cache import CACHE_NAME as CHART_HISTORY
 from runlog.days import parse_time_text
 from runlog.derived_cache import DerivedCache, inputs_state
-from runlog.errors import InputError
+from runlog.errors import InputError, StoreError
 from runlog.localtime import check_zone, local_start, parse_day
 from runlog.paths import ENV_STORE, default_store_path
-from runlog.store import Store
+from runlog.store import Store, empty_table
 
 if TYPE_CHECKING:  # the importer (readers, metrics) loads only when importing
     from runlog.importer import FileOutcome, ImportResult
@@ -320,24 +320,27 @@ class RunLog:
 
         return refresh_metrics(self.store, on_run=on_run)
 
-    def original_paths(self) -> list[str]:
-        """The files and archives on disk that runs were imported from, where still present."""
-        return self.original_files()[0]
-
     def original_files(self) -> tuple[list[str], list[str]]:
         """(present, missing): the files and archives on disk that runs were imported from,
         as the files table names them, split by whether they are there now. Stores written
         before runlog recorded absolute paths hold them as typed, relative to the folder the
         import ran in: from another folder they count as missing."""
-        from runlog.importer import NEW, REPLACED
-
-        files = self.store.files()
-        if files.empty:
-            return [], []
-        sources = files.loc[files["outcome"].isin([NEW, REPLACED]), "path"]
-        on_disk = set(sources.str.split("!").str[0])
+        on_disk = set(self.imported_files()["disk_path"])
         present = sorted(p for p in on_disk if Path(p).exists())
         return present, sorted(on_disk.difference(present))
+
+    def imported_files(self) -> pd.DataFrame:
+        """The files table's rows of files that gave stored runs (outcome new or replaced),
+        with ``disk_path``: the file on disk (an archive's, for its members). Empty when the
+        table cannot be read (a damaged store: ``store rebuild`` must still run)."""
+        from runlog.importer import NEW, REPLACED
+
+        try:
+            files = self.store.files()
+        except StoreError:
+            files = empty_table("files")
+        rows = files[files["outcome"].isin([NEW, REPLACED])]
+        return rows.assign(disk_path=rows["path"].astype(str).str.split("!").str[0])
 
     # --- weather ------------------------------------------------------------------------
     def fetch_weather(self, since: str | None = None, until: str | None = None,

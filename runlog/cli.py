@@ -880,8 +880,6 @@ def store_check(ctx: click.Context) -> None:
     ctx.exit(EXIT_ERROR)
 
 
-
-
 @store.command("refresh")
 @click.pass_context
 def store_refresh(ctx: click.Context) -> None:
@@ -958,14 +956,9 @@ def store_rebuild(ctx: click.Context, paths: tuple[Path, ...]) -> None:
 def _imported_contents(log: RunLog) -> dict[str, str]:
     """sha256 → the file on disk (an archive's member: the archive) of every file a stored
     run came from, as the files table says; empty when that table cannot be read."""
-    from runlog.importer import NEW, REPLACED
-
-    try:
-        files = log.store.files()
-    except RunlogError:
-        return {}
-    rows = files[files["outcome"].isin([NEW, REPLACED]) & files["sha256"].notna()]
-    return dict(zip(rows["sha256"], rows["path"].str.split("!").str[0], strict=True))
+    rows = log.imported_files()
+    rows = rows[rows["sha256"].notna()]
+    return dict(zip(rows["sha256"], rows["disk_path"], strict=True))
 
 
 def _count(n: int, what: str) -> str:

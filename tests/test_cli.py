@@ -135,7 +135,6 @@ def test_usage_errors_exit_2(runner: CliRunner, tmp_path: Path) -> None:
     assert missing.exit_code == EXIT_USAGE
 
 
-
 def test_top_level_mistakes_are_one_line_and_bare_groups_show_their_help(
         runner: CliRunner) -> None:
     for args, named in ((["--bogus"], "--bogus"), (["--store"], "--store"),
@@ -347,6 +346,24 @@ def test_a_chart_with_no_runs_in_its_window_is_written_and_says_why(
     nothing = invoke(runner, tmp_path / "new", "chart", "-o", str(out))
     assert nothing.exit_code == EXIT_OK
     assert "It is empty: No runs in" in nothing.output and "runlog import PATH" in nothing.output
+
+
+def test_rebuild_repairs_a_damaged_files_table_and_keeps_every_run(
+        runner: CliRunner, tmp_path: Path) -> None:
+    """The files table says where runs came from; rebuild must still run when it is the
+    damaged part (the runs themselves are whole)."""
+    store, folder = _three_sample_runs(runner, tmp_path)
+    manifest = json.loads((store / "manifest.json").read_text())
+    files = store / manifest["tables"]["files"]
+    files.write_bytes(files.read_bytes()[:100])
+    rebuilt = invoke(runner, store, "store", "rebuild")
+    assert rebuilt.exit_code == EXIT_OK, rebuilt.output
+    assert "was unreadable: replaced by an empty table" in rebuilt.output
+    assert "Store is consistent." in rebuilt.output
+    runs = json.loads(invoke(runner, store, "report", "--format", "json").output)["runs"]
+    assert len(runs) == 3
+    again = invoke(runner, store, "import", str(folder))  # known again, by content
+    assert "0 new (0 runs), 3 duplicate" in again.output
 
 
 def test_rebuild_recovers_a_deleted_manifest_and_an_import_never_collects_the_files(
